@@ -1,0 +1,17 @@
+//! Deuteron's domain: names, template versions, statuses and the rules Proton applied to them.
+//!
+//! This crate does no IO. It knows nothing of SQL, HTTP, processes or files; every other crate
+//! builds on the types and rules defined here.
+
+pub mod name;
+pub mod registry;
+pub mod status;
+pub mod template;
+pub mod version;
+
+pub use name::{NameError, ResourceName};
+pub use status::{DeploymentStatus, TemplateVersionStatus};
+pub use template::{
+    CompatibleEnvironmentTemplate, ComponentSource, Provisioning, TemplateKind, UsageRef,
+};
+pub use version::{VersionError, VersionNumber};

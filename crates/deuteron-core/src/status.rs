@@ -1,0 +1,71 @@
+//! Status enums with Proton's wire spelling.
+
+use std::fmt;
+
+macro_rules! wire_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The spelling Proton used on the wire.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            /// Parses Proton's spelling; `None` for anything else.
+            pub fn parse(raw: &str) -> Option<Self> {
+                match raw { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+wire_enum!(
+    /// Where a template version is in its life.
+    TemplateVersionStatus {
+        RegistrationInProgress = "REGISTRATION_IN_PROGRESS",
+        RegistrationFailed = "REGISTRATION_FAILED",
+        Draft = "DRAFT",
+        Published = "PUBLISHED",
+    }
+);
+
+wire_enum!(
+    /// Deployment status of environments, instances, pipelines, components and deployments.
+    DeploymentStatus {
+        InProgress = "IN_PROGRESS",
+        Failed = "FAILED",
+        Succeeded = "SUCCEEDED",
+        DeleteInProgress = "DELETE_IN_PROGRESS",
+        DeleteFailed = "DELETE_FAILED",
+        DeleteComplete = "DELETE_COMPLETE",
+        Cancelling = "CANCELLING",
+        Cancelled = "CANCELLED",
+    }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_every_spelling() {
+        for s in TemplateVersionStatus::ALL {
+            assert_eq!(TemplateVersionStatus::parse(s.as_str()), Some(*s));
+        }
+        for s in DeploymentStatus::ALL {
+            assert_eq!(DeploymentStatus::parse(s.as_str()), Some(*s));
+        }
+        assert_eq!(TemplateVersionStatus::parse("DEPLOYED"), None);
+    }
+}
