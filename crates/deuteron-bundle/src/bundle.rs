@@ -93,6 +93,18 @@ impl Bundle {
         Ok(if schema.has(InputKind::Environment) { TemplateKind::Environment } else { TemplateKind::Service })
     }
 
+    /// Parses a bundle whose template is not known (offline rendering): the kind comes from the
+    /// schema, the provisioning from whether the infrastructure / pipeline folder exists.
+    pub fn parse_detected(files: BundleFiles) -> Result<Self, BundleError> {
+        let kind = Self::detect_kind(&files)?;
+        let folder = match kind {
+            TemplateKind::Environment => InfraFolder::Infrastructure,
+            TemplateKind::Service => InfraFolder::PipelineInfrastructure,
+        };
+        let provisioning = if files.has_dir(folder.dir()) { Provisioning::Standard } else { Provisioning::CustomerManaged };
+        Self::parse(files, kind, provisioning)
+    }
+
     /// Checks the layout Proton required for a template of `kind` with `provisioning`.
     pub fn parse(files: BundleFiles, kind: TemplateKind, provisioning: Provisioning) -> Result<Self, BundleError> {
         let schema = read_schema(&files)?;
