@@ -1,1 +1,207 @@
+//! Deuteron's storage: one [`Store`] trait, implemented for SQLite (the embedded default) and
+//! PostgreSQL (for several servers and workers sharing one control plane).
+//!
+//! Only this crate knows SQL. Both backends run the same statements (`$N` parameters work on
+//! both), generated from one body by a macro, and each has its own embedded migrations applied
+//! when the store is opened. The conformance suite in `tests/conformance.rs` runs against both.
 
+use async_trait::async_trait;
+
+use deuteron_core::{
+    CompatibleEnvironmentTemplate, ComponentSource, Provisioning, TemplateKind, TemplateVersionStatus, UsageRef,
+    VersionNumber,
+};
+
+mod backends;
+pub use backends::{PostgresStore, SqliteStore, open};
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
+
+pub fn now_millis() -> Millis {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("in use by {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))]
+    InUse(Vec<UsageRef>),
+    #[error("cannot open the store: {0}")]
+    Open(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A template as stored, with its recommended version computed from its published versions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateRecord {
+    pub kind: TemplateKind,
+    pub name: String,
+    pub display_name: Option<String>,
+    pub description: Option<String>,
+    pub provisioning: Provisioning,
+    pub encryption_key: Option<String>,
+    pub recommended: Option<VersionNumber>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTemplate {
+    pub kind: TemplateKind,
+    pub name: String,
+    pub display_name: Option<String>,
+    pub description: Option<String>,
+    pub provisioning: Provisioning,
+    pub encryption_key: Option<String>,
+}
+
+/// Fields of a template that may change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TemplatePatch {
+    pub display_name: Option<Option<String>>,
+    pub description: Option<Option<String>>,
+}
+
+/// A template version as stored (without its bundle bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionRecord {
+    pub kind: TemplateKind,
+    pub template_name: String,
+    pub version: VersionNumber,
+    pub status: TemplateVersionStatus,
+    pub status_message: Option<String>,
+    pub description: Option<String>,
+    pub schema: String,
+    pub bundle_digest: String,
+    pub compatible_environments: Vec<CompatibleEnvironmentTemplate>,
+    pub supported_component_sources: Vec<ComponentSource>,
+    /// The highest published minor of this version's major.
+    pub recommended_minor: Option<u32>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewVersion {
+    pub kind: TemplateKind,
+    pub template_name: String,
+    pub version: VersionNumber,
+    pub status: TemplateVersionStatus,
+    pub status_message: Option<String>,
+    pub description: Option<String>,
+    pub schema: String,
+    /// The bundle as a deterministic `.tar.gz`.
+    pub bundle: Vec<u8>,
+    pub bundle_digest: String,
+    pub compatible_environments: Vec<CompatibleEnvironmentTemplate>,
+    pub supported_component_sources: Vec<ComponentSource>,
+}
+
+/// A change of status, applied only if the version is still in `expected` (compare-and-set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusChange {
+    pub expected: Vec<TemplateVersionStatus>,
+    pub status: TemplateVersionStatus,
+    pub status_message: Option<String>,
+    /// Replaces the schema text (registration fills it in once the bundle is read).
+    pub schema: Option<String>,
+    pub compatible_environments: Option<Vec<CompatibleEnvironmentTemplate>>,
+    pub supported_component_sources: Option<Vec<ComponentSource>>,
+}
+
+/// Storage for everything Deuteron keeps. Every method is one transaction.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+
+    /// Creates a template; [`StoreError::Conflict`] when the name is taken.
+    async fn create_template(&self, t: &NewTemplate) -> Result<TemplateRecord>;
+    async fn get_template(&self, kind: TemplateKind, name: &str) -> Result<TemplateRecord>;
+    /// Templates of `kind` (or all), ordered by kind and name.
+    async fn list_templates(&self, kind: Option<TemplateKind>) -> Result<Vec<TemplateRecord>>;
+    async fn update_template(&self, kind: TemplateKind, name: &str, patch: &TemplatePatch) -> Result<TemplateRecord>;
+    /// Deletes a template that has no versions left ([`StoreError::Conflict`] otherwise).
+    async fn delete_template(&self, kind: TemplateKind, name: &str) -> Result<()>;
+
+    /// Inserts a version under an existing template; [`StoreError::Conflict`] when the number
+    /// is taken (a concurrent registration won: compute the next number and retry).
+    async fn create_version(&self, v: &NewVersion) -> Result<VersionRecord>;
+    async fn get_version(&self, kind: TemplateKind, name: &str, version: VersionNumber) -> Result<VersionRecord>;
+    /// The stored bundle (`.tar.gz`) of a version.
+    async fn get_version_bundle(&self, kind: TemplateKind, name: &str, version: VersionNumber) -> Result<Vec<u8>>;
+    /// Versions of a template (optionally one major), ordered by number.
+    async fn list_versions(&self, kind: TemplateKind, name: &str, major: Option<u32>) -> Result<Vec<VersionRecord>>;
+    /// Applies `change` if the version's status is one of `change.expected`; otherwise
+    /// [`StoreError::Conflict`] naming the status it has.
+    async fn set_version_status(&self, kind: TemplateKind, name: &str, version: VersionNumber, change: &StatusChange) -> Result<VersionRecord>;
+    async fn update_version_description(&self, kind: TemplateKind, name: &str, version: VersionNumber, description: Option<&str>) -> Result<VersionRecord>;
+    /// Deletes a version nothing uses, checked in the same transaction ([`StoreError::InUse`]).
+    async fn delete_version(&self, kind: TemplateKind, name: &str, version: VersionNumber) -> Result<()>;
+    /// Resources deployed from a template (optionally one version of it).
+    async fn version_usage(&self, kind: TemplateKind, name: &str, version: Option<VersionNumber>) -> Result<Vec<UsageRef>>;
+}
+
+pub(crate) fn encode_compat(list: &[CompatibleEnvironmentTemplate]) -> String {
+    list.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+}
+
+pub(crate) fn decode_compat(text: &str) -> Result<Vec<CompatibleEnvironmentTemplate>> {
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| CompatibleEnvironmentTemplate::parse(s).map_err(StoreError::Corrupt))
+        .collect()
+}
+
+pub(crate) fn encode_sources(list: &[ComponentSource]) -> String {
+    list.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+}
+
+pub(crate) fn decode_sources(text: &str) -> Result<Vec<ComponentSource>> {
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| ComponentSource::parse(s).ok_or_else(|| StoreError::Corrupt(format!("component source {s:?}"))))
+        .collect()
+}
+
+/// Helpers for tests that need a real database of each backend.
+#[doc(hidden)]
+pub mod testing {
+    use sqlx::Connection;
+
+    /// The PostgreSQL server tests use: `DEUTERON_TEST_POSTGRES_URL`, by default the local
+    /// server with trust authentication.
+    pub fn postgres_admin_url() -> String {
+        std::env::var("DEUTERON_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    }
+
+    /// Creates an empty database named `deuteron_test_<random>` and returns its URL. The test
+    /// command drops these databases before each run.
+    pub async fn fresh_postgres_url() -> String {
+        let admin = postgres_admin_url();
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is needed for this test (start it or set DEUTERON_TEST_POSTGRES_URL): {e}"));
+        let name = format!("deuteron_test_{}", uuid::Uuid::new_v4().simple());
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.expect("create test database");
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+        format!("{base}/{name}")
+    }
+}
