@@ -1,1 +1,99 @@
+//! The Deuteron service layer. Every transport (the CLI today; the REST API, the
+//! Proton-compatible endpoint and the console later) calls these operations and nothing else:
+//! they validate input into domain types, apply the registry rules from `deuteron-core`, and
+//! persist through the [`Store`] trait.
 
+use std::sync::Arc;
+
+use deuteron_bundle::{BundleError, Limits};
+use deuteron_render::{RenderLimits, Renderer};
+use deuteron_store::{Store, StoreError};
+
+pub mod registry;
+pub mod views;
+
+/// An operation failed. The variants map to exit codes and HTTP statuses at the transports.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The request is malformed or breaks a rule; nothing changed.
+    #[error("{message}")]
+    Validation { message: String, details: Vec<String> },
+    /// The bundle is unreadable, hostile or invalid; nothing changed.
+    #[error("invalid bundle: {0}")]
+    Bundle(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The name is taken, the state changed concurrently, or something still uses the target.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    pub fn validation(message: impl Into<String>) -> Self {
+        ServiceError::Validation { message: message.into(), details: Vec::new() }
+    }
+
+    /// The full text: the message and, one per line, its details.
+    pub fn full_text(&self) -> String {
+        match self {
+            ServiceError::Validation { message, details } if !details.is_empty() => {
+                format!("{message}\n{}", details.iter().map(|d| format!("  - {d}")).collect::<Vec<_>>().join("\n"))
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => ServiceError::NotFound(what),
+            StoreError::Conflict(m) => ServiceError::Conflict(m),
+            StoreError::InUse(users) => ServiceError::Conflict(StoreError::InUse(users).to_string()),
+            other => ServiceError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<BundleError> for ServiceError {
+    fn from(e: BundleError) -> Self {
+        ServiceError::Bundle(e.to_string())
+    }
+}
+
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+/// Settings of the service layer.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub bundle_limits: Limits,
+    pub render_limits: RenderLimits,
+}
+
+/// The service layer: cheap to clone, shared by every transport.
+#[derive(Clone)]
+pub struct Deuteron {
+    store: Arc<dyn Store>,
+    renderer: Arc<Renderer>,
+    config: Arc<Config>,
+}
+
+impl Deuteron {
+    pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
+        Self { renderer: Arc::new(Renderer::new(config.render_limits)), store, config: Arc::new(config) }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn renderer(&self) -> &Renderer {
+        &self.renderer
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+}
