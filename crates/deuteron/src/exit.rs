@@ -1,0 +1,73 @@
+//! Exit codes and how failures are reported.
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success |
+//! | 1 | internal error (database unreachable, IO failure) |
+//! | 2 | usage error (bad flags; printed by clap) |
+//! | 3 | invalid input: bad name, bundle, schema, spec or context; nothing changed |
+//! | 4 | not found |
+//! | 5 | conflict: name taken, concurrent change, or the target is in use |
+
+use std::process::ExitCode;
+
+use deuteron_service::ServiceError;
+
+use crate::cli::Output;
+
+pub const INTERNAL: u8 = 1;
+pub const INVALID: u8 = 3;
+pub const NOT_FOUND: u8 = 4;
+pub const CONFLICT: u8 = 5;
+
+/// A failed command: its exit code, a one-line error and detail lines.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub kind: &'static str,
+    pub message: String,
+    pub details: Vec<String>,
+}
+
+impl Failure {
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self { code: INTERNAL, kind: "InternalError", message: message.into(), details: Vec::new() }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self { code: INVALID, kind: "ValidationError", message: message.into(), details: Vec::new() }
+    }
+
+    pub fn with_details(mut self, details: Vec<String>) -> Self {
+        self.details = details;
+        self
+    }
+
+    pub fn report(self, output: Output) -> ExitCode {
+        match output {
+            Output::Json => {
+                let doc = serde_json::json!({"error": {"type": self.kind, "message": self.message, "details": self.details}});
+                eprintln!("{doc}");
+            }
+            Output::Table => {
+                eprintln!("error: {}", self.message);
+                for d in &self.details {
+                    eprintln!("  - {d}");
+                }
+            }
+        }
+        ExitCode::from(self.code)
+    }
+}
+
+impl From<ServiceError> for Failure {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Validation { message, details } => Failure { code: INVALID, kind: "ValidationError", message, details },
+            ServiceError::Bundle(m) => Failure { code: INVALID, kind: "InvalidBundle", message: format!("invalid bundle: {m}"), details: Vec::new() },
+            e @ ServiceError::NotFound(_) => Failure { code: NOT_FOUND, kind: "NotFound", message: e.to_string(), details: Vec::new() },
+            ServiceError::Conflict(m) => Failure { code: CONFLICT, kind: "Conflict", message: m, details: Vec::new() },
+            ServiceError::Internal(m) => Failure::internal(m),
+        }
+    }
+}
