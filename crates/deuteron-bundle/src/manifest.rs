@@ -119,7 +119,7 @@ impl Manifest {
                             return Err(invalid(
                                 "template_language",
                                 entry_line.saturating_sub(3),
-                                format!("{at}.template_language is {other:?}; jinja templates must be cloudformation"),
+                                format!("{at}.template_language is {}; jinja templates must be cloudformation", shown(other)),
                             ));
                         }
                     }
@@ -136,7 +136,7 @@ impl Manifest {
                             return Err(invalid(
                                 "template_language",
                                 entry_line.saturating_sub(3),
-                                format!("{at}.template_language is {other:?}; hcl templates must be terraform"),
+                                format!("{at}.template_language is {}; hcl templates must be terraform", shown(other)),
                             ));
                         }
                     }
@@ -187,6 +187,10 @@ impl TemplateEntry {
             TemplateEntry::Codebuild(_) => "codebuild",
         }
     }
+}
+
+fn shown(v: Option<&str>) -> String {
+    v.map_or_else(|| "missing".to_string(), |s| format!("{s:?}"))
 }
 
 fn parse_codebuild(

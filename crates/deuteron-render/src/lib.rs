@@ -209,7 +209,8 @@ impl Renderer {
             message.push_str(detail);
         }
         // The failing expression needs spans, kept only in debug mode: compute them again, once.
-        if let Some(expr) = self.failing_expression(file, source, &e) {
+        let syntax = e.kind() == ErrorKind::SyntaxError;
+        if let Some(expr) = self.failing_expression(file, source, &e).filter(|_| !syntax) {
             message.push_str(&format!(" in `{expr}`"));
         }
         RenderError::Template { file: file.into(), line, message }
