@@ -240,11 +240,13 @@ impl BundleFiles {
     pub fn text(&self, path: &str) -> Result<Option<&str>, BundleError> {
         match self.files.get(path) {
             None => Ok(None),
-            Some(bytes) => std::str::from_utf8(bytes).map(Some).map_err(|e| BundleError::Invalid {
-                file: path.to_string(),
-                line: None,
-                message: format!("not UTF-8 text: {e}"),
-            }),
+            Some(bytes) => std::str::from_utf8(bytes)
+                .map(Some)
+                .map_err(|e| BundleError::Invalid {
+                    file: path.to_string(),
+                    line: None,
+                    message: format!("not UTF-8 text: {e}"),
+                }),
         }
     }
 
@@ -255,7 +257,10 @@ impl BundleFiles {
     /// Whether any file lives under `dir/`.
     pub fn has_dir(&self, dir: &str) -> bool {
         let prefix = format!("{dir}/");
-        self.files.range(prefix.clone()..).next().is_some_and(|(k, _)| k.starts_with(&prefix))
+        self.files
+            .range(prefix.clone()..)
+            .next()
+            .is_some_and(|(k, _)| k.starts_with(&prefix))
     }
 
     /// Files directly or indirectly under `dir/`, with paths relative to it.
@@ -382,13 +387,18 @@ fn strip_wrapper(files: BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> 
     if files.contains_key("schema/schema.yaml") {
         return files;
     }
-    let first_dirs: std::collections::BTreeSet<&str> =
-        files.keys().map(|k| k.split('/').next().unwrap_or("")).collect();
+    let first_dirs: std::collections::BTreeSet<&str> = files
+        .keys()
+        .map(|k| k.split('/').next().unwrap_or(""))
+        .collect();
     let all_nested = files.keys().all(|k| k.contains('/'));
     match first_dirs.into_iter().collect::<Vec<_>>().as_slice() {
         [only] if all_nested && files.contains_key(&format!("{only}/schema/schema.yaml")) => {
             let cut = only.len() + 1;
-            files.into_iter().map(|(k, v)| (k[cut..].to_string(), v)).collect()
+            files
+                .into_iter()
+                .map(|(k, v)| (k[cut..].to_string(), v))
+                .collect()
         }
         _ => files,
     }
@@ -414,7 +424,9 @@ fn check_path(raw: &str) -> Result<String, BundleError> {
         match c {
             Component::Normal(p) => parts.push(p.to_string_lossy().into_owned()),
             Component::CurDir => {}
-            Component::ParentDir => return Err(hostile("path traversal ('..') is not allowed in bundles")),
+            Component::ParentDir => {
+                return Err(hostile("path traversal ('..') is not allowed in bundles"));
+            }
             Component::RootDir | Component::Prefix(_) => {
                 return Err(hostile("absolute paths are not allowed in bundles"));
             }
@@ -448,17 +460,35 @@ mod tests {
 
     #[test]
     fn paths_are_normalised_or_refused() {
-        assert_eq!(check_path("./schema//schema.yaml").unwrap(), "schema/schema.yaml");
-        assert!(matches!(check_path("../x"), Err(BundleError::Hostile { .. })));
-        assert!(matches!(check_path("a/../../x"), Err(BundleError::Hostile { .. })));
-        assert!(matches!(check_path("/etc/passwd"), Err(BundleError::Hostile { .. })));
-        assert!(matches!(check_path("C:/x"), Err(BundleError::Hostile { .. })));
+        assert_eq!(
+            check_path("./schema//schema.yaml").unwrap(),
+            "schema/schema.yaml"
+        );
+        assert!(matches!(
+            check_path("../x"),
+            Err(BundleError::Hostile { .. })
+        ));
+        assert!(matches!(
+            check_path("a/../../x"),
+            Err(BundleError::Hostile { .. })
+        ));
+        assert!(matches!(
+            check_path("/etc/passwd"),
+            Err(BundleError::Hostile { .. })
+        ));
+        assert!(matches!(
+            check_path("C:/x"),
+            Err(BundleError::Hostile { .. })
+        ));
     }
 
     #[test]
     fn wrapper_folder_is_stripped() {
         let files = BundleFiles::from_files(
-            [("v1/schema/schema.yaml", b"x".to_vec()), ("v1/infrastructure/manifest.yaml", b"y".to_vec())],
+            [
+                ("v1/schema/schema.yaml", b"x".to_vec()),
+                ("v1/infrastructure/manifest.yaml", b"y".to_vec()),
+            ],
             &Limits::default(),
         )
         .unwrap();
@@ -470,7 +500,10 @@ mod tests {
     #[test]
     fn tar_gz_round_trips() {
         let files = BundleFiles::from_files(
-            [("schema/schema.yaml", b"x".to_vec()), ("a/b.txt", b"yy".to_vec())],
+            [
+                ("schema/schema.yaml", b"x".to_vec()),
+                ("a/b.txt", b"yy".to_vec()),
+            ],
             &Limits::default(),
         )
         .unwrap();

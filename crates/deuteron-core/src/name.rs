@@ -72,11 +72,20 @@ mod tests {
     #[test]
     fn refuses_bad_names() {
         assert_eq!(ResourceName::parse(""), Err(NameError::Empty));
-        assert!(matches!(ResourceName::parse("-x"), Err(NameError::BadStart(_))));
-        assert!(matches!(ResourceName::parse(&"x".repeat(101)), Err(NameError::TooLong(_))));
+        assert!(matches!(
+            ResourceName::parse("-x"),
+            Err(NameError::BadStart(_))
+        ));
+        assert!(matches!(
+            ResourceName::parse(&"x".repeat(101)),
+            Err(NameError::TooLong(_))
+        ));
         assert_eq!(
             ResourceName::parse("a/b"),
-            Err(NameError::BadChar { name: "a/b".into(), ch: '/' })
+            Err(NameError::BadChar {
+                name: "a/b".into(),
+                ch: '/'
+            })
         );
         assert!(ResourceName::parse("../etc").is_err());
     }

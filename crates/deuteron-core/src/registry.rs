@@ -169,7 +169,12 @@ mod tests {
 
     #[test]
     fn recommended_is_highest_published() {
-        let vs = [(v(1, 0), Published), (v(1, 1), Published), (v(1, 2), Draft), (v(2, 0), Draft)];
+        let vs = [
+            (v(1, 0), Published),
+            (v(1, 1), Published),
+            (v(1, 2), Draft),
+            (v(2, 0), Draft),
+        ];
         assert_eq!(recommended_version(&vs), Some(v(1, 1)));
         assert_eq!(recommended_minor(&vs, 1), Some(1));
         assert_eq!(recommended_minor(&vs, 2), None);
@@ -189,19 +194,29 @@ mod tests {
     #[test]
     fn delete_rules() {
         let vs = [(v(1, 0), Published), (v(1, 1), Published), (v(1, 2), Draft)];
-        let users = vec![UsageRef { kind: "environment", name: "dev".into(), version: v(1, 0) }];
+        let users = vec![UsageRef {
+            kind: "environment",
+            name: "dev".into(),
+            version: v(1, 0),
+        }];
         assert_eq!(
-            check_delete_version(v(1, 0), &vs, users).unwrap_err().to_string(),
+            check_delete_version(v(1, 0), &vs, users)
+                .unwrap_err()
+                .to_string(),
             "version 1.0 is in use by environment dev (version 1.0)"
         );
         assert_eq!(
-            check_delete_version(v(1, 1), &vs, vec![]).unwrap_err().to_string(),
+            check_delete_version(v(1, 1), &vs, vec![])
+                .unwrap_err()
+                .to_string(),
             "version 1.1 is the recommended minor version of major 1; delete the other minor versions of major 1 (1.0, 1.2) first"
         );
         assert!(check_delete_version(v(1, 2), &vs, vec![]).is_ok());
         assert!(check_delete_version(v(1, 1), &[(v(1, 1), Published)], vec![]).is_ok());
         assert_eq!(
-            check_delete_template(&[v(1, 1), v(1, 0)]).unwrap_err().to_string(),
+            check_delete_template(&[v(1, 1), v(1, 0)])
+                .unwrap_err()
+                .to_string(),
             "template still has versions 1.0, 1.1; delete them first"
         );
         assert!(check_delete_template(&[]).is_ok());

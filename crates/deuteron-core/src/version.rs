@@ -32,7 +32,8 @@ impl VersionNumber {
         if !ok {
             return Err(VersionError::BadPart(raw.to_string()));
         }
-        raw.parse().map_err(|_| VersionError::BadPart(raw.to_string()))
+        raw.parse()
+            .map_err(|_| VersionError::BadPart(raw.to_string()))
     }
 }
 

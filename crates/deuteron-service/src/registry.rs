@@ -3,10 +3,12 @@
 use deuteron_bundle::{Bundle, BundleFiles, TemplateSchema};
 use deuteron_core::registry as rules;
 use deuteron_core::{
-    CompatibleEnvironmentTemplate, ComponentSource, Provisioning, ResourceName, TemplateKind, TemplateVersionStatus as Status,
-    VersionNumber,
+    CompatibleEnvironmentTemplate, ComponentSource, Provisioning, ResourceName, TemplateKind,
+    TemplateVersionStatus as Status, VersionNumber,
 };
-use deuteron_store::{NewTemplate, NewVersion, StatusChange, StoreError, TemplatePatch, TemplateRecord, VersionRecord};
+use deuteron_store::{
+    NewTemplate, NewVersion, StatusChange, StoreError, TemplatePatch, TemplateRecord, VersionRecord,
+};
 
 use crate::{Deuteron, Result, ServiceError};
 
@@ -55,7 +57,9 @@ fn check_len(field: &str, value: &Option<String>, min: usize, max: usize) -> Res
     if let Some(v) = value {
         let n = v.chars().count();
         if n < min || n > max {
-            return Err(ServiceError::validation(format!("{field} must be {min} to {max} characters long, got {n}")));
+            return Err(ServiceError::validation(format!(
+                "{field} must be {min} to {max} characters long, got {n}"
+            )));
         }
     }
     Ok(())
@@ -89,7 +93,12 @@ impl Deuteron {
         Ok(self.store.list_templates(kind).await?)
     }
 
-    pub async fn update_template(&self, kind: TemplateKind, name: &str, patch: TemplatePatch) -> Result<TemplateRecord> {
+    pub async fn update_template(
+        &self,
+        kind: TemplateKind,
+        name: &str,
+        patch: TemplatePatch,
+    ) -> Result<TemplateRecord> {
         if let Some(d) = &patch.display_name {
             check_len("displayName", d, 1, MAX_DISPLAY_NAME)?;
         }
@@ -102,19 +111,30 @@ impl Deuteron {
     /// Deletes a template. Proton's API requires its versions to be deleted first; with
     /// `cascade`, unused versions are deleted too (what Proton's console did), and nothing is
     /// deleted if any version is in use.
-    pub async fn delete_template(&self, kind: TemplateKind, name: &str, cascade: bool) -> Result<()> {
+    pub async fn delete_template(
+        &self,
+        kind: TemplateKind,
+        name: &str,
+        cascade: bool,
+    ) -> Result<()> {
         self.store.get_template(kind, name).await?;
         if cascade {
             let users = self.store.version_usage(kind, name, None).await?;
             if !users.is_empty() {
                 return Err(ServiceError::Conflict(format!(
                     "{kind} template {name} is in use by {}",
-                    users.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                    users
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             }
             let versions = self.store.list_versions(kind, name, None).await?;
             // Recommended minors go last: Proton keeps them while other minors of their major exist.
-            let (last, first): (Vec<_>, Vec<_>) = versions.iter().partition(|v| v.recommended_minor == Some(v.version.minor));
+            let (last, first): (Vec<_>, Vec<_>) = versions
+                .iter()
+                .partition(|v| v.recommended_minor == Some(v.version.minor));
             for v in first.into_iter().chain(last) {
                 self.store.delete_version(kind, name, v.version).await?;
             }
@@ -126,7 +146,13 @@ impl Deuteron {
 
     /// Reads, validates and stores a bundle as a new DRAFT version, in one step. Any problem
     /// with the bundle is returned and nothing is stored.
-    pub async fn register_version(&self, kind: TemplateKind, template: &str, files: BundleFiles, opts: RegisterOptions) -> Result<VersionRecord> {
+    pub async fn register_version(
+        &self,
+        kind: TemplateKind,
+        template: &str,
+        files: BundleFiles,
+        opts: RegisterOptions,
+    ) -> Result<VersionRecord> {
         check_len("description", &opts.description, 0, MAX_DESCRIPTION)?;
         let tpl = self.store.get_template(kind, template).await?;
         let mut attempt = 0;
@@ -159,7 +185,13 @@ impl Deuteron {
 
     /// Proton's asynchronous registration, first half: stores the bundle under a new version
     /// number as REGISTRATION_IN_PROGRESS. [`Deuteron::complete_registration`] settles it.
-    pub async fn begin_registration(&self, kind: TemplateKind, template: &str, files: BundleFiles, opts: &RegisterOptions) -> Result<VersionRecord> {
+    pub async fn begin_registration(
+        &self,
+        kind: TemplateKind,
+        template: &str,
+        files: BundleFiles,
+        opts: &RegisterOptions,
+    ) -> Result<VersionRecord> {
         check_len("description", &opts.description, 0, MAX_DESCRIPTION)?;
         self.store.get_template(kind, template).await?;
         let mut attempt = 0;
@@ -176,7 +208,10 @@ impl Deuteron {
                 bundle: files.to_tar_gz(),
                 bundle_digest: files.digest(),
                 compatible_environments: opts.compatible_environments.clone(),
-                supported_component_sources: opts.supported_component_sources.clone().unwrap_or_default(),
+                supported_component_sources: opts
+                    .supported_component_sources
+                    .clone()
+                    .unwrap_or_default(),
             };
             match self.store.create_version(&new).await {
                 Ok(rec) => return Ok(rec),
@@ -188,9 +223,18 @@ impl Deuteron {
 
     /// Second half of asynchronous registration: validates the stored bundle and moves the
     /// version to DRAFT, or to REGISTRATION_FAILED with a message naming file, line and reason.
-    pub async fn complete_registration(&self, kind: TemplateKind, template: &str, version: VersionNumber, opts: &RegisterOptions) -> Result<VersionRecord> {
+    pub async fn complete_registration(
+        &self,
+        kind: TemplateKind,
+        template: &str,
+        version: VersionNumber,
+        opts: &RegisterOptions,
+    ) -> Result<VersionRecord> {
         let tpl = self.store.get_template(kind, template).await?;
-        let bytes = self.store.get_version_bundle(kind, template, version).await?;
+        let bytes = self
+            .store
+            .get_version_bundle(kind, template, version)
+            .await?;
         let outcome = match BundleFiles::from_archive_bytes(&bytes, &self.config.bundle_limits) {
             Ok(files) => self.check_bundle(&tpl, &files, opts, version).await,
             Err(e) => Err(e.into()),
@@ -214,41 +258,76 @@ impl Deuteron {
                 supported_component_sources: None,
             },
         };
-        let rec = self.store.set_version_status(kind, template, version, &change).await?;
+        let rec = self
+            .store
+            .set_version_status(kind, template, version, &change)
+            .await?;
         tracing::info!(%kind, %template, %version, status = %rec.status, message = rec.status_message.as_deref().unwrap_or(""), "template version registration finished");
         Ok(rec)
     }
 
-    pub async fn get_version(&self, kind: TemplateKind, template: &str, version: VersionNumber) -> Result<VersionRecord> {
+    pub async fn get_version(
+        &self,
+        kind: TemplateKind,
+        template: &str,
+        version: VersionNumber,
+    ) -> Result<VersionRecord> {
         Ok(self.store.get_version(kind, template, version).await?)
     }
 
     /// The version `M.m`, or with only a major given, that major's recommended minor (Proton's
     /// rule when a resource names only a major version).
-    pub async fn resolve_version(&self, kind: TemplateKind, template: &str, major: u32, minor: Option<u32>) -> Result<VersionRecord> {
+    pub async fn resolve_version(
+        &self,
+        kind: TemplateKind,
+        template: &str,
+        major: u32,
+        minor: Option<u32>,
+    ) -> Result<VersionRecord> {
         match minor {
-            Some(m) => self.get_version(kind, template, VersionNumber::new(major, m)).await,
+            Some(m) => {
+                self.get_version(kind, template, VersionNumber::new(major, m))
+                    .await
+            }
             None => {
-                let versions = self.store.list_versions(kind, template, Some(major)).await?;
+                let versions = self
+                    .store
+                    .list_versions(kind, template, Some(major))
+                    .await?;
                 versions
                     .iter()
                     .filter(|v| v.status == Status::Published)
                     .max_by_key(|v| v.version)
                     .cloned()
-                    .ok_or_else(|| ServiceError::NotFound(format!("a published version of {kind} template {template} major {major}")))
+                    .ok_or_else(|| {
+                        ServiceError::NotFound(format!(
+                            "a published version of {kind} template {template} major {major}"
+                        ))
+                    })
             }
         }
     }
 
-    pub async fn list_versions(&self, kind: TemplateKind, template: &str, major: Option<u32>) -> Result<Vec<VersionRecord>> {
+    pub async fn list_versions(
+        &self,
+        kind: TemplateKind,
+        template: &str,
+        major: Option<u32>,
+    ) -> Result<Vec<VersionRecord>> {
         self.store.get_template(kind, template).await?;
         Ok(self.store.list_versions(kind, template, major).await?)
     }
 
     /// DRAFT → PUBLISHED; the template's recommended version follows.
-    pub async fn publish_version(&self, kind: TemplateKind, template: &str, version: VersionNumber) -> Result<VersionRecord> {
+    pub async fn publish_version(
+        &self,
+        kind: TemplateKind,
+        template: &str,
+        version: VersionNumber,
+    ) -> Result<VersionRecord> {
         let current = self.store.get_version(kind, template, version).await?;
-        rules::check_publish(version, current.status).map_err(|e| ServiceError::Conflict(e.to_string()))?;
+        rules::check_publish(version, current.status)
+            .map_err(|e| ServiceError::Conflict(e.to_string()))?;
         let rec = self
             .store
             .set_version_status(
@@ -269,82 +348,172 @@ impl Deuteron {
         Ok(rec)
     }
 
-    pub async fn update_version_description(&self, kind: TemplateKind, template: &str, version: VersionNumber, description: Option<String>) -> Result<VersionRecord> {
+    pub async fn update_version_description(
+        &self,
+        kind: TemplateKind,
+        template: &str,
+        version: VersionNumber,
+        description: Option<String>,
+    ) -> Result<VersionRecord> {
         check_len("description", &description, 0, MAX_DESCRIPTION)?;
-        Ok(self.store.update_version_description(kind, template, version, description.as_deref()).await?)
+        Ok(self
+            .store
+            .update_version_description(kind, template, version, description.as_deref())
+            .await?)
     }
 
     /// Deletes a version nothing uses; a major's recommended minor only as its last minor.
-    pub async fn delete_version(&self, kind: TemplateKind, template: &str, version: VersionNumber) -> Result<()> {
-        let versions: Vec<_> = self.store.list_versions(kind, template, None).await?.iter().map(|v| (v.version, v.status)).collect();
+    pub async fn delete_version(
+        &self,
+        kind: TemplateKind,
+        template: &str,
+        version: VersionNumber,
+    ) -> Result<()> {
+        let versions: Vec<_> = self
+            .store
+            .list_versions(kind, template, None)
+            .await?
+            .iter()
+            .map(|v| (v.version, v.status))
+            .collect();
         if !versions.iter().any(|(v, _)| *v == version) {
-            return Err(ServiceError::NotFound(format!("{kind} template {template} version {version}")));
+            return Err(ServiceError::NotFound(format!(
+                "{kind} template {template} version {version}"
+            )));
         }
-        let users = self.store.version_usage(kind, template, Some(version)).await?;
-        rules::check_delete_version(version, &versions, users)
-            .map_err(|e| ServiceError::Conflict(format!("cannot delete {kind} template {template} version {version}: {e}")))?;
-        self.store.delete_version(kind, template, version).await.map_err(|e| match e {
-            StoreError::InUse(users) => ServiceError::Conflict(format!(
-                "cannot delete {kind} template {template} version {version}: {}",
-                rules::RegistryError::VersionInUse { version, users }
-            )),
-            other => other.into(),
+        let users = self
+            .store
+            .version_usage(kind, template, Some(version))
+            .await?;
+        rules::check_delete_version(version, &versions, users).map_err(|e| {
+            ServiceError::Conflict(format!(
+                "cannot delete {kind} template {template} version {version}: {e}"
+            ))
         })?;
+        self.store
+            .delete_version(kind, template, version)
+            .await
+            .map_err(|e| match e {
+                StoreError::InUse(users) => ServiceError::Conflict(format!(
+                    "cannot delete {kind} template {template} version {version}: {}",
+                    rules::RegistryError::VersionInUse { version, users }
+                )),
+                other => other.into(),
+            })?;
         tracing::info!(%kind, %template, %version, "template version deleted");
         Ok(())
     }
 
     /// The stored bundle of a version.
-    pub async fn version_bundle(&self, kind: TemplateKind, template: &str, version: VersionNumber) -> Result<BundleFiles> {
-        let bytes = self.store.get_version_bundle(kind, template, version).await?;
-        BundleFiles::from_archive_bytes(&bytes, &self.config.bundle_limits).map_err(|e| ServiceError::Internal(format!("stored bundle: {e}")))
+    pub async fn version_bundle(
+        &self,
+        kind: TemplateKind,
+        template: &str,
+        version: VersionNumber,
+    ) -> Result<BundleFiles> {
+        let bytes = self
+            .store
+            .get_version_bundle(kind, template, version)
+            .await?;
+        BundleFiles::from_archive_bytes(&bytes, &self.config.bundle_limits)
+            .map_err(|e| ServiceError::Internal(format!("stored bundle: {e}")))
     }
 
-    async fn next_number(&self, kind: TemplateKind, template: &str, major: Option<u32>) -> Result<VersionNumber> {
-        let existing: Vec<_> = self.store.list_versions(kind, template, None).await?.iter().map(|v| v.version).collect();
-        rules::next_version(&existing, major).map_err(|e| ServiceError::validation(format!("{kind} template {template}: {e}")))
+    async fn next_number(
+        &self,
+        kind: TemplateKind,
+        template: &str,
+        major: Option<u32>,
+    ) -> Result<VersionNumber> {
+        let existing: Vec<_> = self
+            .store
+            .list_versions(kind, template, None)
+            .await?
+            .iter()
+            .map(|v| v.version)
+            .collect();
+        rules::next_version(&existing, major)
+            .map_err(|e| ServiceError::validation(format!("{kind} template {template}: {e}")))
     }
 
     /// Everything registration checks: layout, manifests, schema, Jinja compilation, compatible
     /// environments, and that a new minor keeps the schema compatible with its major.
-    async fn check_bundle(&self, tpl: &TemplateRecord, files: &BundleFiles, opts: &RegisterOptions, number: VersionNumber) -> Result<Checked> {
+    async fn check_bundle(
+        &self,
+        tpl: &TemplateRecord,
+        files: &BundleFiles,
+        opts: &RegisterOptions,
+        number: VersionNumber,
+    ) -> Result<Checked> {
         let bundle = Bundle::parse(files.clone(), tpl.kind, tpl.provisioning)?;
-        self.renderer.check_bundle(&bundle).map_err(|e| ServiceError::Bundle(e.to_string()))?;
+        self.renderer
+            .check_bundle(&bundle)
+            .map_err(|e| ServiceError::Bundle(e.to_string()))?;
         let (compatible_environments, supported_component_sources) = match tpl.kind {
             TemplateKind::Environment => {
                 if !opts.compatible_environments.is_empty() {
-                    return Err(ServiceError::validation("compatible environment templates apply to service templates only"));
+                    return Err(ServiceError::validation(
+                        "compatible environment templates apply to service templates only",
+                    ));
                 }
                 (Vec::new(), Vec::new())
             }
             TemplateKind::Service => {
-                let compat = if opts.compatible_environments.is_empty() { bundle.compatible_environments.clone() } else { opts.compatible_environments.clone() };
+                let compat = if opts.compatible_environments.is_empty() {
+                    bundle.compatible_environments.clone()
+                } else {
+                    opts.compatible_environments.clone()
+                };
                 if compat.is_empty() {
                     return Err(ServiceError::validation(
                         "a service template version needs at least one compatible environment template (pass --compatible-env TEMPLATE:MAJOR or add .compatible-envs to the bundle)",
                     ));
                 }
                 if compat.len() > MAX_COMPATIBLE {
-                    return Err(ServiceError::validation(format!("at most {MAX_COMPATIBLE} compatible environment templates are allowed, got {}", compat.len())));
+                    return Err(ServiceError::validation(format!(
+                        "at most {MAX_COMPATIBLE} compatible environment templates are allowed, got {}",
+                        compat.len()
+                    )));
                 }
                 for c in &compat {
-                    let versions = match self.store.list_versions(TemplateKind::Environment, &c.template_name, Some(c.major_version)).await {
+                    let versions = match self
+                        .store
+                        .list_versions(
+                            TemplateKind::Environment,
+                            &c.template_name,
+                            Some(c.major_version),
+                        )
+                        .await
+                    {
                         Ok(v) => v,
                         Err(StoreError::NotFound(_)) => Vec::new(),
                         Err(e) => return Err(e.into()),
                     };
-                    let exists = self.store.get_template(TemplateKind::Environment, &c.template_name).await.is_ok();
+                    let exists = self
+                        .store
+                        .get_template(TemplateKind::Environment, &c.template_name)
+                        .await
+                        .is_ok();
                     if !exists {
-                        return Err(ServiceError::validation(format!("compatible environment template {c}: environment template {} does not exist", c.template_name)));
+                        return Err(ServiceError::validation(format!(
+                            "compatible environment template {c}: environment template {} does not exist",
+                            c.template_name
+                        )));
                     }
-                    if !versions.iter().any(|v| matches!(v.status, Status::Draft | Status::Published)) {
+                    if !versions
+                        .iter()
+                        .any(|v| matches!(v.status, Status::Draft | Status::Published))
+                    {
                         return Err(ServiceError::validation(format!(
                             "compatible environment template {c}: environment template {} has no registered major version {}",
                             c.template_name, c.major_version
                         )));
                     }
                 }
-                let sources = opts.supported_component_sources.clone().unwrap_or_else(|| bundle.supported_component_sources.clone());
+                let sources = opts
+                    .supported_component_sources
+                    .clone()
+                    .unwrap_or_else(|| bundle.supported_component_sources.clone());
                 (compat, sources)
             }
         };
@@ -354,11 +523,18 @@ impl Deuteron {
                 .list_versions(tpl.kind, &tpl.name, Some(number.major))
                 .await?
                 .into_iter()
-                .filter(|v| v.version < number && matches!(v.status, Status::Draft | Status::Published))
+                .filter(|v| {
+                    v.version < number && matches!(v.status, Status::Draft | Status::Published)
+                })
                 .max_by_key(|v| v.version);
             if let Some(prev) = previous {
-                let old = TemplateSchema::parse("schema/schema.yaml", &prev.schema)
-                    .map_err(|e| ServiceError::Internal(format!("stored schema of version {}: {e}", prev.version)))?;
+                let old =
+                    TemplateSchema::parse("schema/schema.yaml", &prev.schema).map_err(|e| {
+                        ServiceError::Internal(format!(
+                            "stored schema of version {}: {e}",
+                            prev.version
+                        ))
+                    })?;
                 let breaking = bundle.schema.breaking_changes_from(&old);
                 if !breaking.is_empty() {
                     return Err(ServiceError::Validation {
@@ -371,6 +547,10 @@ impl Deuteron {
                 }
             }
         }
-        Ok(Checked { schema: bundle.schema.text().to_string(), compatible_environments, supported_component_sources })
+        Ok(Checked {
+            schema: bundle.schema.text().to_string(),
+            compatible_environments,
+            supported_component_sources,
+        })
     }
 }

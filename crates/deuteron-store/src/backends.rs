@@ -11,8 +11,9 @@ use sqlx::Row;
 use deuteron_core::{Provisioning, TemplateKind, TemplateVersionStatus, UsageRef, VersionNumber};
 
 use crate::{
-    Backend, NewTemplate, NewVersion, Result, StatusChange, Store, StoreError, TemplatePatch, TemplateRecord, VersionRecord,
-    decode_compat, decode_sources, encode_compat, encode_sources, now_millis,
+    Backend, NewTemplate, NewVersion, Result, StatusChange, Store, StoreError, TemplatePatch,
+    TemplateRecord, VersionRecord, decode_compat, decode_sources, encode_compat, encode_sources,
+    now_millis,
 };
 
 /// The embedded default: one SQLite file in WAL mode.
@@ -57,7 +58,8 @@ impl SqliteStore {
 impl PostgresStore {
     /// Connects to `url` and applies migrations.
     pub async fn open(url: &str) -> Result<Self> {
-        let opts = sqlx::postgres::PgConnectOptions::from_str(url).map_err(|e| StoreError::Open(format!("database URL: {e}")))?;
+        let opts = sqlx::postgres::PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Open(format!("database URL: {e}")))?;
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
@@ -97,10 +99,16 @@ mod url {
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(PostgresStore::open(url).await?))
-    } else if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+    } else if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
         Ok(Arc::new(SqliteStore::open(Path::new(path)).await?))
     } else {
-        Err(StoreError::Open(format!("{}: the database URL must start with postgres:// or sqlite://", redact(url))))
+        Err(StoreError::Open(format!(
+            "{}: the database URL must start with postgres:// or sqlite://",
+            redact(url)
+        )))
     }
 }
 
@@ -115,7 +123,9 @@ fn version_part(n: i64) -> Result<u32> {
 fn map_unique(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
     match &e {
         sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(what()),
-        sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::Conflict(format!("{}: {d}", what())),
+        sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
+            StoreError::Conflict(format!("{}: {d}", what()))
+        }
         _ => StoreError::Database(e),
     }
 }
@@ -507,7 +517,10 @@ store_impl!(PostgresStore, Backend::Postgres, "BEGIN");
 mod tests {
     #[test]
     fn redacts_passwords() {
-        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(super::redact("postgres://h/db"), "postgres://h/db");
     }
 }

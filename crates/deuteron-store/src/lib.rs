@@ -8,8 +8,8 @@
 use async_trait::async_trait;
 
 use deuteron_core::{
-    CompatibleEnvironmentTemplate, ComponentSource, Provisioning, TemplateKind, TemplateVersionStatus, UsageRef,
-    VersionNumber,
+    CompatibleEnvironmentTemplate, ComponentSource, Provisioning, TemplateKind,
+    TemplateVersionStatus, UsageRef, VersionNumber,
 };
 
 mod backends;
@@ -137,30 +137,75 @@ pub trait Store: Send + Sync + 'static {
     async fn get_template(&self, kind: TemplateKind, name: &str) -> Result<TemplateRecord>;
     /// Templates of `kind` (or all), ordered by kind and name.
     async fn list_templates(&self, kind: Option<TemplateKind>) -> Result<Vec<TemplateRecord>>;
-    async fn update_template(&self, kind: TemplateKind, name: &str, patch: &TemplatePatch) -> Result<TemplateRecord>;
+    async fn update_template(
+        &self,
+        kind: TemplateKind,
+        name: &str,
+        patch: &TemplatePatch,
+    ) -> Result<TemplateRecord>;
     /// Deletes a template that has no versions left ([`StoreError::Conflict`] otherwise).
     async fn delete_template(&self, kind: TemplateKind, name: &str) -> Result<()>;
 
     /// Inserts a version under an existing template; [`StoreError::Conflict`] when the number
     /// is taken (a concurrent registration won: compute the next number and retry).
     async fn create_version(&self, v: &NewVersion) -> Result<VersionRecord>;
-    async fn get_version(&self, kind: TemplateKind, name: &str, version: VersionNumber) -> Result<VersionRecord>;
+    async fn get_version(
+        &self,
+        kind: TemplateKind,
+        name: &str,
+        version: VersionNumber,
+    ) -> Result<VersionRecord>;
     /// The stored bundle (`.tar.gz`) of a version.
-    async fn get_version_bundle(&self, kind: TemplateKind, name: &str, version: VersionNumber) -> Result<Vec<u8>>;
+    async fn get_version_bundle(
+        &self,
+        kind: TemplateKind,
+        name: &str,
+        version: VersionNumber,
+    ) -> Result<Vec<u8>>;
     /// Versions of a template (optionally one major), ordered by number.
-    async fn list_versions(&self, kind: TemplateKind, name: &str, major: Option<u32>) -> Result<Vec<VersionRecord>>;
+    async fn list_versions(
+        &self,
+        kind: TemplateKind,
+        name: &str,
+        major: Option<u32>,
+    ) -> Result<Vec<VersionRecord>>;
     /// Applies `change` if the version's status is one of `change.expected`; otherwise
     /// [`StoreError::Conflict`] naming the status it has.
-    async fn set_version_status(&self, kind: TemplateKind, name: &str, version: VersionNumber, change: &StatusChange) -> Result<VersionRecord>;
-    async fn update_version_description(&self, kind: TemplateKind, name: &str, version: VersionNumber, description: Option<&str>) -> Result<VersionRecord>;
+    async fn set_version_status(
+        &self,
+        kind: TemplateKind,
+        name: &str,
+        version: VersionNumber,
+        change: &StatusChange,
+    ) -> Result<VersionRecord>;
+    async fn update_version_description(
+        &self,
+        kind: TemplateKind,
+        name: &str,
+        version: VersionNumber,
+        description: Option<&str>,
+    ) -> Result<VersionRecord>;
     /// Deletes a version nothing uses, checked in the same transaction ([`StoreError::InUse`]).
-    async fn delete_version(&self, kind: TemplateKind, name: &str, version: VersionNumber) -> Result<()>;
+    async fn delete_version(
+        &self,
+        kind: TemplateKind,
+        name: &str,
+        version: VersionNumber,
+    ) -> Result<()>;
     /// Resources deployed from a template (optionally one version of it).
-    async fn version_usage(&self, kind: TemplateKind, name: &str, version: Option<VersionNumber>) -> Result<Vec<UsageRef>>;
+    async fn version_usage(
+        &self,
+        kind: TemplateKind,
+        name: &str,
+        version: Option<VersionNumber>,
+    ) -> Result<Vec<UsageRef>>;
 }
 
 pub(crate) fn encode_compat(list: &[CompatibleEnvironmentTemplate]) -> String {
-    list.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+    list.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 pub(crate) fn decode_compat(text: &str) -> Result<Vec<CompatibleEnvironmentTemplate>> {
@@ -171,13 +216,19 @@ pub(crate) fn decode_compat(text: &str) -> Result<Vec<CompatibleEnvironmentTempl
 }
 
 pub(crate) fn encode_sources(list: &[ComponentSource]) -> String {
-    list.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+    list.iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 pub(crate) fn decode_sources(text: &str) -> Result<Vec<ComponentSource>> {
     text.split(',')
         .filter(|s| !s.is_empty())
-        .map(|s| ComponentSource::parse(s).ok_or_else(|| StoreError::Corrupt(format!("component source {s:?}"))))
+        .map(|s| {
+            ComponentSource::parse(s)
+                .ok_or_else(|| StoreError::Corrupt(format!("component source {s:?}")))
+        })
         .collect()
 }
 
@@ -189,7 +240,8 @@ pub mod testing {
     /// The PostgreSQL server tests use: `DEUTERON_TEST_POSTGRES_URL`, by default the local
     /// server with trust authentication.
     pub fn postgres_admin_url() -> String {
-        std::env::var("DEUTERON_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+        std::env::var("DEUTERON_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
     }
 
     /// Creates an empty database named `deuteron_test_<random>` and returns its URL. The test
@@ -200,7 +252,10 @@ pub mod testing {
             .await
             .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is needed for this test (start it or set DEUTERON_TEST_POSTGRES_URL): {e}"));
         let name = format!("deuteron_test_{}", uuid::Uuid::new_v4().simple());
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.expect("create test database");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
         let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
         format!("{base}/{name}")
     }

@@ -7,7 +7,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Deuteron: self-hosted platform-engineering deployments, the successor to AWS Proton.
 #[derive(Debug, Parser)]
-#[command(name = "deuteron", version, propagate_version = true, arg_required_else_help = true)]
+#[command(
+    name = "deuteron",
+    version,
+    propagate_version = true,
+    arg_required_else_help = true
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -18,10 +23,20 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Global {
     /// Directory for the embedded SQLite database and other state.
-    #[arg(long, global = true, env = "DEUTERON_DATA_DIR", default_value = "./data")]
+    #[arg(
+        long,
+        global = true,
+        env = "DEUTERON_DATA_DIR",
+        default_value = "./data"
+    )]
     pub data_dir: PathBuf,
     /// Use this database instead of SQLite in the data directory (postgres://... or sqlite://PATH).
-    #[arg(long, global = true, env = "DEUTERON_DATABASE_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "DEUTERON_DATABASE_URL",
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
     /// Output format of client commands.
     #[arg(long, short, global = true, value_enum, env = "DEUTERON_OUTPUT", default_value_t = Output::Table)]
@@ -50,7 +65,12 @@ pub struct LimitArgs {
     #[arg(long, global = true, env = "DEUTERON_BUNDLE_MAX_FILE_BYTES", default_value_t = 5 * 1024 * 1024)]
     pub bundle_max_file_bytes: u64,
     /// Most files in a bundle.
-    #[arg(long, global = true, env = "DEUTERON_BUNDLE_MAX_FILES", default_value_t = 1000)]
+    #[arg(
+        long,
+        global = true,
+        env = "DEUTERON_BUNDLE_MAX_FILES",
+        default_value_t = 1000
+    )]
     pub bundle_max_files: usize,
 }
 
@@ -188,7 +208,13 @@ pub enum VersionCommand {
         publish: bool,
     },
     /// Publish a DRAFT version; the highest published version becomes the recommended one.
-    Publish { kind: Kind, template: String, version: String },
+    Publish {
+        kind: Kind,
+        template: String,
+        /// MAJOR.MINOR
+        #[arg(value_name = "VERSION")]
+        number: String,
+    },
     /// List a template's versions.
     List {
         kind: Kind,
@@ -197,17 +223,31 @@ pub enum VersionCommand {
         major: Option<String>,
     },
     /// Show one version, with its schema.
-    Show { kind: Kind, template: String, version: String },
+    Show {
+        kind: Kind,
+        template: String,
+        /// MAJOR.MINOR
+        #[arg(value_name = "VERSION")]
+        number: String,
+    },
     /// Change a version's description.
     Update {
         kind: Kind,
         template: String,
-        version: String,
+        /// MAJOR.MINOR
+        #[arg(value_name = "VERSION")]
+        number: String,
         #[arg(long)]
         description: Option<String>,
     },
     /// Delete a version nothing uses.
-    Delete { kind: Kind, template: String, version: String },
+    Delete {
+        kind: Kind,
+        template: String,
+        /// MAJOR.MINOR
+        #[arg(value_name = "VERSION")]
+        number: String,
+    },
 }
 
 #[derive(Debug, Args)]
