@@ -28,12 +28,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            max_archive_bytes: 5 * 1024 * 1024,
-            max_unpacked_bytes: 20 * 1024 * 1024,
-            max_file_bytes: 5 * 1024 * 1024,
-            max_files: 1000,
-        }
+        Self { max_archive_bytes: 5 * 1024 * 1024, max_unpacked_bytes: 20 * 1024 * 1024, max_file_bytes: 5 * 1024 * 1024, max_files: 1000 }
     }
 }
 
@@ -45,10 +40,7 @@ pub struct BundleFiles {
 
 impl BundleFiles {
     /// Builds a bundle from in-memory files, checking each path and the limits.
-    pub fn from_files<P: AsRef<str>>(
-        files: impl IntoIterator<Item = (P, Vec<u8>)>,
-        limits: &Limits,
-    ) -> Result<Self, BundleError> {
+    pub fn from_files<P: AsRef<str>>(files: impl IntoIterator<Item = (P, Vec<u8>)>, limits: &Limits) -> Result<Self, BundleError> {
         let mut acc = Accumulator::new(limits);
         for (path, data) in files {
             acc.add(path.as_ref(), data)?;
@@ -58,10 +50,8 @@ impl BundleFiles {
 
     /// Loads a bundle from a directory, a `.tar.gz`/`.tgz` or a `.zip` (chosen by content).
     pub fn load(path: &Path, limits: &Limits) -> Result<Self, BundleError> {
-        let meta = std::fs::symlink_metadata(path).map_err(|e| BundleError::Io {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
+        let meta =
+            std::fs::symlink_metadata(path).map_err(|e| BundleError::Io { path: path.display().to_string(), message: e.to_string() })?;
         if meta.is_dir() {
             return Self::from_dir(path, limits);
         }
@@ -78,29 +68,19 @@ impl BundleFiles {
                 limit: limits.max_archive_bytes,
             });
         }
-        let bytes = std::fs::read(path).map_err(|e| BundleError::Io {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
+        let bytes = std::fs::read(path).map_err(|e| BundleError::Io { path: path.display().to_string(), message: e.to_string() })?;
         Self::from_archive_bytes(&bytes, limits)
     }
 
     /// Reads an archive held in memory: gzip-compressed tar or zip, told apart by magic bytes.
     pub fn from_archive_bytes(bytes: &[u8], limits: &Limits) -> Result<Self, BundleError> {
         if bytes.len() as u64 > limits.max_archive_bytes {
-            return Err(BundleError::TooLarge {
-                what: "archive".into(),
-                size: bytes.len() as u64,
-                limit: limits.max_archive_bytes,
-            });
+            return Err(BundleError::TooLarge { what: "archive".into(), size: bytes.len() as u64, limit: limits.max_archive_bytes });
         }
         match bytes {
             [0x1f, 0x8b, ..] => Self::from_tar_gz(bytes, limits),
             [b'P', b'K', 3, 4, ..] | [b'P', b'K', 5, 6, ..] => Self::from_zip(bytes, limits),
-            _ => Err(BundleError::Unsupported {
-                path: "archive".into(),
-                reason: "not a gzip-compressed tar or a zip archive".into(),
-            }),
+            _ => Err(BundleError::Unsupported { path: "archive".into(), reason: "not a gzip-compressed tar or a zip archive".into() }),
         }
     }
 
@@ -108,28 +88,15 @@ impl BundleFiles {
         let mut acc = Accumulator::new(limits);
         let mut stack = vec![root.to_path_buf()];
         while let Some(dir) = stack.pop() {
-            let io = |e: std::io::Error| BundleError::Io {
-                path: dir.display().to_string(),
-                message: e.to_string(),
-            };
-            let mut entries: Vec<_> = std::fs::read_dir(&dir)
-                .map_err(io)?
-                .collect::<Result<_, _>>()
-                .map_err(io)?;
+            let io = |e: std::io::Error| BundleError::Io { path: dir.display().to_string(), message: e.to_string() };
+            let mut entries: Vec<_> = std::fs::read_dir(&dir).map_err(io)?.collect::<Result<_, _>>().map_err(io)?;
             entries.sort_by_key(|e| e.file_name());
             for entry in entries {
                 let path = entry.path();
-                let rel = path
-                    .strip_prefix(root)
-                    .expect("walked paths are under the root")
-                    .to_string_lossy()
-                    .replace('\\', "/");
+                let rel = path.strip_prefix(root).expect("walked paths are under the root").to_string_lossy().replace('\\', "/");
                 let ft = entry.file_type().map_err(io)?;
                 if ft.is_symlink() {
-                    return Err(BundleError::Hostile {
-                        path: rel,
-                        reason: "symbolic links are not allowed in bundles".into(),
-                    });
+                    return Err(BundleError::Hostile { path: rel, reason: "symbolic links are not allowed in bundles".into() });
                 } else if ft.is_dir() {
                     stack.push(path);
                 } else if ft.is_file() {
@@ -152,10 +119,7 @@ impl BundleFiles {
         let gz = flate2::read::GzDecoder::new(bytes);
         let mut archive = tar::Archive::new(gz);
         let mut acc = Accumulator::new(limits);
-        let bad = |e: std::io::Error| BundleError::Unsupported {
-            path: "archive".into(),
-            reason: format!("corrupt tar.gz: {e}"),
-        };
+        let bad = |e: std::io::Error| BundleError::Unsupported { path: "archive".into(), reason: format!("corrupt tar.gz: {e}") };
         for entry in archive.entries().map_err(bad)? {
             let mut entry = entry.map_err(bad)?;
             let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
@@ -170,10 +134,7 @@ impl BundleFiles {
                 // pax and GNU long-name headers are consumed by the tar reader itself.
                 XGlobalHeader | XHeader | GNULongName | GNULongLink => continue,
                 Symlink | Link => {
-                    return Err(BundleError::Hostile {
-                        path: raw_path,
-                        reason: "links are not allowed in bundles".into(),
-                    });
+                    return Err(BundleError::Hostile { path: raw_path, reason: "links are not allowed in bundles".into() });
                 }
                 Char | Block | Fifo => {
                     return Err(BundleError::Hostile {
@@ -182,10 +143,7 @@ impl BundleFiles {
                     });
                 }
                 other => {
-                    return Err(BundleError::Hostile {
-                        path: raw_path,
-                        reason: format!("unsupported tar entry type {other:?}"),
-                    });
+                    return Err(BundleError::Hostile { path: raw_path, reason: format!("unsupported tar entry type {other:?}") });
                 }
             }
             let size = entry.header().size().map_err(bad)?;
@@ -197,20 +155,14 @@ impl BundleFiles {
     }
 
     fn from_zip(bytes: &[u8], limits: &Limits) -> Result<Self, BundleError> {
-        let bad = |e: zip::result::ZipError| BundleError::Unsupported {
-            path: "archive".into(),
-            reason: format!("corrupt zip: {e}"),
-        };
+        let bad = |e: zip::result::ZipError| BundleError::Unsupported { path: "archive".into(), reason: format!("corrupt zip: {e}") };
         let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(bad)?;
         let mut acc = Accumulator::new(limits);
         for i in 0..archive.len() {
             let mut file = archive.by_index(i).map_err(bad)?;
             let raw_path = file.name().map_err(bad)?.to_string();
             if file.is_symlink() {
-                return Err(BundleError::Hostile {
-                    path: raw_path,
-                    reason: "links are not allowed in bundles".into(),
-                });
+                return Err(BundleError::Hostile { path: raw_path, reason: "links are not allowed in bundles".into() });
             }
             if let Some(mode) = file.unix_mode() {
                 let kind = mode & 0o170000;
@@ -240,13 +192,11 @@ impl BundleFiles {
     pub fn text(&self, path: &str) -> Result<Option<&str>, BundleError> {
         match self.files.get(path) {
             None => Ok(None),
-            Some(bytes) => std::str::from_utf8(bytes)
-                .map(Some)
-                .map_err(|e| BundleError::Invalid {
-                    file: path.to_string(),
-                    line: None,
-                    message: format!("not UTF-8 text: {e}"),
-                }),
+            Some(bytes) => std::str::from_utf8(bytes).map(Some).map_err(|e| BundleError::Invalid {
+                file: path.to_string(),
+                line: None,
+                message: format!("not UTF-8 text: {e}"),
+            }),
         }
     }
 
@@ -257,10 +207,7 @@ impl BundleFiles {
     /// Whether any file lives under `dir/`.
     pub fn has_dir(&self, dir: &str) -> bool {
         let prefix = format!("{dir}/");
-        self.files
-            .range(prefix.clone()..)
-            .next()
-            .is_some_and(|(k, _)| k.starts_with(&prefix))
+        self.files.range(prefix.clone()..).next().is_some_and(|(k, _)| k.starts_with(&prefix))
     }
 
     /// Files directly or indirectly under `dir/`, with paths relative to it.
@@ -310,9 +257,7 @@ impl BundleFiles {
             header.set_mode(0o644);
             header.set_mtime(0);
             header.set_entry_type(tar::EntryType::Regular);
-            builder
-                .append_data(&mut header, path, data.as_slice())
-                .expect("writing to memory cannot fail");
+            builder.append_data(&mut header, path, data.as_slice()).expect("writing to memory cannot fail");
         }
         let mut gz = builder.into_inner().expect("writing to memory cannot fail");
         gz.flush().expect("writing to memory cannot fail");
@@ -329,20 +274,12 @@ struct Accumulator<'l> {
 
 impl<'l> Accumulator<'l> {
     fn new(limits: &'l Limits) -> Self {
-        Self {
-            limits,
-            files: BTreeMap::new(),
-            total: 0,
-        }
+        Self { limits, files: BTreeMap::new(), total: 0 }
     }
 
     fn check_size(&self, path: &str, size: u64) -> Result<(), BundleError> {
         if size > self.limits.max_file_bytes {
-            return Err(BundleError::TooLarge {
-                what: format!("file {path}"),
-                size,
-                limit: self.limits.max_file_bytes,
-            });
+            return Err(BundleError::TooLarge { what: format!("file {path}"), size, limit: self.limits.max_file_bytes });
         }
         if self.total + size > self.limits.max_unpacked_bytes {
             return Err(BundleError::TooLarge {
@@ -361,16 +298,11 @@ impl<'l> Accumulator<'l> {
         }
         self.check_size(&path, data.len() as u64)?;
         if self.files.len() >= self.limits.max_files {
-            return Err(BundleError::TooManyFiles {
-                limit: self.limits.max_files,
-            });
+            return Err(BundleError::TooManyFiles { limit: self.limits.max_files });
         }
         self.total += data.len() as u64;
         if self.files.insert(path.clone(), data).is_some() {
-            return Err(BundleError::Hostile {
-                path,
-                reason: "the archive holds this path twice".into(),
-            });
+            return Err(BundleError::Hostile { path, reason: "the archive holds this path twice".into() });
         }
         Ok(())
     }
@@ -387,18 +319,12 @@ fn strip_wrapper(files: BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> 
     if files.contains_key("schema/schema.yaml") {
         return files;
     }
-    let first_dirs: std::collections::BTreeSet<&str> = files
-        .keys()
-        .map(|k| k.split('/').next().unwrap_or(""))
-        .collect();
+    let first_dirs: std::collections::BTreeSet<&str> = files.keys().map(|k| k.split('/').next().unwrap_or("")).collect();
     let all_nested = files.keys().all(|k| k.contains('/'));
     match first_dirs.into_iter().collect::<Vec<_>>().as_slice() {
         [only] if all_nested && files.contains_key(&format!("{only}/schema/schema.yaml")) => {
             let cut = only.len() + 1;
-            files
-                .into_iter()
-                .map(|(k, v)| (k[cut..].to_string(), v))
-                .collect()
+            files.into_iter().map(|(k, v)| (k[cut..].to_string(), v)).collect()
         }
         _ => files,
     }
@@ -406,10 +332,7 @@ fn strip_wrapper(files: BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> 
 
 /// Normalises an archive path (`./a//b` → `a/b`) and refuses absolute paths and `..`.
 fn check_path(raw: &str) -> Result<String, BundleError> {
-    let hostile = |reason: &str| BundleError::Hostile {
-        path: raw.to_string(),
-        reason: reason.to_string(),
-    };
+    let hostile = |reason: &str| BundleError::Hostile { path: raw.to_string(), reason: reason.to_string() };
     if raw.contains('\0') {
         return Err(hostile("path contains a NUL byte"));
     }
@@ -440,16 +363,9 @@ fn read_bounded(reader: &mut impl Read, limit: u64, path: &str) -> Result<Vec<u8
     reader
         .take(limit + 1)
         .read_to_end(&mut data)
-        .map_err(|e| BundleError::Unsupported {
-            path: path.to_string(),
-            reason: format!("cannot read archive entry: {e}"),
-        })?;
+        .map_err(|e| BundleError::Unsupported { path: path.to_string(), reason: format!("cannot read archive entry: {e}") })?;
     if data.len() as u64 > limit {
-        return Err(BundleError::TooLarge {
-            what: format!("file {path}"),
-            size: data.len() as u64,
-            limit,
-        });
+        return Err(BundleError::TooLarge { what: format!("file {path}"), size: data.len() as u64, limit });
     }
     Ok(data)
 }
@@ -460,35 +376,17 @@ mod tests {
 
     #[test]
     fn paths_are_normalised_or_refused() {
-        assert_eq!(
-            check_path("./schema//schema.yaml").unwrap(),
-            "schema/schema.yaml"
-        );
-        assert!(matches!(
-            check_path("../x"),
-            Err(BundleError::Hostile { .. })
-        ));
-        assert!(matches!(
-            check_path("a/../../x"),
-            Err(BundleError::Hostile { .. })
-        ));
-        assert!(matches!(
-            check_path("/etc/passwd"),
-            Err(BundleError::Hostile { .. })
-        ));
-        assert!(matches!(
-            check_path("C:/x"),
-            Err(BundleError::Hostile { .. })
-        ));
+        assert_eq!(check_path("./schema//schema.yaml").unwrap(), "schema/schema.yaml");
+        assert!(matches!(check_path("../x"), Err(BundleError::Hostile { .. })));
+        assert!(matches!(check_path("a/../../x"), Err(BundleError::Hostile { .. })));
+        assert!(matches!(check_path("/etc/passwd"), Err(BundleError::Hostile { .. })));
+        assert!(matches!(check_path("C:/x"), Err(BundleError::Hostile { .. })));
     }
 
     #[test]
     fn wrapper_folder_is_stripped() {
         let files = BundleFiles::from_files(
-            [
-                ("v1/schema/schema.yaml", b"x".to_vec()),
-                ("v1/infrastructure/manifest.yaml", b"y".to_vec()),
-            ],
+            [("v1/schema/schema.yaml", b"x".to_vec()), ("v1/infrastructure/manifest.yaml", b"y".to_vec())],
             &Limits::default(),
         )
         .unwrap();
@@ -499,14 +397,8 @@ mod tests {
 
     #[test]
     fn tar_gz_round_trips() {
-        let files = BundleFiles::from_files(
-            [
-                ("schema/schema.yaml", b"x".to_vec()),
-                ("a/b.txt", b"yy".to_vec()),
-            ],
-            &Limits::default(),
-        )
-        .unwrap();
+        let files =
+            BundleFiles::from_files([("schema/schema.yaml", b"x".to_vec()), ("a/b.txt", b"yy".to_vec())], &Limits::default()).unwrap();
         let back = BundleFiles::from_archive_bytes(&files.to_tar_gz(), &Limits::default()).unwrap();
         assert_eq!(back, files);
         assert_eq!(back.digest(), files.digest());

@@ -27,11 +27,7 @@ pub enum BundleError {
     #[error("the bundle holds more than {limit} files")]
     TooManyFiles { limit: usize },
     #[error("{file}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
-    Invalid {
-        file: String,
-        line: Option<usize>,
-        message: String,
-    },
+    Invalid { file: String, line: Option<usize>, message: String },
     #[error("bundle layout: {0}")]
     Layout(String),
 }
@@ -48,11 +44,8 @@ pub enum InfraFolder {
 }
 
 impl InfraFolder {
-    pub const ALL: [InfraFolder; 3] = [
-        InfraFolder::Infrastructure,
-        InfraFolder::InstanceInfrastructure,
-        InfraFolder::PipelineInfrastructure,
-    ];
+    pub const ALL: [InfraFolder; 3] =
+        [InfraFolder::Infrastructure, InfraFolder::InstanceInfrastructure, InfraFolder::PipelineInfrastructure];
 
     pub fn dir(self) -> &'static str {
         match self {
@@ -98,11 +91,7 @@ impl Bundle {
     /// The kind of template a bundle is for, told by its schema's input types.
     pub fn detect_kind(files: &BundleFiles) -> Result<TemplateKind, BundleError> {
         let schema = read_schema(files)?;
-        Ok(if schema.has(InputKind::Environment) {
-            TemplateKind::Environment
-        } else {
-            TemplateKind::Service
-        })
+        Ok(if schema.has(InputKind::Environment) { TemplateKind::Environment } else { TemplateKind::Service })
     }
 
     /// Parses a bundle whose template is not known (offline rendering): the kind comes from the
@@ -113,20 +102,12 @@ impl Bundle {
             TemplateKind::Environment => InfraFolder::Infrastructure,
             TemplateKind::Service => InfraFolder::PipelineInfrastructure,
         };
-        let provisioning = if files.has_dir(folder.dir()) {
-            Provisioning::Standard
-        } else {
-            Provisioning::CustomerManaged
-        };
+        let provisioning = if files.has_dir(folder.dir()) { Provisioning::Standard } else { Provisioning::CustomerManaged };
         Self::parse(files, kind, provisioning)
     }
 
     /// Checks the layout Proton required for a template of `kind` with `provisioning`.
-    pub fn parse(
-        files: BundleFiles,
-        kind: TemplateKind,
-        provisioning: Provisioning,
-    ) -> Result<Self, BundleError> {
+    pub fn parse(files: BundleFiles, kind: TemplateKind, provisioning: Provisioning) -> Result<Self, BundleError> {
         let schema = read_schema(&files)?;
         let layout = |m: String| Err(BundleError::Layout(m));
         let mut manifests = BTreeMap::new();
@@ -139,74 +120,46 @@ impl Bundle {
         match kind {
             TemplateKind::Environment => {
                 if !schema.has(InputKind::Environment) {
-                    return Err(type_err(
-                        "schema",
-                        "an environment template's schema needs environment_input_type",
-                    ));
+                    return Err(type_err("schema", "an environment template's schema needs environment_input_type"));
                 }
                 for k in [InputKind::ServiceInstance, InputKind::Pipeline] {
                     if schema.has(k) {
-                        return Err(type_err(
-                            k.schema_key(),
-                            &format!(
-                                "an environment template's schema must not set {}",
-                                k.schema_key()
-                            ),
-                        ));
+                        return Err(type_err(k.schema_key(), &format!("an environment template's schema must not set {}", k.schema_key())));
                     }
                 }
-                for f in [
-                    InfraFolder::InstanceInfrastructure,
-                    InfraFolder::PipelineInfrastructure,
-                ] {
+                for f in [InfraFolder::InstanceInfrastructure, InfraFolder::PipelineInfrastructure] {
                     if files.has_dir(f.dir()) {
-                        return layout(format!(
-                            "{}/ belongs in service template bundles, not environment bundles",
-                            f.dir()
-                        ));
+                        return layout(format!("{}/ belongs in service template bundles, not environment bundles", f.dir()));
                     }
                 }
                 match provisioning {
                     Provisioning::CustomerManaged => {
                         if files.has_dir("infrastructure") {
-                            return layout("a CUSTOMER_MANAGED environment template holds only schema/schema.yaml; remove infrastructure/".into());
+                            return layout(
+                                "a CUSTOMER_MANAGED environment template holds only schema/schema.yaml; remove infrastructure/".into(),
+                            );
                         }
                     }
                     Provisioning::Standard => {
-                        manifests.insert(
-                            InfraFolder::Infrastructure,
-                            read_manifest(&files, InfraFolder::Infrastructure)?,
-                        );
+                        manifests.insert(InfraFolder::Infrastructure, read_manifest(&files, InfraFolder::Infrastructure)?);
                     }
                 }
             }
             TemplateKind::Service => {
                 if !schema.has(InputKind::ServiceInstance) {
-                    return Err(type_err(
-                        "schema",
-                        "a service template's schema needs service_input_type",
-                    ));
+                    return Err(type_err("schema", "a service template's schema needs service_input_type"));
                 }
                 if schema.has(InputKind::Environment) {
-                    return Err(type_err(
-                        "environment_input_type",
-                        "a service template's schema must not set environment_input_type",
-                    ));
+                    return Err(type_err("environment_input_type", "a service template's schema must not set environment_input_type"));
                 }
                 if files.has_dir("infrastructure") {
                     return layout("infrastructure/ belongs in environment bundles; service bundles use instance_infrastructure/ and pipeline_infrastructure/".into());
                 }
-                manifests.insert(
-                    InfraFolder::InstanceInfrastructure,
-                    read_manifest(&files, InfraFolder::InstanceInfrastructure)?,
-                );
+                manifests.insert(InfraFolder::InstanceInfrastructure, read_manifest(&files, InfraFolder::InstanceInfrastructure)?);
                 let has_pipeline = files.has_dir(InfraFolder::PipelineInfrastructure.dir());
                 match (provisioning, has_pipeline) {
                     (Provisioning::Standard, true) => {
-                        manifests.insert(
-                            InfraFolder::PipelineInfrastructure,
-                            read_manifest(&files, InfraFolder::PipelineInfrastructure)?,
-                        );
+                        manifests.insert(InfraFolder::PipelineInfrastructure, read_manifest(&files, InfraFolder::PipelineInfrastructure)?);
                     }
                     (Provisioning::Standard, false) => {
                         return layout("pipeline_infrastructure/ is missing; a service template without a pipeline is created with pipeline provisioning CUSTOMER_MANAGED".into());
@@ -216,9 +169,7 @@ impl Bundle {
                     }
                     (Provisioning::CustomerManaged, false) => {}
                 }
-                if schema.has(InputKind::Pipeline)
-                    && !manifests.contains_key(&InfraFolder::PipelineInfrastructure)
-                {
+                if schema.has(InputKind::Pipeline) && !manifests.contains_key(&InfraFolder::PipelineInfrastructure) {
                     return Err(type_err(
                         "pipeline_input_type",
                         "schema sets pipeline_input_type but the bundle has no pipeline_infrastructure/",
@@ -227,14 +178,7 @@ impl Bundle {
             }
         }
         let (compatible_environments, supported_component_sources) = read_registration(&files)?;
-        Ok(Self {
-            files,
-            kind,
-            schema,
-            manifests,
-            compatible_environments,
-            supported_component_sources,
-        })
+        Ok(Self { files, kind, schema, manifests, compatible_environments, supported_component_sources })
     }
 
     /// The template files of a folder as `(file name, text)`, `*` expanded to every `.tf` file.
@@ -245,9 +189,7 @@ impl Bundle {
         let mut out = Vec::new();
         for entry in &manifest.templates {
             match entry {
-                TemplateEntry::CloudFormation { file } => {
-                    out.push((file.clone(), self.text(folder, file)?))
-                }
+                TemplateEntry::CloudFormation { file } => out.push((file.clone(), self.text(folder, file)?)),
                 TemplateEntry::Terraform { file } if file == "*" => {
                     for (name, _) in self.files.under(folder.dir()) {
                         if name.ends_with(".tf") && !name.contains('/') {
@@ -255,9 +197,7 @@ impl Bundle {
                         }
                     }
                 }
-                TemplateEntry::Terraform { file } => {
-                    out.push((file.clone(), self.text(folder, file)?))
-                }
+                TemplateEntry::Terraform { file } => out.push((file.clone(), self.text(folder, file)?)),
                 TemplateEntry::Codebuild(_) => {}
             }
         }
@@ -276,47 +216,32 @@ impl Bundle {
 
 fn read_schema(files: &BundleFiles) -> Result<TemplateSchema, BundleError> {
     let file = "schema/schema.yaml";
-    let text = files
-        .text(file)?
-        .ok_or_else(|| BundleError::Layout("schema/schema.yaml is missing".into()))?;
+    let text = files.text(file)?.ok_or_else(|| BundleError::Layout("schema/schema.yaml is missing".into()))?;
     TemplateSchema::parse(file, text)
 }
 
 fn read_manifest(files: &BundleFiles, folder: InfraFolder) -> Result<Manifest, BundleError> {
     let file = format!("{}/manifest.yaml", folder.dir());
-    let text = files
-        .text(&file)?
-        .ok_or_else(|| BundleError::Layout(format!("{file} is missing")))?;
+    let text = files.text(&file)?.ok_or_else(|| BundleError::Layout(format!("{file} is missing")))?;
     if text.len() > MAX_MANIFEST_BYTES {
-        return Err(BundleError::TooLarge {
-            what: file,
-            size: text.len() as u64,
-            limit: MAX_MANIFEST_BYTES as u64,
-        });
+        return Err(BundleError::TooLarge { what: file, size: text.len() as u64, limit: MAX_MANIFEST_BYTES as u64 });
     }
     let manifest = Manifest::parse(&file, text)?;
     let mut tf_count = 0;
     for entry in &manifest.templates {
         match entry {
-            TemplateEntry::CloudFormation { file: f } | TemplateEntry::Terraform { file: f }
-                if f != "*" =>
-            {
+            TemplateEntry::CloudFormation { file: f } | TemplateEntry::Terraform { file: f } if f != "*" => {
                 let path = format!("{}/{f}", folder.dir());
                 if !files.contains(&path) {
                     return Err(BundleError::Invalid {
                         file: file.clone(),
                         line: Some(yaml::line_of_key(text, "file", 0)),
-                        message: format!(
-                            "names template file {f:?}, but {path} is not in the bundle"
-                        ),
+                        message: format!("names template file {f:?}, but {path} is not in the bundle"),
                     });
                 }
             }
             TemplateEntry::Terraform { .. } => {
-                tf_count = files
-                    .under(folder.dir())
-                    .filter(|(n, _)| n.ends_with(".tf") && !n.contains('/'))
-                    .count();
+                tf_count = files.under(folder.dir()).filter(|(n, _)| n.ends_with(".tf") && !n.contains('/')).count();
                 if tf_count == 0 {
                     return Err(BundleError::Invalid {
                         file: file.clone(),
@@ -342,9 +267,7 @@ fn read_manifest(files: &BundleFiles, folder: InfraFolder) -> Result<Manifest, B
 }
 
 /// `.template-registration.yaml` (template sync) or legacy `.compatible-envs`.
-fn read_registration(
-    files: &BundleFiles,
-) -> Result<(Vec<CompatibleEnvironmentTemplate>, Vec<ComponentSource>), BundleError> {
+fn read_registration(files: &BundleFiles) -> Result<(Vec<CompatibleEnvironmentTemplate>, Vec<ComponentSource>), BundleError> {
     if let Some(text) = files.text(".template-registration.yaml")? {
         #[derive(serde::Deserialize)]
         #[serde(deny_unknown_fields)]
@@ -385,12 +308,10 @@ fn read_registration(
             if line.trim().is_empty() || line.trim_start().starts_with('#') {
                 continue;
             }
-            out.push(CompatibleEnvironmentTemplate::parse(line).map_err(|m| {
-                BundleError::Invalid {
-                    file: ".compatible-envs".into(),
-                    line: Some(i + 1),
-                    message: m,
-                }
+            out.push(CompatibleEnvironmentTemplate::parse(line).map_err(|m| BundleError::Invalid {
+                file: ".compatible-envs".into(),
+                line: Some(i + 1),
+                message: m,
             })?);
         }
         return Ok((out, Vec::new()));

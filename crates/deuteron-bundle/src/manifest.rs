@@ -87,20 +87,13 @@ impl Manifest {
         };
         let entries = raw.infrastructure.templates;
         if entries.is_empty() {
-            return Err(invalid(
-                "templates",
-                0,
-                "infrastructure.templates must list at least one template".into(),
-            ));
+            return Err(invalid("templates", 0, "infrastructure.templates must list at least one template".into()));
         }
         if entries.len() > MAX_TEMPLATES {
             return Err(invalid(
                 "templates",
                 0,
-                format!(
-                    "infrastructure.templates lists {} templates; at most {MAX_TEMPLATES} are allowed",
-                    entries.len()
-                ),
+                format!("infrastructure.templates lists {} templates; at most {MAX_TEMPLATES} are allowed", entries.len()),
             ));
         }
         let mut templates = Vec::new();
@@ -110,13 +103,10 @@ impl Manifest {
             after = yaml::line_of_key(text, "rendering_engine", after);
             let entry_line = after;
             let file_name = |lang: &str| -> Result<String, BundleError> {
-                let f = e.file.clone().ok_or_else(|| {
-                    invalid(
-                        "rendering_engine",
-                        entry_line - 1,
-                        format!("{at}.file is required for {lang} templates"),
-                    )
-                })?;
+                let f = e
+                    .file
+                    .clone()
+                    .ok_or_else(|| invalid("rendering_engine", entry_line - 1, format!("{at}.file is required for {lang} templates")))?;
                 if f.is_empty() || f.contains('/') || f.contains('\\') || f == ".." || f == "." {
                     return Err(invalid(
                         "file",
@@ -134,10 +124,7 @@ impl Manifest {
                             return Err(invalid(
                                 "template_language",
                                 entry_line.saturating_sub(3),
-                                format!(
-                                    "{at}.template_language is {}; jinja templates must be cloudformation",
-                                    shown(other)
-                                ),
+                                format!("{at}.template_language is {}; jinja templates must be cloudformation", shown(other)),
                             ));
                         }
                     }
@@ -158,57 +145,36 @@ impl Manifest {
                             return Err(invalid(
                                 "template_language",
                                 entry_line.saturating_sub(3),
-                                format!(
-                                    "{at}.template_language is {}; hcl templates must be terraform",
-                                    shown(other)
-                                ),
+                                format!("{at}.template_language is {}; hcl templates must be terraform", shown(other)),
                             ));
                         }
                     }
-                    TemplateEntry::Terraform {
-                        file: file_name("terraform")?,
-                    }
+                    TemplateEntry::Terraform { file: file_name("terraform")? }
                 }
-                "codebuild" => TemplateEntry::Codebuild(Box::new(parse_codebuild(
-                    &at,
-                    e.settings,
-                    e.input_type.as_deref(),
-                    |m| invalid("settings", entry_line.saturating_sub(3), m),
-                )?)),
+                "codebuild" => TemplateEntry::Codebuild(Box::new(parse_codebuild(&at, e.settings, e.input_type.as_deref(), |m| {
+                    invalid("settings", entry_line.saturating_sub(3), m)
+                })?)),
                 other => {
                     return Err(invalid(
                         "rendering_engine",
                         entry_line - 1,
-                        format!(
-                            "{at}.rendering_engine {other:?} is not one of jinja, hcl, codebuild"
-                        ),
+                        format!("{at}.rendering_engine {other:?} is not one of jinja, hcl, codebuild"),
                     ));
                 }
             };
             templates.push(entry);
         }
-        let kinds: std::collections::BTreeSet<_> =
-            templates.iter().map(TemplateEntry::engine).collect();
+        let kinds: std::collections::BTreeSet<_> = templates.iter().map(TemplateEntry::engine).collect();
         if kinds.len() > 1 {
             return Err(invalid(
                 "templates",
                 0,
-                format!(
-                    "a manifest must use one rendering engine; this one mixes {}",
-                    kinds.into_iter().collect::<Vec<_>>().join(", ")
-                ),
+                format!("a manifest must use one rendering engine; this one mixes {}", kinds.into_iter().collect::<Vec<_>>().join(", ")),
             ));
         }
-        let cfn = templates
-            .iter()
-            .filter(|t| matches!(t, TemplateEntry::CloudFormation { .. }))
-            .count();
+        let cfn = templates.iter().filter(|t| matches!(t, TemplateEntry::CloudFormation { .. })).count();
         if cfn > 1 {
-            return Err(invalid(
-                "templates",
-                0,
-                "a CloudFormation manifest must name exactly one template file".into(),
-            ));
+            return Err(invalid("templates", 0, "a CloudFormation manifest must name exactly one template file".into()));
         }
         Ok(Self { templates })
     }
@@ -239,28 +205,19 @@ fn parse_codebuild(
     input_type: Option<&str>,
     invalid: impl Fn(String) -> BundleError,
 ) -> Result<CodebuildSettings, BundleError> {
-    let mut settings = settings
-        .ok_or_else(|| invalid(format!("{at}.settings is required for codebuild templates")))?;
-    let commands = |settings: &mut BTreeMap<String, serde_json::Value>,
-                    key: &str|
-     -> Result<Vec<String>, BundleError> {
+    let mut settings = settings.ok_or_else(|| invalid(format!("{at}.settings is required for codebuild templates")))?;
+    let commands = |settings: &mut BTreeMap<String, serde_json::Value>, key: &str| -> Result<Vec<String>, BundleError> {
         match settings.remove(key) {
-            None => Err(invalid(format!(
-                "{at}.settings.{key} is required: the commands to run"
-            ))),
+            None => Err(invalid(format!("{at}.settings.{key} is required: the commands to run"))),
             Some(serde_json::Value::Array(items)) if !items.is_empty() => items
                 .into_iter()
                 .enumerate()
                 .map(|(i, v)| match v {
                     serde_json::Value::String(s) => Ok(s),
-                    other => Err(invalid(format!(
-                        "{at}.settings.{key}[{i}] must be a string command, got {other}"
-                    ))),
+                    other => Err(invalid(format!("{at}.settings.{key}[{i}] must be a string command, got {other}"))),
                 })
                 .collect(),
-            Some(other) => Err(invalid(format!(
-                "{at}.settings.{key} must be a non-empty list of commands, got {other}"
-            ))),
+            Some(other) => Err(invalid(format!("{at}.settings.{key} must be a non-empty list of commands, got {other}"))),
         }
     };
     let provision = commands(&mut settings, "provision")?;
@@ -269,23 +226,17 @@ fn parse_codebuild(
         None => None,
         Some(serde_json::Value::String(s)) => Some(s),
         Some(other) => {
-            return Err(invalid(format!(
-                "{at}.settings.image must be a string, got {other}"
-            )));
+            return Err(invalid(format!("{at}.settings.image must be a string, got {other}")));
         }
     };
     let runtimes = match settings.remove("runtimes") {
         None | Some(serde_json::Value::Null) => BTreeMap::new(),
         Some(serde_json::Value::Object(m)) => m.into_iter().collect(),
         Some(other) => {
-            return Err(invalid(format!(
-                "{at}.settings.runtimes must be a map of runtime to version, got {other}"
-            )));
+            return Err(invalid(format!("{at}.settings.runtimes must be a map of runtime to version, got {other}")));
         }
     };
-    let string_map = |v: Option<&serde_json::Value>,
-                      key: &str|
-     -> Result<BTreeMap<String, String>, BundleError> {
+    let string_map = |v: Option<&serde_json::Value>, key: &str| -> Result<BTreeMap<String, String>, BundleError> {
         match v {
             None | Some(serde_json::Value::Null) => Ok(BTreeMap::new()),
             Some(serde_json::Value::Object(m)) => m
@@ -294,53 +245,33 @@ fn parse_codebuild(
                     serde_json::Value::String(s) => Ok((k.clone(), s.clone())),
                     serde_json::Value::Number(n) => Ok((k.clone(), n.to_string())),
                     serde_json::Value::Bool(b) => Ok((k.clone(), b.to_string())),
-                    other => Err(invalid(format!(
-                        "{at}.settings.env.{key}.{k} must be a string, got {other}"
-                    ))),
+                    other => Err(invalid(format!("{at}.settings.env.{key}.{k} must be a string, got {other}"))),
                 })
                 .collect(),
-            Some(other) => Err(invalid(format!(
-                "{at}.settings.env.{key} must be a map, got {other}"
-            ))),
+            Some(other) => Err(invalid(format!("{at}.settings.env.{key} must be a map, got {other}"))),
         }
     };
     let (env_variables, env_secrets_manager) = match settings.remove("env") {
         None | Some(serde_json::Value::Null) => (BTreeMap::new(), BTreeMap::new()),
         Some(serde_json::Value::Object(env)) => {
-            if let Some(unknown) = env
-                .keys()
-                .find(|k| *k != "variables" && *k != "secrets_manager")
-            {
-                return Err(invalid(format!(
-                    "{at}.settings.env.{unknown} is not one of variables, secrets_manager"
-                )));
+            if let Some(unknown) = env.keys().find(|k| *k != "variables" && *k != "secrets_manager") {
+                return Err(invalid(format!("{at}.settings.env.{unknown} is not one of variables, secrets_manager")));
             }
-            (
-                string_map(env.get("variables"), "variables")?,
-                string_map(env.get("secrets_manager"), "secrets_manager")?,
-            )
+            (string_map(env.get("variables"), "variables")?, string_map(env.get("secrets_manager"), "secrets_manager")?)
         }
         Some(other) => {
-            return Err(invalid(format!(
-                "{at}.settings.env must be a map, got {other}"
-            )));
+            return Err(invalid(format!("{at}.settings.env must be a map, got {other}")));
         }
     };
-    let project_properties = settings
-        .remove("project_properties")
-        .unwrap_or(serde_json::Value::Null);
+    let project_properties = settings.remove("project_properties").unwrap_or(serde_json::Value::Null);
     if !(project_properties.is_null() || project_properties.is_object()) {
-        return Err(invalid(format!(
-            "{at}.settings.project_properties must be a map, got {project_properties}"
-        )));
+        return Err(invalid(format!("{at}.settings.project_properties must be a map, got {project_properties}")));
     }
     let input_type = match input_type {
         None | Some("JSON") => InputFileType::Json,
         Some("HCL") => InputFileType::Hcl,
         Some(other) => {
-            return Err(invalid(format!(
-                "{at}.input_type {other:?} is not one of JSON, HCL"
-            )));
+            return Err(invalid(format!("{at}.input_type {other:?} is not one of JSON, HCL")));
         }
     };
     Ok(CodebuildSettings {
@@ -367,12 +298,7 @@ mod tests {
             "infrastructure:\n  templates:\n    - file: \"cloudformation.yaml\"\n      rendering_engine: jinja\n      template_language: cloudformation\n",
         )
         .unwrap();
-        assert_eq!(
-            cfn.templates,
-            vec![TemplateEntry::CloudFormation {
-                file: "cloudformation.yaml".into()
-            }]
-        );
+        assert_eq!(cfn.templates, vec![TemplateEntry::CloudFormation { file: "cloudformation.yaml".into() }]);
         let tf = Manifest::parse(
             "m",
             "infrastructure:\n  templates:\n    - file: \"*\"\n      rendering_engine: hcl\n      template_language: terraform\n",
@@ -401,16 +327,11 @@ mod tests {
 "#,
         )
         .unwrap();
-        let TemplateEntry::Codebuild(s) = &cb.templates[0] else {
-            panic!()
-        };
+        let TemplateEntry::Codebuild(s) = &cb.templates[0] else { panic!() };
         assert_eq!(s.provision, vec!["npm install", "npm run deploy"]);
         assert_eq!(s.env_variables["STAGE"], "dev");
         assert_eq!(s.runtimes["nodejs"], serde_json::json!(16));
-        assert_eq!(
-            s.project_properties["TimeoutInMinutes"],
-            serde_json::json!(30)
-        );
+        assert_eq!(s.project_properties["TimeoutInMinutes"], serde_json::json!(30));
     }
 
     #[test]
@@ -424,19 +345,15 @@ mod tests {
             err.to_string(),
             "instance_infrastructure/manifest.yaml:4: infrastructure.templates[0].rendering_engine \"mustache\" is not one of jinja, hcl, codebuild"
         );
-        let err = Manifest::parse("m.yaml", "infrastructure:\n  templates:\n    - rendering_engine: codebuild\n      settings:\n        provision: []\n").unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("settings.provision must be a non-empty list"),
-            "{err}"
-        );
-        let err =
-            Manifest::parse("m.yaml", "infrastructure:\n  templates:\n  - file: [\n").unwrap_err();
+        let err = Manifest::parse(
+            "m.yaml",
+            "infrastructure:\n  templates:\n    - rendering_engine: codebuild\n      settings:\n        provision: []\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("settings.provision must be a non-empty list"), "{err}");
+        let err = Manifest::parse("m.yaml", "infrastructure:\n  templates:\n  - file: [\n").unwrap_err();
         assert!(err.to_string().starts_with("m.yaml:"), "{err}");
         let err = Manifest::parse("m.yaml", "infrastructure:\n  template: []\n").unwrap_err();
-        assert!(
-            err.to_string().contains("unknown field `template`"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("unknown field `template`"), "{err}");
     }
 }

@@ -48,11 +48,7 @@ pub struct InputError {
 
 impl fmt::Display for InputError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: {} (rule: {}, value: {})",
-            self.path, self.message, self.rule, self.value
-        )
+        write!(f, "{}: {} (rule: {}, value: {})", self.path, self.message, self.rule, self.value)
     }
 }
 
@@ -72,26 +68,12 @@ pub struct TemplateSchema {
 impl fmt::Debug for TemplateSchema {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TemplateSchema")
-            .field(
-                "input_types",
-                &self
-                    .input_types
-                    .iter()
-                    .map(|(k, t)| (k, &t.name))
-                    .collect::<Vec<_>>(),
-            )
+            .field("input_types", &self.input_types.iter().map(|(k, t)| (k, &t.name)).collect::<Vec<_>>())
             .finish()
     }
 }
 
-const ANNOTATIONS_KEPT: &[&str] = &[
-    "description",
-    "title",
-    "deprecated",
-    "readOnly",
-    "writeOnly",
-    "format",
-];
+const ANNOTATIONS_KEPT: &[&str] = &["description", "title", "deprecated", "readOnly", "writeOnly", "format"];
 const ANNOTATIONS_DROPPED: &[&str] = &["externalDocs", "xml", "discriminator"];
 
 impl TemplateSchema {
@@ -105,41 +87,18 @@ impl TemplateSchema {
             });
         }
         let doc: Value = yaml::parse(file, text)?;
-        let err = |key: &str, message: String| BundleError::Invalid {
-            file: file.into(),
-            line: Some(yaml::line_of_key(text, key, 0)),
-            message,
-        };
-        let root = doc.as_object().ok_or_else(|| {
-            err(
-                "schema",
-                "the document must be a mapping with a `schema` key".into(),
-            )
-        })?;
+        let err =
+            |key: &str, message: String| BundleError::Invalid { file: file.into(), line: Some(yaml::line_of_key(text, key, 0)), message };
+        let root = doc.as_object().ok_or_else(|| err("schema", "the document must be a mapping with a `schema` key".into()))?;
         if let Some(k) = root.keys().find(|k| *k != "schema") {
-            return Err(err(
-                k,
-                format!("unknown top-level key `{k}`; the document holds only `schema`"),
-            ));
+            return Err(err(k, format!("unknown top-level key `{k}`; the document holds only `schema`")));
         }
         let schema = root
             .get("schema")
             .and_then(Value::as_object)
-            .ok_or_else(|| {
-                err(
-                    "schema",
-                    "`schema` is required and must be a mapping".into(),
-                )
-            })?;
+            .ok_or_else(|| err("schema", "`schema` is required and must be a mapping".into()))?;
         for k in schema.keys() {
-            if !matches!(
-                k.as_str(),
-                "format"
-                    | "types"
-                    | "environment_input_type"
-                    | "service_input_type"
-                    | "pipeline_input_type"
-            ) {
+            if !matches!(k.as_str(), "format" | "types" | "environment_input_type" | "service_input_type" | "pipeline_input_type") {
                 return Err(err(
                     k,
                     format!(
@@ -148,79 +107,44 @@ impl TemplateSchema {
                 ));
             }
         }
-        let openapi = schema
-            .get("format")
-            .and_then(|f| f.get("openapi"))
-            .and_then(Value::as_str);
+        let openapi = schema.get("format").and_then(|f| f.get("openapi")).and_then(Value::as_str);
         match openapi {
             Some(v) if v.starts_with("3.0") => {}
             Some(v) => {
-                return Err(err(
-                    "openapi",
-                    format!("schema.format.openapi is {v:?}; only \"3.0.0\" is supported"),
-                ));
+                return Err(err("openapi", format!("schema.format.openapi is {v:?}; only \"3.0.0\" is supported")));
             }
             None => {
-                return Err(err(
-                    "format",
-                    "schema.format.openapi is required (\"3.0.0\")".into(),
-                ));
+                return Err(err("format", "schema.format.openapi is required (\"3.0.0\")".into()));
             }
         }
         let types = schema
             .get("types")
             .and_then(Value::as_object)
-            .ok_or_else(|| {
-                err(
-                    "types",
-                    "schema.types is required and must be a mapping of type names to schemas"
-                        .into(),
-                )
-            })?;
+            .ok_or_else(|| err("types", "schema.types is required and must be a mapping of type names to schemas".into()))?;
         let mut input_types = BTreeMap::new();
-        for kind in [
-            InputKind::Environment,
-            InputKind::ServiceInstance,
-            InputKind::Pipeline,
-        ] {
+        for kind in [InputKind::Environment, InputKind::ServiceInstance, InputKind::Pipeline] {
             let key = kind.schema_key();
             let Some(name) = schema.get(key) else {
                 continue;
             };
-            let name = name
-                .as_str()
-                .ok_or_else(|| err(key, format!("schema.{key} must be a type name")))?;
-            let ty = types.get(name).ok_or_else(|| {
-                err(
-                    key,
-                    format!(
-                        "schema.{key} names type {name:?}, which is not defined under schema.types"
-                    ),
-                )
-            })?;
+            let name = name.as_str().ok_or_else(|| err(key, format!("schema.{key} must be a type name")))?;
+            let ty = types
+                .get(name)
+                .ok_or_else(|| err(key, format!("schema.{key} names type {name:?}, which is not defined under schema.types")))?;
             let at = format!("schema.types.{name}");
             if ty.get("type").and_then(Value::as_str) != Some("object") {
-                return Err(err(
-                    name,
-                    format!("{at} must have `type: object`: its properties are the inputs"),
-                ));
+                return Err(err(name, format!("{at} must have `type: object`: its properties are the inputs")));
             }
             let at_path = |path: &str, m: String| BundleError::Invalid {
                 file: file.into(),
                 line: Some(yaml::line_of_path(text, path)),
                 message: format!("{path}: {m}"),
             };
-            let mut json_schema =
-                convert(ty, &at, types, 0).map_err(|(path, m)| at_path(&path, m))?;
+            let mut json_schema = convert(ty, &at, types, 0).map_err(|(path, m)| at_path(&path, m))?;
             if let Some(obj) = json_schema.as_object_mut() {
-                obj.entry("additionalProperties")
-                    .or_insert(Value::Bool(false));
-                obj.entry("properties")
-                    .or_insert_with(|| Value::Object(Map::new()));
-                obj.insert(
-                    "$schema".into(),
-                    Value::String("https://json-schema.org/draft/2020-12/schema".into()),
-                );
+                obj.entry("additionalProperties").or_insert(Value::Bool(false));
+                obj.entry("properties").or_insert_with(|| Value::Object(Map::new()));
+                obj.insert("$schema".into(), Value::String("https://json-schema.org/draft/2020-12/schema".into()));
             }
             let validator = jsonschema::options()
                 .with_draft(jsonschema::Draft::Draft202012)
@@ -228,25 +152,16 @@ impl TemplateSchema {
                 .build(&json_schema)
                 .map_err(|e| err(name, format!("{at}: {e}")))?;
             check_defaults(ty, &at).map_err(|(path, m)| at_path(&path, m))?;
-            input_types.insert(
-                kind,
-                InputType {
-                    name: name.to_string(),
-                    json_schema,
-                    validator,
-                },
-            );
+            input_types.insert(kind, InputType { name: name.to_string(), json_schema, validator });
         }
         if input_types.is_empty() {
             return Err(err(
                 "schema",
-                "schema names no input type: set environment_input_type (environment templates) or service_input_type (service templates)".into(),
+                "schema names no input type: set environment_input_type (environment templates) or service_input_type (service templates)"
+                    .into(),
             ));
         }
-        Ok(Self {
-            text: text.to_string(),
-            input_types,
-        })
+        Ok(Self { text: text.to_string(), input_types })
     }
 
     /// The schema text as given.
@@ -270,12 +185,7 @@ impl TemplateSchema {
 
     /// Fills defaults into `inputs` and validates them. `base_path` prefixes the JSON paths of
     /// errors (`$.spec`, `$.instances[0].spec`, ...). A kind the schema lacks accepts no inputs.
-    pub fn validate(
-        &self,
-        kind: InputKind,
-        inputs: &Value,
-        base_path: &str,
-    ) -> Result<Value, Vec<InputError>> {
+    pub fn validate(&self, kind: InputKind, inputs: &Value, base_path: &str) -> Result<Value, Vec<InputError>> {
         let Some(ty) = self.input_types.get(&kind) else {
             let empty = inputs.is_null() || inputs.as_object().is_some_and(Map::is_empty);
             return if empty {
@@ -285,19 +195,11 @@ impl TemplateSchema {
                     path: base_path.to_string(),
                     rule: kind.schema_key().to_string(),
                     value: compact(inputs),
-                    message: format!(
-                        "this template takes no {} inputs (its schema has no {})",
-                        kind_noun(kind),
-                        kind.schema_key()
-                    ),
+                    message: format!("this template takes no {} inputs (its schema has no {})", kind_noun(kind), kind.schema_key()),
                 }])
             };
         };
-        let mut value = if inputs.is_null() {
-            Value::Object(Map::new())
-        } else {
-            inputs.clone()
-        };
+        let mut value = if inputs.is_null() { Value::Object(Map::new()) } else { inputs.clone() };
         apply_defaults(&ty.json_schema, &mut value);
         let errors: Vec<InputError> = ty
             .validator
@@ -313,50 +215,28 @@ impl TemplateSchema {
                     }
                     shown = Value::Null;
                 }
-                if let jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } =
-                    e.kind()
+                if let jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } = e.kind()
                     && let [one] = unexpected.as_slice()
                 {
                     path = format!("{path}.{one}");
-                    shown = value_at(&value, &pointer)
-                        .and_then(|o| o.get(one))
-                        .cloned()
-                        .unwrap_or(Value::Null);
+                    shown = value_at(&value, &pointer).and_then(|o| o.get(one)).cloned().unwrap_or(Value::Null);
                 }
-                InputError {
-                    path,
-                    rule: rule.clone(),
-                    value: compact(&shown),
-                    message: message_for(&e, &rule),
-                }
+                InputError { path, rule: rule.clone(), value: compact(&shown), message: message_for(&e, &rule) }
             })
             .collect();
-        if errors.is_empty() {
-            Ok(value)
-        } else {
-            Err(errors)
-        }
+        if errors.is_empty() { Ok(value) } else { Err(errors) }
     }
 
     /// Changes from `older` that break inputs valid for it: what makes a new minor version
     /// incompatible. Empty when `self` may be a minor version after `older`.
     pub fn breaking_changes_from(&self, older: &TemplateSchema) -> Vec<String> {
         let mut out = Vec::new();
-        for kind in [
-            InputKind::Environment,
-            InputKind::ServiceInstance,
-            InputKind::Pipeline,
-        ] {
+        for kind in [InputKind::Environment, InputKind::ServiceInstance, InputKind::Pipeline] {
             match (older.input_types.get(&kind), self.input_types.get(&kind)) {
                 (None, None) => {}
                 (Some(_), None) => out.push(format!("{} was removed", kind.schema_key())),
                 (None, Some(_)) => out.push(format!("{} was added", kind.schema_key())),
-                (Some(o), Some(n)) => compare(
-                    &o.json_schema,
-                    &n.json_schema,
-                    &format!("{}.{}", kind.schema_key(), n.name),
-                    &mut out,
-                ),
+                (Some(o), Some(n)) => compare(&o.json_schema, &n.json_schema, &format!("{}.{}", kind.schema_key(), n.name), &mut out),
             }
         }
         out
@@ -372,24 +252,11 @@ fn kind_noun(kind: InputKind) -> &'static str {
 }
 
 /// Converts one OpenAPI 3.0 Schema Object to JSON Schema 2020-12. Errors are `(path, message)`.
-fn convert(
-    v: &Value,
-    at: &str,
-    types: &Map<String, Value>,
-    depth: usize,
-) -> Result<Value, (String, String)> {
+fn convert(v: &Value, at: &str, types: &Map<String, Value>, depth: usize) -> Result<Value, (String, String)> {
     if depth > 32 {
-        return Err((
-            at.into(),
-            "schema nests deeper than 32 levels (a $ref cycle?)".into(),
-        ));
+        return Err((at.into(), "schema nests deeper than 32 levels (a $ref cycle?)".into()));
     }
-    let obj = v.as_object().ok_or_else(|| {
-        (
-            at.to_string(),
-            format!("must be a schema mapping, got {}", compact(v)),
-        )
-    })?;
+    let obj = v.as_object().ok_or_else(|| (at.to_string(), format!("must be a schema mapping, got {}", compact(v))))?;
     let mut out = Map::new();
     let mut nullable = false;
     for (k, val) in obj {
@@ -402,11 +269,7 @@ fn convert(
                 }
                 _ => return bad("must be one of string, number, integer, boolean, array, object"),
             },
-            "nullable" => {
-                nullable = val
-                    .as_bool()
-                    .ok_or_else(|| (here.clone(), "must be true or false".to_string()))?
-            }
+            "nullable" => nullable = val.as_bool().ok_or_else(|| (here.clone(), "must be true or false".to_string()))?,
             "default" => {
                 out.insert(k.clone(), val.clone());
             }
@@ -428,8 +291,7 @@ fn convert(
                 }
                 None => return bad("must be a string"),
             },
-            "minLength" | "maxLength" | "minItems" | "maxItems" | "minProperties"
-            | "maxProperties" => {
+            "minLength" | "maxLength" | "minItems" | "maxItems" | "minProperties" | "maxProperties" => {
                 if val.as_u64().is_none() {
                     return bad("must be a non-negative integer");
                 }
@@ -445,16 +307,9 @@ fn convert(
                 let Some(on) = val.as_bool() else {
                     return bad("must be true or false (OpenAPI 3.0)");
                 };
-                let base = if k == "exclusiveMinimum" {
-                    "minimum"
-                } else {
-                    "maximum"
-                };
+                let base = if k == "exclusiveMinimum" { "minimum" } else { "maximum" };
                 if on {
-                    let limit = obj
-                        .get(base)
-                        .cloned()
-                        .ok_or_else(|| (here.clone(), format!("needs `{base}`")))?;
+                    let limit = obj.get(base).cloned().ok_or_else(|| (here.clone(), format!("needs `{base}`")))?;
                     out.insert(k.clone(), limit);
                 }
             }
@@ -468,26 +323,14 @@ fn convert(
                 out.insert(k.clone(), convert(val, &here, types, depth + 1)?);
             }
             "additionalProperties" => {
-                let conv = if val.is_boolean() {
-                    val.clone()
-                } else {
-                    convert(val, &here, types, depth + 1)?
-                };
+                let conv = if val.is_boolean() { val.clone() } else { convert(val, &here, types, depth + 1)? };
                 out.insert(k.clone(), conv);
             }
             "properties" => {
-                let props = val.as_object().ok_or_else(|| {
-                    (
-                        here.clone(),
-                        "must be a mapping of input names to schemas".to_string(),
-                    )
-                })?;
+                let props = val.as_object().ok_or_else(|| (here.clone(), "must be a mapping of input names to schemas".to_string()))?;
                 let mut conv = Map::new();
                 for (name, p) in props {
-                    conv.insert(
-                        name.clone(),
-                        convert(p, &format!("{here}.{name}"), types, depth + 1)?,
-                    );
+                    conv.insert(name.clone(), convert(p, &format!("{here}.{name}"), types, depth + 1)?);
                 }
                 out.insert(k.clone(), Value::Object(conv));
             }
@@ -497,22 +340,13 @@ fn convert(
                     return bad("must be a list of property names");
                 };
                 let props = obj.get("properties").and_then(Value::as_object);
-                if let Some(missing) = names
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .find(|n| !props.is_some_and(|p| p.contains_key(*n)))
-                {
-                    return Err((
-                        here,
-                        format!("names {missing:?}, which is not under properties"),
-                    ));
+                if let Some(missing) = names.iter().filter_map(Value::as_str).find(|n| !props.is_some_and(|p| p.contains_key(*n))) {
+                    return Err((here, format!("names {missing:?}, which is not under properties")));
                 }
                 out.insert(k.clone(), val.clone());
             }
             "allOf" | "anyOf" | "oneOf" => {
-                let items = val
-                    .as_array()
-                    .ok_or_else(|| (here.clone(), "must be a list of schemas".to_string()))?;
+                let items = val.as_array().ok_or_else(|| (here.clone(), "must be a list of schemas".to_string()))?;
                 let conv = items
                     .iter()
                     .enumerate()
@@ -522,9 +356,7 @@ fn convert(
             }
             "$ref" => {
                 let r = val.as_str().unwrap_or_default();
-                let name = r
-                    .strip_prefix("#/types/")
-                    .or_else(|| r.strip_prefix("#/components/schemas/"));
+                let name = r.strip_prefix("#/types/").or_else(|| r.strip_prefix("#/components/schemas/"));
                 let target = name.and_then(|n| types.get(n));
                 let Some(target) = target else {
                     return bad("must be \"#/types/<TypeName>\" naming a type under schema.types");
@@ -541,18 +373,12 @@ fn convert(
             }
             a if ANNOTATIONS_DROPPED.contains(&a) || a.starts_with("x-") => {}
             other => {
-                return Err((
-                    here.clone(),
-                    format!("`{other}` is not a supported OpenAPI 3.0 schema keyword"),
-                ));
+                return Err((here.clone(), format!("`{other}` is not a supported OpenAPI 3.0 schema keyword")));
             }
         }
     }
     if nullable && let Some(Value::String(t)) = out.get("type").cloned() {
-        out.insert(
-            "type".into(),
-            Value::Array(vec![Value::String(t), Value::String("null".into())]),
-        );
+        out.insert("type".into(), Value::Array(vec![Value::String(t), Value::String("null".into())]));
     }
     Ok(Value::Object(out))
 }
@@ -569,13 +395,7 @@ fn check_defaults(ty: &Value, at: &str) -> Result<(), (String, String)> {
             if let Ok(v) = jsonschema::validator_for(&converted)
                 && let Some(e) = v.iter_errors(default).next()
             {
-                return Err((
-                    format!("{here}.default"),
-                    format!(
-                        "default {} does not satisfy its own schema: {e}",
-                        compact(default)
-                    ),
-                ));
+                return Err((format!("{here}.default"), format!("default {} does not satisfy its own schema: {e}", compact(default))));
             }
         }
         if p.get("type").and_then(Value::as_str) == Some("object") {
@@ -617,11 +437,7 @@ fn apply_defaults(schema: &Value, value: &mut Value) {
 fn compare(old: &Value, new: &Value, at: &str, out: &mut Vec<String>) {
     let old_type = old.get("type");
     if old_type != new.get("type") {
-        out.push(format!(
-            "{at}: type changed from {} to {}",
-            show(old_type),
-            show(new.get("type"))
-        ));
+        out.push(format!("{at}: type changed from {} to {}", show(old_type), show(new.get("type"))));
         return;
     }
     let old_props = old.get("properties").and_then(Value::as_object);
@@ -633,42 +449,24 @@ fn compare(old: &Value, new: &Value, at: &str, out: &mut Vec<String>) {
                 Some(n) => compare(o, n, &format!("{at}.{name}"), out),
             }
         }
-        let old_req: Vec<&str> = old
-            .get("required")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        for name in new
-            .get("required")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-        {
+        let old_req: Vec<&str> =
+            old.get("required").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        for name in new.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
             let defaulted = np.get(name).is_some_and(|p| p.get("default").is_some());
             if !old_req.contains(&name) && !defaulted {
-                out.push(format!(
-                    "{at}.{name}: input became required without a default"
-                ));
+                out.push(format!("{at}.{name}: input became required without a default"));
             }
         }
     }
-    for (kw, tighter) in [
-        ("minimum", 1.0),
-        ("minLength", 1.0),
-        ("minItems", 1.0),
-        ("maximum", -1.0),
-        ("maxLength", -1.0),
-        ("maxItems", -1.0),
-    ] {
+    for (kw, tighter) in
+        [("minimum", 1.0), ("minLength", 1.0), ("minItems", 1.0), ("maximum", -1.0), ("maxLength", -1.0), ("maxItems", -1.0)]
+    {
         let o = old.get(kw).and_then(Value::as_f64);
         let n = new.get(kw).and_then(Value::as_f64);
         match (o, n) {
             (_, None) => {}
             (None, Some(n)) => out.push(format!("{at}: {kw} {n} was added")),
-            (Some(o), Some(n)) if (n - o) * tighter > 0.0 => {
-                out.push(format!("{at}: {kw} tightened from {o} to {n}"))
-            }
+            (Some(o), Some(n)) if (n - o) * tighter > 0.0 => out.push(format!("{at}: {kw} tightened from {o} to {n}")),
             _ => {}
         }
     }
@@ -683,10 +481,7 @@ fn compare(old: &Value, new: &Value, at: &str, out: &mut Vec<String>) {
         }
     }
     if new.get("pattern").is_some() && old.get("pattern") != new.get("pattern") {
-        out.push(format!(
-            "{at}: pattern changed to {}",
-            show(new.get("pattern"))
-        ));
+        out.push(format!("{at}: pattern changed to {}", show(new.get("pattern"))));
     }
     if let (Some(o), Some(n)) = (old.get("items"), new.get("items")) {
         compare(o, n, &format!("{at}[]"), out);
@@ -699,11 +494,7 @@ fn show(v: Option<&Value>) -> String {
 
 pub(crate) fn compact(v: &Value) -> String {
     let s = v.to_string();
-    if s.chars().count() > 200 {
-        format!("{}...", s.chars().take(200).collect::<String>())
-    } else {
-        s
-    }
+    if s.chars().count() > 200 { format!("{}...", s.chars().take(200).collect::<String>()) } else { s }
 }
 
 fn value_at<'a>(root: &'a Value, pointer: &str) -> Option<&'a Value> {
@@ -717,10 +508,7 @@ fn pointer_to_path(base: &str, pointer: &str) -> String {
         let seg = seg.replace("~1", "/").replace("~0", "~");
         if !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) {
             out.push_str(&format!("[{seg}]"));
-        } else if seg
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
+        } else if seg.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
             out.push('.');
             out.push_str(&seg);
         } else {
@@ -735,11 +523,7 @@ fn message_for(e: &jsonschema::ValidationError<'_>, rule: &str) -> String {
     match e.kind() {
         K::Required { property } => format!("required input {} is missing", compact(property)),
         K::AdditionalProperties { unexpected } => {
-            format!(
-                "unknown input{} {} (not in the schema)",
-                if unexpected.len() == 1 { "" } else { "s" },
-                unexpected.join(", ")
-            )
+            format!("unknown input{} {} (not in the schema)", if unexpected.len() == 1 { "" } else { "s" }, unexpected.join(", "))
         }
         K::Type { kind } => format!("must be of type {}", type_kind(kind)),
         K::Enum { options } => format!("must be one of {}", compact(options)),
@@ -807,139 +591,72 @@ mod tests {
     #[test]
     fn defaults_are_filled_and_rules_checked() {
         let s = TemplateSchema::parse("schema/schema.yaml", SCHEMA).unwrap();
-        let v = s
-            .validate(
-                InputKind::ServiceInstance,
-                &json!({"name": "api", "db": {}}),
-                "$.spec",
-            )
-            .unwrap();
-        assert_eq!(
-            v,
-            json!({"name": "api", "db": {"engine": "postgres"}, "port": 80, "size": "small"})
-        );
+        let v = s.validate(InputKind::ServiceInstance, &json!({"name": "api", "db": {}}), "$.spec").unwrap();
+        assert_eq!(v, json!({"name": "api", "db": {"engine": "postgres"}, "port": 80, "size": "small"}));
         let errs = s
-            .validate(
-                InputKind::ServiceInstance,
-                &json!({"port": 70000, "size": "huge", "tags": [1], "nme": "x"}),
-                "$.instances[0].spec",
-            )
+            .validate(InputKind::ServiceInstance, &json!({"port": 70000, "size": "huge", "tags": [1], "nme": "x"}), "$.instances[0].spec")
             .unwrap_err();
         let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert!(text.contains(&"$.instances[0].spec.port: must be at most 65535 (rule: maximum, value: 70000)".to_string()), "{text:?}");
+        assert!(
+            text.contains(&"$.instances[0].spec.size: must be one of [\"small\",\"large\"] (rule: enum, value: \"huge\")".to_string()),
+            "{text:?}"
+        );
+        assert!(text.contains(&"$.instances[0].spec.tags[0]: must be of type string (rule: type, value: 1)".to_string()), "{text:?}");
+        assert!(
+            text.contains(&"$.instances[0].spec.name: required input \"name\" is missing (rule: required, value: null)".to_string()),
+            "{text:?}"
+        );
         assert!(
             text.contains(
-                &"$.instances[0].spec.port: must be at most 65535 (rule: maximum, value: 70000)"
-                    .to_string()
+                &"$.instances[0].spec.nme: unknown input nme (not in the schema) (rule: additionalProperties, value: \"x\")".to_string()
             ),
             "{text:?}"
         );
-        assert!(text.contains(&"$.instances[0].spec.size: must be one of [\"small\",\"large\"] (rule: enum, value: \"huge\")".to_string()), "{text:?}");
-        assert!(
-            text.contains(
-                &"$.instances[0].spec.tags[0]: must be of type string (rule: type, value: 1)"
-                    .to_string()
-            ),
-            "{text:?}"
-        );
-        assert!(text.contains(&"$.instances[0].spec.name: required input \"name\" is missing (rule: required, value: null)".to_string()), "{text:?}");
-        assert!(text.contains(&"$.instances[0].spec.nme: unknown input nme (not in the schema) (rule: additionalProperties, value: \"x\")".to_string()), "{text:?}");
-        let errs = s
-            .validate(InputKind::ServiceInstance, &json!({"name": "ABC"}), "$")
-            .unwrap_err();
+        let errs = s.validate(InputKind::ServiceInstance, &json!({"name": "ABC"}), "$").unwrap_err();
         assert_eq!(errs[0].rule, "pattern");
-        assert!(
-            s.validate(InputKind::Pipeline, &json!({"a": 1}), "$.pipeline")
-                .is_err()
-        );
-        assert!(
-            s.validate(InputKind::Pipeline, &json!(null), "$.pipeline")
-                .is_ok()
-        );
+        assert!(s.validate(InputKind::Pipeline, &json!({"a": 1}), "$.pipeline").is_err());
+        assert!(s.validate(InputKind::Pipeline, &json!(null), "$.pipeline").is_ok());
     }
 
     #[test]
     fn bad_schemas_name_file_line_and_path() {
         let bad = SCHEMA.replace("minLength: 1", "minLength: one");
-        let e = TemplateSchema::parse("schema/schema.yaml", &bad)
-            .unwrap_err()
-            .to_string();
+        let e = TemplateSchema::parse("schema/schema.yaml", &bad).unwrap_err().to_string();
         assert_eq!(
             e,
             "schema/schema.yaml:12: schema.types.SvcInput.properties.name.minLength: must be a non-negative integer, got \"one\""
         );
-        let bad = SCHEMA.replace(
-            "service_input_type: \"SvcInput\"",
-            "service_input_type: \"Missing\"",
-        );
-        let e = TemplateSchema::parse("schema/schema.yaml", &bad)
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            e,
-            "schema/schema.yaml:4: schema.service_input_type names type \"Missing\", which is not defined under schema.types"
-        );
+        let bad = SCHEMA.replace("service_input_type: \"SvcInput\"", "service_input_type: \"Missing\"");
+        let e = TemplateSchema::parse("schema/schema.yaml", &bad).unwrap_err().to_string();
+        assert_eq!(e, "schema/schema.yaml:4: schema.service_input_type names type \"Missing\", which is not defined under schema.types");
         let bad = SCHEMA.replace("default: 80", "default: \"eighty\"");
-        let e = TemplateSchema::parse("schema/schema.yaml", &bad)
-            .unwrap_err()
-            .to_string();
+        let e = TemplateSchema::parse("schema/schema.yaml", &bad).unwrap_err().to_string();
         assert!(e.contains("schema.types.SvcInput.properties.port.default: default \"eighty\" does not satisfy its own schema"), "{e}");
         let bad = SCHEMA.replace("openapi: \"3.0.0\"", "openapi: \"2.0\"");
-        assert!(
-            TemplateSchema::parse("s", &bad)
-                .unwrap_err()
-                .to_string()
-                .contains("only \"3.0.0\" is supported")
-        );
+        assert!(TemplateSchema::parse("s", &bad).unwrap_err().to_string().contains("only \"3.0.0\" is supported"));
         let bad = SCHEMA.replace("enum: [small, large]", "oneOff: [small]");
         let e = TemplateSchema::parse("s", &bad).unwrap_err().to_string();
-        assert!(
-            e.contains("`oneOff` is not a supported OpenAPI 3.0 schema keyword"),
-            "{e}"
-        );
-        let e = TemplateSchema::parse("s", "schema: [")
-            .unwrap_err()
-            .to_string();
+        assert!(e.contains("`oneOff` is not a supported OpenAPI 3.0 schema keyword"), "{e}");
+        let e = TemplateSchema::parse("s", "schema: [").unwrap_err().to_string();
         assert!(e.starts_with("s:2: column 1: "), "{e}");
         let bad = SCHEMA.replace("          default: postgres", "          default: 5");
-        let e = TemplateSchema::parse("schema/schema.yaml", &bad)
-            .unwrap_err()
-            .to_string();
+        let e = TemplateSchema::parse("schema/schema.yaml", &bad).unwrap_err().to_string();
         assert!(e.starts_with("schema/schema.yaml:33: schema.types.SvcInput.properties.db.properties.engine.default: default 5"), "{e}");
     }
 
     #[test]
     fn minor_compatibility() {
         let old = TemplateSchema::parse("s", SCHEMA).unwrap();
-        let same = TemplateSchema::parse("s", &SCHEMA.replace("maximum: 65535", "maximum: 70000"))
-            .unwrap();
+        let same = TemplateSchema::parse("s", &SCHEMA.replace("maximum: 65535", "maximum: 70000")).unwrap();
         assert!(same.breaking_changes_from(&old).is_empty());
-        let added_optional = SCHEMA.replace(
-            "        tags:",
-            "        extra:\n          type: string\n        tags:",
-        );
-        assert!(
-            TemplateSchema::parse("s", &added_optional)
-                .unwrap()
-                .breaking_changes_from(&old)
-                .is_empty()
-        );
+        let added_optional = SCHEMA.replace("        tags:", "        extra:\n          type: string\n        tags:");
+        assert!(TemplateSchema::parse("s", &added_optional).unwrap().breaking_changes_from(&old).is_empty());
         let required = SCHEMA.replace("required: [name]", "required: [name, tags]");
-        let changes = TemplateSchema::parse("s", &required)
-            .unwrap()
-            .breaking_changes_from(&old);
-        assert_eq!(
-            changes,
-            vec!["service_input_type.SvcInput.tags: input became required without a default"]
-        );
-        let removed = SCHEMA
-            .replace("enum: [small, large]", "enum: [large]")
-            .replace("default: small", "default: large");
-        let changes = TemplateSchema::parse("s", &removed)
-            .unwrap()
-            .breaking_changes_from(&old);
-        assert_eq!(
-            changes,
-            vec!["service_input_type.SvcInput.size: enum value \"small\" was removed"]
-        );
+        let changes = TemplateSchema::parse("s", &required).unwrap().breaking_changes_from(&old);
+        assert_eq!(changes, vec!["service_input_type.SvcInput.tags: input became required without a default"]);
+        let removed = SCHEMA.replace("enum: [small, large]", "enum: [large]").replace("default: small", "default: large");
+        let changes = TemplateSchema::parse("s", &removed).unwrap().breaking_changes_from(&old);
+        assert_eq!(changes, vec!["service_input_type.SvcInput.size: enum value \"small\" was removed"]);
     }
 }

@@ -44,43 +44,26 @@ impl SpecFile {
             line: Some(yaml::line_of_key(text, key, 0)),
             message,
         };
-        let root = doc.as_object().ok_or_else(|| err("proton", "$: a spec must be a mapping with `proton: EnvironmentSpec` or `proton: ServiceSpec`".into()))?;
+        let root = doc
+            .as_object()
+            .ok_or_else(|| err("proton", "$: a spec must be a mapping with `proton: EnvironmentSpec` or `proton: ServiceSpec`".into()))?;
         let object_or_empty = |key: &str, v: Option<&Value>| -> Result<Value, BundleError> {
             match v {
                 None | Some(Value::Null) => Ok(Value::Object(Map::new())),
                 Some(v @ Value::Object(_)) => Ok(v.clone()),
-                Some(other) => Err(err(
-                    key,
-                    format!(
-                        "$.{key}: must be a mapping of inputs, got {}",
-                        compact(other)
-                    ),
-                )),
+                Some(other) => Err(err(key, format!("$.{key}: must be a mapping of inputs, got {}", compact(other)))),
             }
         };
         match root.get("proton").and_then(Value::as_str) {
             Some("EnvironmentSpec") => {
                 if let Some(k) = root.keys().find(|k| *k != "proton" && *k != "spec") {
-                    return Err(err(
-                        k,
-                        format!("$.{k}: unknown key in an EnvironmentSpec (expected proton, spec)"),
-                    ));
+                    return Err(err(k, format!("$.{k}: unknown key in an EnvironmentSpec (expected proton, spec)")));
                 }
-                Ok(SpecFile::Environment(EnvironmentSpec {
-                    spec: object_or_empty("spec", root.get("spec"))?,
-                }))
+                Ok(SpecFile::Environment(EnvironmentSpec { spec: object_or_empty("spec", root.get("spec"))? }))
             }
             Some("ServiceSpec") => {
-                if let Some(k) = root
-                    .keys()
-                    .find(|k| !matches!(k.as_str(), "proton" | "pipeline" | "instances"))
-                {
-                    return Err(err(
-                        k,
-                        format!(
-                            "$.{k}: unknown key in a ServiceSpec (expected proton, pipeline, instances)"
-                        ),
-                    ));
+                if let Some(k) = root.keys().find(|k| !matches!(k.as_str(), "proton" | "pipeline" | "instances")) {
+                    return Err(err(k, format!("$.{k}: unknown key in a ServiceSpec (expected proton, pipeline, instances)")));
                 }
                 let pipeline = match root.get("pipeline") {
                     None => None,
@@ -89,11 +72,7 @@ impl SpecFile {
                 let list = match root.get("instances") {
                     Some(Value::Array(items)) if !items.is_empty() => items,
                     _ => {
-                        return Err(err(
-                            "instances",
-                            "$.instances: a ServiceSpec needs a list of at least one instance"
-                                .into(),
-                        ));
+                        return Err(err("instances", "$.instances: a ServiceSpec needs a list of at least one instance".into()));
                     }
                 };
                 let mut instances: Vec<ServiceSpecInstance> = Vec::new();
@@ -101,27 +80,13 @@ impl SpecFile {
                 for (i, item) in list.iter().enumerate() {
                     after = yaml::line_of_key(text, "name", after);
                     let at = format!("$.instances[{i}]");
-                    let ierr = |m: String| BundleError::Invalid {
-                        file: file.to_string(),
-                        line: Some(after),
-                        message: format!("{at}{m}"),
-                    };
-                    let obj = item.as_object().ok_or_else(|| {
-                        ierr(format!(": must be a mapping, got {}", compact(item)))
-                    })?;
-                    if let Some(k) = obj
-                        .keys()
-                        .find(|k| !matches!(k.as_str(), "name" | "environment" | "spec"))
-                    {
-                        return Err(ierr(format!(
-                            ".{k}: unknown key (expected name, environment, spec)"
-                        )));
+                    let ierr = |m: String| BundleError::Invalid { file: file.to_string(), line: Some(after), message: format!("{at}{m}") };
+                    let obj = item.as_object().ok_or_else(|| ierr(format!(": must be a mapping, got {}", compact(item))))?;
+                    if let Some(k) = obj.keys().find(|k| !matches!(k.as_str(), "name" | "environment" | "spec")) {
+                        return Err(ierr(format!(".{k}: unknown key (expected name, environment, spec)")));
                     }
                     let field = |k: &str| -> Result<String, BundleError> {
-                        let v = obj
-                            .get(k)
-                            .and_then(Value::as_str)
-                            .ok_or_else(|| ierr(format!(".{k}: is required and must be a name")))?;
+                        let v = obj.get(k).and_then(Value::as_str).ok_or_else(|| ierr(format!(".{k}: is required and must be a name")))?;
                         ResourceName::parse(v).map_err(|e| ierr(format!(".{k}: {e}")))?;
                         Ok(v.to_string())
                     };
@@ -134,31 +99,15 @@ impl SpecFile {
                         None | Some(Value::Null) => Value::Object(Map::new()),
                         Some(v @ Value::Object(_)) => v.clone(),
                         Some(other) => {
-                            return Err(ierr(format!(
-                                ".spec: must be a mapping of inputs, got {}",
-                                compact(other)
-                            )));
+                            return Err(ierr(format!(".spec: must be a mapping of inputs, got {}", compact(other))));
                         }
                     };
-                    instances.push(ServiceSpecInstance {
-                        name,
-                        environment,
-                        spec,
-                    });
+                    instances.push(ServiceSpecInstance { name, environment, spec });
                 }
-                Ok(SpecFile::Service(ServiceSpec {
-                    pipeline,
-                    instances,
-                }))
+                Ok(SpecFile::Service(ServiceSpec { pipeline, instances }))
             }
-            Some(other) => Err(err(
-                "proton",
-                format!("$.proton: {other:?} is not EnvironmentSpec or ServiceSpec"),
-            )),
-            None => Err(err(
-                "proton",
-                "$.proton: is required (EnvironmentSpec or ServiceSpec)".into(),
-            )),
+            Some(other) => Err(err("proton", format!("$.proton: {other:?} is not EnvironmentSpec or ServiceSpec"))),
+            None => Err(err("proton", "$.proton: is required (EnvironmentSpec or ServiceSpec)".into())),
         }
     }
 }
@@ -173,10 +122,7 @@ impl EnvironmentSpec {
 impl ServiceSpec {
     /// Validates the pipeline and every instance, collecting all errors. Returns the pipeline
     /// inputs (when the schema has a pipeline type) and each instance's inputs, defaults applied.
-    pub fn validate(
-        &self,
-        schema: &TemplateSchema,
-    ) -> Result<(Option<Value>, Vec<Value>), Vec<InputError>> {
+    pub fn validate(&self, schema: &TemplateSchema) -> Result<(Option<Value>, Vec<Value>), Vec<InputError>> {
         let mut errors = Vec::new();
         let pipeline = if schema.has(InputKind::Pipeline) {
             let given = self.pipeline.clone().unwrap_or(Value::Null);
@@ -188,31 +134,19 @@ impl ServiceSpec {
                 }
             }
         } else {
-            if let Err(e) = schema.validate(
-                InputKind::Pipeline,
-                self.pipeline.as_ref().unwrap_or(&Value::Null),
-                "$.pipeline",
-            ) {
+            if let Err(e) = schema.validate(InputKind::Pipeline, self.pipeline.as_ref().unwrap_or(&Value::Null), "$.pipeline") {
                 errors.extend(e);
             }
             None
         };
         let mut instances = Vec::new();
         for (i, inst) in self.instances.iter().enumerate() {
-            match schema.validate(
-                InputKind::ServiceInstance,
-                &inst.spec,
-                &format!("$.instances[{i}].spec"),
-            ) {
+            match schema.validate(InputKind::ServiceInstance, &inst.spec, &format!("$.instances[{i}].spec")) {
                 Ok(v) => instances.push(v),
                 Err(e) => errors.extend(e),
             }
         }
-        if errors.is_empty() {
-            Ok((pipeline, instances))
-        } else {
-            Err(errors)
-        }
+        if errors.is_empty() { Ok((pipeline, instances)) } else { Err(errors) }
     }
 }
 
@@ -222,11 +156,7 @@ mod tests {
 
     #[test]
     fn parses_both_kinds() {
-        let SpecFile::Environment(e) =
-            SpecFile::parse("spec.yaml", "proton: EnvironmentSpec\nspec:\n  a: 1\n").unwrap()
-        else {
-            panic!()
-        };
+        let SpecFile::Environment(e) = SpecFile::parse("spec.yaml", "proton: EnvironmentSpec\nspec:\n  a: 1\n").unwrap() else { panic!() };
         assert_eq!(e.spec, serde_json::json!({"a": 1}));
         let s = SpecFile::parse(
             "spec.yaml",
@@ -241,30 +171,17 @@ mod tests {
 
     #[test]
     fn errors_name_file_line_and_path() {
-        let e = SpecFile::parse("spec.yaml", "proton: ServiceSpec\ninstances:\n  - name: one\n    environment: dev\n  - name: one\n    environment: prod\n").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "spec.yaml:5: $.instances[1].name: instance \"one\" is listed twice"
-        );
         let e = SpecFile::parse(
             "spec.yaml",
-            "proton: ServiceSpec\ninstances:\n  - name: bad/name\n    environment: dev\n",
+            "proton: ServiceSpec\ninstances:\n  - name: one\n    environment: dev\n  - name: one\n    environment: prod\n",
         )
         .unwrap_err();
-        assert!(
-            e.to_string()
-                .starts_with("spec.yaml:3: $.instances[0].name: name \"bad/name\" contains '/'"),
-            "{e}"
-        );
+        assert_eq!(e.to_string(), "spec.yaml:5: $.instances[1].name: instance \"one\" is listed twice");
+        let e = SpecFile::parse("spec.yaml", "proton: ServiceSpec\ninstances:\n  - name: bad/name\n    environment: dev\n").unwrap_err();
+        assert!(e.to_string().starts_with("spec.yaml:3: $.instances[0].name: name \"bad/name\" contains '/'"), "{e}");
         let e = SpecFile::parse("spec.yaml", "proton: Spec\n").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "spec.yaml:1: $.proton: \"Spec\" is not EnvironmentSpec or ServiceSpec"
-        );
+        assert_eq!(e.to_string(), "spec.yaml:1: $.proton: \"Spec\" is not EnvironmentSpec or ServiceSpec");
         let e = SpecFile::parse("spec.yaml", "proton: EnvironmentSpec\nspec: [1]\n").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "spec.yaml:2: $.spec: must be a mapping of inputs, got [1]"
-        );
+        assert_eq!(e.to_string(), "spec.yaml:2: $.spec: must be a mapping of inputs, got [1]");
     }
 }

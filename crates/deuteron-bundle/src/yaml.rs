@@ -10,11 +10,7 @@ pub(crate) fn parse<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, Bu
         file: file.to_string(),
         line: e.location().map(|l| l.line()),
         message: match e.location() {
-            Some(loc) => format!(
-                "column {}: {}",
-                loc.column(),
-                strip_location(&e.to_string())
-            ),
+            Some(loc) => format!("column {}: {}", loc.column(), strip_location(&e.to_string())),
             None => e.to_string(),
         },
     })
@@ -37,9 +33,7 @@ pub(crate) fn line_of_key(text: &str, needle: &str, after_line: usize) -> usize 
         .skip(after_line)
         .find(|(_, l)| {
             let t = l.trim_start().trim_start_matches("- ");
-            t.starts_with(&key)
-                || t.starts_with(&format!("\"{needle}\":"))
-                || t.starts_with(&format!("'{needle}':"))
+            t.starts_with(&key) || t.starts_with(&format!("\"{needle}\":")) || t.starts_with(&format!("'{needle}':"))
         })
         .map(|(i, _)| i + 1)
         .unwrap_or(after_line.max(1))
@@ -49,11 +43,7 @@ pub(crate) fn line_of_key(text: &str, needle: &str, after_line: usize) -> usize 
 /// searched after the line of the one before, so equal keys in other types are not confused.
 pub(crate) fn line_of_path(text: &str, path: &str) -> usize {
     let mut line = 0;
-    for key in path
-        .split('.')
-        .map(|k| k.split('[').next().unwrap_or(k))
-        .filter(|k| !k.is_empty())
-    {
+    for key in path.split('.').map(|k| k.split('[').next().unwrap_or(k)).filter(|k| !k.is_empty()) {
         line = line_of_key(text, key, line.max(1) - 1 + usize::from(line > 0));
     }
     line.max(1)

@@ -3,15 +3,15 @@
 //! This crate does no IO. It knows nothing of SQL, HTTP, processes or files; every other crate
 //! builds on the types and rules defined here.
 
+pub mod deploy;
 pub mod name;
 pub mod registry;
 pub mod status;
 pub mod template;
 pub mod version;
 
+pub use deploy::{DeploymentAction, TargetType, UpdateType};
 pub use name::{NameError, ResourceName};
-pub use status::{DeploymentStatus, TemplateVersionStatus};
-pub use template::{
-    CompatibleEnvironmentTemplate, ComponentSource, Provisioning, TemplateKind, UsageRef,
-};
+pub use status::{DeploymentStatus, ServiceStatus, TemplateVersionStatus};
+pub use template::{CompatibleEnvironmentTemplate, ComponentSource, Provisioning, TemplateKind, UsageRef};
 pub use version::{VersionError, VersionNumber};

@@ -33,10 +33,7 @@ impl ResourceName {
             return Err(NameError::BadStart(raw.to_string()));
         }
         if let Some(ch) = chars.find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
-            return Err(NameError::BadChar {
-                name: raw.to_string(),
-                ch,
-            });
+            return Err(NameError::BadChar { name: raw.to_string(), ch });
         }
         Ok(Self(raw.to_string()))
     }
@@ -72,21 +69,9 @@ mod tests {
     #[test]
     fn refuses_bad_names() {
         assert_eq!(ResourceName::parse(""), Err(NameError::Empty));
-        assert!(matches!(
-            ResourceName::parse("-x"),
-            Err(NameError::BadStart(_))
-        ));
-        assert!(matches!(
-            ResourceName::parse(&"x".repeat(101)),
-            Err(NameError::TooLong(_))
-        ));
-        assert_eq!(
-            ResourceName::parse("a/b"),
-            Err(NameError::BadChar {
-                name: "a/b".into(),
-                ch: '/'
-            })
-        );
+        assert!(matches!(ResourceName::parse("-x"), Err(NameError::BadStart(_))));
+        assert!(matches!(ResourceName::parse(&"x".repeat(101)), Err(NameError::TooLong(_))));
+        assert_eq!(ResourceName::parse("a/b"), Err(NameError::BadChar { name: "a/b".into(), ch: '/' }));
         assert!(ResourceName::parse("../etc").is_err());
     }
 }

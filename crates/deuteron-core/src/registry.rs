@@ -11,36 +11,21 @@ pub enum RegistryError {
     #[error("major version {major} does not exist; omit the major version to create {next}.0")]
     UnknownMajor { major: u32, next: u32 },
     #[error("version {version} is {status}; only a DRAFT version can be published")]
-    NotPublishable {
-        version: VersionNumber,
-        status: TemplateVersionStatus,
-    },
+    NotPublishable { version: VersionNumber, status: TemplateVersionStatus },
     #[error("version {version} is in use by {}", list(users))]
-    VersionInUse {
-        version: VersionNumber,
-        users: Vec<UsageRef>,
-    },
+    VersionInUse { version: VersionNumber, users: Vec<UsageRef> },
     #[error(
         "version {version} is the recommended minor version of major {major}; delete the other minor versions of major {major} ({}) first",
         others.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
     )]
-    RecommendedMinor {
-        version: VersionNumber,
-        major: u32,
-        others: Vec<VersionNumber>,
-    },
+    RecommendedMinor { version: VersionNumber, major: u32, others: Vec<VersionNumber> },
     #[error("template still has versions {}; delete them first", versions.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", "))]
     TemplateHasVersions { versions: Vec<VersionNumber> },
 }
 
 fn list(users: &[UsageRef]) -> String {
     const SHOWN: usize = 10;
-    let mut text = users
-        .iter()
-        .take(SHOWN)
-        .map(|u| u.to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let mut text = users.iter().take(SHOWN).map(|u| u.to_string()).collect::<Vec<_>>().join(", ");
     if users.len() > SHOWN {
         text.push_str(&format!(" and {} more", users.len() - SHOWN));
     }
@@ -48,10 +33,7 @@ fn list(users: &[UsageRef]) -> String {
 }
 
 /// The number a new version gets: the next minor of `requested_major`, or the next major `.0`.
-pub fn next_version(
-    existing: &[VersionNumber],
-    requested_major: Option<u32>,
-) -> Result<VersionNumber, RegistryError> {
+pub fn next_version(existing: &[VersionNumber], requested_major: Option<u32>) -> Result<VersionNumber, RegistryError> {
     let max_major = existing.iter().map(|v| v.major).max();
     match requested_major {
         None => Ok(VersionNumber::new(max_major.map_or(1, |m| m + 1), 0)),
@@ -61,47 +43,25 @@ pub fn next_version(
             .map(|v| v.minor)
             .max()
             .map(|minor| VersionNumber::new(major, minor + 1))
-            .ok_or(RegistryError::UnknownMajor {
-                major,
-                next: max_major.map_or(1, |m| m + 1),
-            }),
+            .ok_or(RegistryError::UnknownMajor { major, next: max_major.map_or(1, |m| m + 1) }),
     }
 }
 
 /// The template's recommended version: the highest published one.
-pub fn recommended_version(
-    versions: &[(VersionNumber, TemplateVersionStatus)],
-) -> Option<VersionNumber> {
-    versions
-        .iter()
-        .filter(|(_, s)| *s == TemplateVersionStatus::Published)
-        .map(|(v, _)| *v)
-        .max()
+pub fn recommended_version(versions: &[(VersionNumber, TemplateVersionStatus)]) -> Option<VersionNumber> {
+    versions.iter().filter(|(_, s)| *s == TemplateVersionStatus::Published).map(|(v, _)| *v).max()
 }
 
 /// A major's recommended minor: its highest published minor.
-pub fn recommended_minor(
-    versions: &[(VersionNumber, TemplateVersionStatus)],
-    major: u32,
-) -> Option<u32> {
-    versions
-        .iter()
-        .filter(|(v, s)| v.major == major && *s == TemplateVersionStatus::Published)
-        .map(|(v, _)| v.minor)
-        .max()
+pub fn recommended_minor(versions: &[(VersionNumber, TemplateVersionStatus)], major: u32) -> Option<u32> {
+    versions.iter().filter(|(v, s)| v.major == major && *s == TemplateVersionStatus::Published).map(|(v, _)| v.minor).max()
 }
 
 /// Whether `status` may become PUBLISHED. Publishing a published version changes nothing.
-pub fn check_publish(
-    version: VersionNumber,
-    status: TemplateVersionStatus,
-) -> Result<(), RegistryError> {
+pub fn check_publish(version: VersionNumber, status: TemplateVersionStatus) -> Result<(), RegistryError> {
     match status {
         TemplateVersionStatus::Draft | TemplateVersionStatus::Published => Ok(()),
-        other => Err(RegistryError::NotPublishable {
-            version,
-            status: other,
-        }),
+        other => Err(RegistryError::NotPublishable { version, status: other }),
     }
 }
 
@@ -116,17 +76,9 @@ pub fn check_delete_version(
         return Err(RegistryError::VersionInUse { version, users });
     }
     if recommended_minor(versions, version.major) == Some(version.minor) {
-        let others: Vec<_> = versions
-            .iter()
-            .map(|(v, _)| *v)
-            .filter(|v| v.major == version.major && *v != version)
-            .collect();
+        let others: Vec<_> = versions.iter().map(|(v, _)| *v).filter(|v| v.major == version.major && *v != version).collect();
         if !others.is_empty() {
-            return Err(RegistryError::RecommendedMinor {
-                version,
-                major: version.major,
-                others,
-            });
+            return Err(RegistryError::RecommendedMinor { version, major: version.major, others });
         }
     }
     Ok(())
@@ -157,10 +109,7 @@ mod tests {
         assert_eq!(next_version(&[], None), Ok(v(1, 0)));
         assert_eq!(next_version(&[v(1, 0), v(1, 1)], Some(1)), Ok(v(1, 2)));
         assert_eq!(next_version(&[v(1, 0), v(1, 1)], None), Ok(v(2, 0)));
-        assert_eq!(
-            next_version(&[v(1, 0)], Some(3)),
-            Err(RegistryError::UnknownMajor { major: 3, next: 2 })
-        );
+        assert_eq!(next_version(&[v(1, 0)], Some(3)), Err(RegistryError::UnknownMajor { major: 3, next: 2 }));
         assert_eq!(
             next_version(&[], Some(1)).unwrap_err().to_string(),
             "major version 1 does not exist; omit the major version to create 1.0"
@@ -169,12 +118,7 @@ mod tests {
 
     #[test]
     fn recommended_is_highest_published() {
-        let vs = [
-            (v(1, 0), Published),
-            (v(1, 1), Published),
-            (v(1, 2), Draft),
-            (v(2, 0), Draft),
-        ];
+        let vs = [(v(1, 0), Published), (v(1, 1), Published), (v(1, 2), Draft), (v(2, 0), Draft)];
         assert_eq!(recommended_version(&vs), Some(v(1, 1)));
         assert_eq!(recommended_minor(&vs, 1), Some(1));
         assert_eq!(recommended_minor(&vs, 2), None);
@@ -185,38 +129,25 @@ mod tests {
     fn publish_only_from_draft() {
         assert!(check_publish(v(1, 0), Draft).is_ok());
         let err = check_publish(v(1, 0), RegistrationFailed).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "version 1.0 is REGISTRATION_FAILED; only a DRAFT version can be published"
-        );
+        assert_eq!(err.to_string(), "version 1.0 is REGISTRATION_FAILED; only a DRAFT version can be published");
     }
 
     #[test]
     fn delete_rules() {
         let vs = [(v(1, 0), Published), (v(1, 1), Published), (v(1, 2), Draft)];
-        let users = vec![UsageRef {
-            kind: "environment",
-            name: "dev".into(),
-            version: v(1, 0),
-        }];
+        let users = vec![UsageRef { kind: "environment", name: "dev".into(), version: v(1, 0) }];
         assert_eq!(
-            check_delete_version(v(1, 0), &vs, users)
-                .unwrap_err()
-                .to_string(),
+            check_delete_version(v(1, 0), &vs, users).unwrap_err().to_string(),
             "version 1.0 is in use by environment dev (version 1.0)"
         );
         assert_eq!(
-            check_delete_version(v(1, 1), &vs, vec![])
-                .unwrap_err()
-                .to_string(),
+            check_delete_version(v(1, 1), &vs, vec![]).unwrap_err().to_string(),
             "version 1.1 is the recommended minor version of major 1; delete the other minor versions of major 1 (1.0, 1.2) first"
         );
         assert!(check_delete_version(v(1, 2), &vs, vec![]).is_ok());
         assert!(check_delete_version(v(1, 1), &[(v(1, 1), Published)], vec![]).is_ok());
         assert_eq!(
-            check_delete_template(&[v(1, 1), v(1, 0)])
-                .unwrap_err()
-                .to_string(),
+            check_delete_template(&[v(1, 1), v(1, 0)]).unwrap_err().to_string(),
             "template still has versions 1.0, 1.1; delete them first"
         );
         assert!(check_delete_template(&[]).is_ok());

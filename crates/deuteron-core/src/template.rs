@@ -86,15 +86,10 @@ impl CompatibleEnvironmentTemplate {
     /// Parses `name:major`, the form of `.compatible-envs` lines and `compatible_environments`.
     pub fn parse(raw: &str) -> Result<Self, String> {
         let raw = raw.trim();
-        let (name, major) = raw
-            .split_once(':')
-            .ok_or_else(|| format!("{raw:?} is not of the form TEMPLATE:MAJOR"))?;
+        let (name, major) = raw.split_once(':').ok_or_else(|| format!("{raw:?} is not of the form TEMPLATE:MAJOR"))?;
         crate::ResourceName::parse(name).map_err(|e| e.to_string())?;
         let major_version = VersionNumber::parse_part(major).map_err(|e| e.to_string())?;
-        Ok(Self {
-            template_name: name.to_string(),
-            major_version,
-        })
+        Ok(Self { template_name: name.to_string(), major_version })
     }
 }
 

@@ -25,28 +25,19 @@ impl VersionNumber {
 
     /// Parses one part (`majorVersion` / `minorVersion` in Proton's API).
     pub fn parse_part(raw: &str) -> Result<u32, VersionError> {
-        let ok = !raw.is_empty()
-            && raw.len() <= 20
-            && raw.bytes().all(|b| b.is_ascii_digit())
-            && (raw == "0" || !raw.starts_with('0'));
+        let ok = !raw.is_empty() && raw.len() <= 20 && raw.bytes().all(|b| b.is_ascii_digit()) && (raw == "0" || !raw.starts_with('0'));
         if !ok {
             return Err(VersionError::BadPart(raw.to_string()));
         }
-        raw.parse()
-            .map_err(|_| VersionError::BadPart(raw.to_string()))
+        raw.parse().map_err(|_| VersionError::BadPart(raw.to_string()))
     }
 }
 
 impl FromStr for VersionNumber {
     type Err = VersionError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (major, minor) = s
-            .split_once('.')
-            .ok_or_else(|| VersionError::Malformed(s.to_string()))?;
-        Ok(Self {
-            major: Self::parse_part(major)?,
-            minor: Self::parse_part(minor)?,
-        })
+        let (major, minor) = s.split_once('.').ok_or_else(|| VersionError::Malformed(s.to_string()))?;
+        Ok(Self { major: Self::parse_part(major)?, minor: Self::parse_part(minor)? })
     }
 }
 

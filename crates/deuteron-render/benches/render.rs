@@ -29,11 +29,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn main() {
-    let iterations: usize = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with('-'))
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(200);
+    let iterations: usize = std::env::args().skip(1).find(|a| !a.starts_with('-')).and_then(|a| a.parse().ok()).unwrap_or(200);
     let golden = shared().join("fixtures/proton-samples/golden");
     let samples = shared().join("fixtures/proton-samples/cloudformation");
     let mut cases = Vec::new();
@@ -49,20 +45,14 @@ fn main() {
         for (folder, namespaces) in &ctx.folders {
             let folder: InfraFolder = *folder;
             for (name, text) in bundle.template_files(folder).expect("templates") {
-                jobs.push((
-                    format!("{}/{name}", folder.dir()),
-                    text.to_string(),
-                    namespaces.clone(),
-                ));
+                jobs.push((format!("{}/{name}", folder.dir()), text.to_string(), namespaces.clone()));
             }
         }
     }
     let renderer = Renderer::default();
     // Warm up once, checking every render succeeds.
     for (name, src, ctx) in &jobs {
-        renderer
-            .render_str(name, src, ctx)
-            .expect("golden cases render");
+        renderer.render_str(name, src, ctx).expect("golden cases render");
     }
     // The best of several rounds: the machine's other load only ever slows a round down.
     const ROUNDS: usize = 5;

@@ -12,11 +12,7 @@ pub const INPUTS_FILE: &str = "proton-inputs.json";
 /// The document Proton wrote for `folder` from its namespaces `ctx`.
 pub fn inputs_document(folder: InfraFolder, ctx: &Value) -> Result<Value, RenderError> {
     let get = |v: &Value, k: &str| v.get(k).cloned();
-    let need = |k: &str| {
-        ctx.get(k).ok_or_else(|| {
-            RenderError::Context(format!("the {} context needs `{k}`", folder.dir()))
-        })
-    };
+    let need = |k: &str| ctx.get(k).ok_or_else(|| RenderError::Context(format!("the {} context needs `{k}`", folder.dir())));
     let pick = |v: &Value, keys: &[&str], default_empty: bool| -> Value {
         let mut m = Map::new();
         for k in keys {
@@ -32,34 +28,20 @@ pub fn inputs_document(folder: InfraFolder, ctx: &Value) -> Result<Value, Render
         }
         Value::Object(m)
     };
-    const SERVICE: &[&str] = &[
-        "name",
-        "repository_connection_arn",
-        "repository_id",
-        "branch_name",
-    ];
+    const SERVICE: &[&str] = &["name", "repository_connection_arn", "repository_id", "branch_name"];
     const ENV: &[&str] = &["account_id", "name", "outputs"];
     let mut doc = Map::new();
     match folder {
         InfraFolder::Infrastructure => {
-            doc.insert(
-                "environment".into(),
-                pick(need("environment")?, &["name", "inputs"], false),
-            );
+            doc.insert("environment".into(), pick(need("environment")?, &["name", "inputs"], false));
         }
         InfraFolder::InstanceInfrastructure => {
             doc.insert("environment".into(), pick(need("environment")?, ENV, false));
             doc.insert("service".into(), pick(need("service")?, SERVICE, true));
-            doc.insert(
-                "service_instance".into(),
-                pick(need("service_instance")?, &["name", "inputs"], false),
-            );
+            doc.insert("service_instance".into(), pick(need("service_instance")?, &["name", "inputs"], false));
         }
         InfraFolder::PipelineInfrastructure => {
-            doc.insert(
-                "pipeline".into(),
-                pick(need("pipeline")?, &["inputs"], false),
-            );
+            doc.insert("pipeline".into(), pick(need("pipeline")?, &["inputs"], false));
             doc.insert("service".into(), pick(need("service")?, SERVICE, true));
             let instances = need("service_instances")?
                 .as_array()
@@ -81,13 +63,9 @@ pub fn inputs_document(folder: InfraFolder, ctx: &Value) -> Result<Value, Render
 
 /// `proton-inputs.json` for `folder`.
 pub fn inputs_file(folder: InfraFolder, ctx: &Value) -> Result<RenderedFile, RenderError> {
-    let mut text = serde_json::to_string_pretty(&inputs_document(folder, ctx)?)
-        .expect("JSON values serialise");
+    let mut text = serde_json::to_string_pretty(&inputs_document(folder, ctx)?).expect("JSON values serialise");
     text.push('\n');
-    Ok(RenderedFile {
-        path: INPUTS_FILE.into(),
-        contents: text.into_bytes(),
-    })
+    Ok(RenderedFile { path: INPUTS_FILE.into(), contents: text.into_bytes() })
 }
 
 #[cfg(test)]

@@ -8,23 +8,14 @@ use minijinja::{Error, ErrorKind};
 use crate::pyfmt;
 use crate::pyyaml::flow_dump;
 
-static SAFE: LazyLock<regex::Regex> =
-    LazyLock::new(|| regex::Regex::new(r"^[a-zA-Z0-9_-]*$").expect("static regex"));
-static ARN: LazyLock<regex::Regex> = LazyLock::new(|| {
-    regex::Regex::new(r"^arn:[a-zA-Z0-9-]+:[a-zA-Z0-9-]*:[a-zA-Z0-9-]*:[0-9]*:.+$")
-        .expect("static regex")
-});
-static POLICY_ARN: LazyLock<regex::Regex> = LazyLock::new(|| {
-    regex::Regex::new(r"^arn:[a-zA-Z-]+:iam::\d{12}:policy/").expect("static regex")
-});
+static SAFE: LazyLock<regex::Regex> = LazyLock::new(|| regex::Regex::new(r"^[a-zA-Z0-9_-]*$").expect("static regex"));
+static ARN: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex::Regex::new(r"^arn:[a-zA-Z0-9-]+:[a-zA-Z0-9-]*:[a-zA-Z0-9-]*:[0-9]*:.+$").expect("static regex"));
+static POLICY_ARN: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex::Regex::new(r"^arn:[a-zA-Z-]+:iam::\d{12}:policy/").expect("static regex"));
 
 pub(crate) fn to_json(v: &Value) -> Result<serde_json::Value, Error> {
-    serde_json::to_value(v).map_err(|e| {
-        Error::new(
-            ErrorKind::InvalidOperation,
-            format!("value cannot be used here: {e}"),
-        )
-    })
+    serde_json::to_value(v).map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("value cannot be used here: {e}")))
 }
 
 fn py_text(v: &serde_json::Value) -> String {
@@ -38,23 +29,15 @@ fn check_safe(v: &serde_json::Value) -> Result<(), Error> {
     } else {
         Err(Error::new(
             ErrorKind::InvalidOperation,
-            format!(
-                "Illegal character(s) detected in \"{s}\". Must match regex ^[a-zA-Z0-9_-]*$ or be a valid ARN"
-            ),
+            format!("Illegal character(s) detected in \"{s}\". Must match regex ^[a-zA-Z0-9_-]*$ or be a valid ARN"),
         ))
     }
 }
 
-fn outputs_map(
-    v: &Value,
-    filter: &str,
-) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+fn outputs_map(v: &Value, filter: &str) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
     match to_json(v)? {
         serde_json::Value::Object(m) => Ok(m),
-        other => Err(Error::new(
-            ErrorKind::InvalidOperation,
-            format!("{filter} expects a mapping of outputs, got {other}"),
-        )),
+        other => Err(Error::new(ErrorKind::InvalidOperation, format!("{filter} expects a mapping of outputs, got {other}"))),
     }
 }
 
@@ -118,37 +101,23 @@ pub fn truncate(value: Value, args: Rest<Value>) -> Result<String, Error> {
         }
     }
     if positional.len() > 4 {
-        return Err(Error::new(
-            ErrorKind::TooManyArguments,
-            "truncate takes at most 4 arguments",
-        ));
+        return Err(Error::new(ErrorKind::TooManyArguments, "truncate takes at most 4 arguments"));
     }
     let pos = |i: usize| positional.get(i).filter(|v| !v.is_none()).cloned();
     let as_usize = |v: Value, what: &str| -> Result<usize, Error> {
         v.as_i64()
             .and_then(|n| usize::try_from(n).ok())
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::InvalidOperation,
-                    format!("truncate: {what} must be a non-negative integer"),
-                )
-            })
+            .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("truncate: {what} must be a non-negative integer")))
     };
     let length = match kwargs.get::<Option<Value>>("length")?.or(pos(0)) {
         Some(v) => as_usize(v, "length")?,
         None => 255,
     };
-    let killwords = kwargs
-        .get::<Option<Value>>("killwords")?
-        .or(pos(1))
-        .is_some_and(|v| v.is_true());
+    let killwords = kwargs.get::<Option<Value>>("killwords")?.or(pos(1)).is_some_and(|v| v.is_true());
     let end = match kwargs.get::<Option<Value>>("end")?.or(pos(2)) {
-        Some(v) => v.as_str().map(str::to_string).ok_or_else(|| {
-            Error::new(
-                ErrorKind::InvalidOperation,
-                "truncate: end must be a string",
-            )
-        })?,
+        Some(v) => {
+            v.as_str().map(str::to_string).ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "truncate: end must be a string"))?
+        }
         None => "...".to_string(),
     };
     let leeway = match kwargs.get::<Option<Value>>("leeway")?.or(pos(3)) {
@@ -157,13 +126,7 @@ pub fn truncate(value: Value, args: Rest<Value>) -> Result<String, Error> {
     };
     kwargs.assert_all_used()?;
     if length < end.chars().count() {
-        return Err(Error::new(
-            ErrorKind::InvalidOperation,
-            format!(
-                "truncate: expected length >= {}, got {length}",
-                end.chars().count()
-            ),
-        ));
+        return Err(Error::new(ErrorKind::InvalidOperation, format!("truncate: expected length >= {}, got {length}", end.chars().count())));
     }
     let s = match value.as_str() {
         Some(s) => s.to_string(),
@@ -193,14 +156,9 @@ fn truncate_str(s: &str, length: usize, killwords: bool, end: &str, leeway: usiz
 /// Jinja2's `tojson`: Python's `json.dumps` with sorted keys, made HTML-safe.
 pub fn tojson(value: Value, indent: Option<Value>) -> Result<Value, Error> {
     if indent.is_some_and(|i| !i.is_none()) {
-        return Err(Error::new(
-            ErrorKind::InvalidOperation,
-            "tojson: the indent argument is not supported",
-        ));
+        return Err(Error::new(ErrorKind::InvalidOperation, "tojson: the indent argument is not supported"));
     }
-    Ok(Value::from_safe_string(pyfmt::jinja_tojson(&to_json(
-        &value,
-    )?)))
+    Ok(Value::from_safe_string(pyfmt::jinja_tojson(&to_json(&value)?)))
 }
 
 #[cfg(test)]
@@ -215,24 +173,12 @@ mod tests {
     fn truncate_matches_jinja2() {
         // Values from Python Jinja2 3.1: env.from_string(...).render().
         assert_eq!(
-            t(
-                "load-balanced-fargate-svc--load-balanced-fargate-svc-prod",
-                29,
-                true,
-                "zzz",
-                Some(0)
-            ),
+            t("load-balanced-fargate-svc--load-balanced-fargate-svc-prod", 29, true, "zzz", Some(0)),
             "load-balanced-fargate-svc-zzz"
         );
         assert_eq!(t("short", 29, true, "zzz", Some(0)), "short");
         assert_eq!(t("foo bar baz qux", 9, false, "...", Some(0)), "foo...");
-        assert_eq!(
-            t("foo bar baz qux", 12, false, "...", None),
-            "foo bar baz qux"
-        );
-        assert_eq!(
-            t("abcdefghijklmnop", 10, false, "...", Some(0)),
-            "abcdefg..."
-        );
+        assert_eq!(t("foo bar baz qux", 12, false, "...", None), "foo bar baz qux");
+        assert_eq!(t("abcdefghijklmnop", 10, false, "...", Some(0)), "abcdefg...");
     }
 }

@@ -31,10 +31,7 @@ pub struct RenderLimits {
 
 impl Default for RenderLimits {
     fn default() -> Self {
-        Self {
-            fuel: 5_000_000,
-            max_output_bytes: 8 * 1024 * 1024,
-        }
+        Self { fuel: 5_000_000, max_output_bytes: 8 * 1024 * 1024 }
     }
 }
 
@@ -42,11 +39,7 @@ impl Default for RenderLimits {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RenderError {
     #[error("{file}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
-    Template {
-        file: String,
-        line: Option<usize>,
-        message: String,
-    },
+    Template { file: String, line: Option<usize>, message: String },
     #[error(transparent)]
     Bundle(#[from] BundleError),
     #[error("render context: {0}")]
@@ -86,10 +79,7 @@ impl Renderer {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_syntax(
-            minijinja::syntax::SyntaxConfig::builder()
-                .keep_trailing_newline(true)
-                .build()
-                .expect("default delimiters are valid"),
+            minijinja::syntax::SyntaxConfig::builder().keep_trailing_newline(true).build().expect("default delimiters are valid"),
         );
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         env.set_fuel(Some(limits.fuel));
@@ -100,26 +90,18 @@ impl Renderer {
             match value.kind() {
                 ValueKind::Bool | ValueKind::None | ValueKind::Seq | ValueKind::Map => {
                     let json = filters::to_json(value)?;
-                    out.write_str(&pyfmt::py_str(&json))
-                        .map_err(|_| minijinja::Error::new(ErrorKind::WriteFailure, "write failed"))
+                    out.write_str(&pyfmt::py_str(&json)).map_err(|_| minijinja::Error::new(ErrorKind::WriteFailure, "write failed"))
                 }
                 ValueKind::Number if value.as_i64().is_none() => {
                     let json = filters::to_json(value)?;
-                    out.write_str(&pyfmt::py_str(&json))
-                        .map_err(|_| minijinja::Error::new(ErrorKind::WriteFailure, "write failed"))
+                    out.write_str(&pyfmt::py_str(&json)).map_err(|_| minijinja::Error::new(ErrorKind::WriteFailure, "write failed"))
                 }
                 _ => minijinja::escape_formatter(out, state, value),
             }
         });
         env.add_filter("proton_cfn_sanitize", filters::proton_cfn_sanitize);
-        env.add_filter(
-            "proton_cfn_ecs_task_definition_formatted_env_vars",
-            filters::ecs_env_vars,
-        );
-        env.add_filter(
-            "proton_cfn_lambda_function_formatted_env_vars",
-            filters::lambda_env_vars,
-        );
+        env.add_filter("proton_cfn_ecs_task_definition_formatted_env_vars", filters::ecs_env_vars);
+        env.add_filter("proton_cfn_lambda_function_formatted_env_vars", filters::lambda_env_vars);
         env.add_filter("proton_cfn_iam_policy_arns", filters::iam_policy_arns);
         env.add_filter("truncate", filters::truncate);
         env.add_filter("tojson", filters::tojson);
@@ -128,32 +110,21 @@ impl Renderer {
 
     /// Compiles `source` without rendering it: what registration checks for every Jinja file.
     pub fn check(&self, file: &str, source: &str) -> Result<(), RenderError> {
-        self.env
-            .template_from_named_str(file, source)
-            .map(|_| ())
-            .map_err(|e| self.error(file, source, e))
+        self.env.template_from_named_str(file, source).map(|_| ()).map_err(|e| self.error(file, source, e))
     }
 
     /// Parses and renders one template with `ctx`, a mapping of Proton namespaces.
     pub fn render_str(&self, file: &str, source: &str, ctx: &Value) -> Result<String, RenderError> {
         if !ctx.is_object() {
-            return Err(RenderError::Context(format!(
-                "the context of {file} must be a mapping of namespaces"
-            )));
+            return Err(RenderError::Context(format!("the context of {file} must be a mapping of namespaces")));
         }
-        let out = self
-            .env
-            .render_named_str(file, source, JValue::from(minijinja::value::Serde(ctx)))
-            .map_err(|e| self.error(file, source, e))?;
+        let out =
+            self.env.render_named_str(file, source, JValue::from(minijinja::value::Serde(ctx))).map_err(|e| self.error(file, source, e))?;
         if out.len() > self.limits.max_output_bytes {
             return Err(RenderError::Template {
                 file: file.into(),
                 line: None,
-                message: format!(
-                    "rendered output is {} bytes, over the limit of {} bytes",
-                    out.len(),
-                    self.limits.max_output_bytes
-                ),
+                message: format!("rendered output is {} bytes, over the limit of {} bytes", out.len(), self.limits.max_output_bytes),
             });
         }
         Ok(out)
@@ -194,10 +165,7 @@ impl Renderer {
         meta: &ResourceMeta,
     ) -> Result<Vec<RenderedFile>, RenderError> {
         let Some(manifest) = bundle.manifests.get(&folder) else {
-            return Err(RenderError::Context(format!(
-                "the bundle has no {}/ folder",
-                folder.dir()
-            )));
+            return Err(RenderError::Context(format!("the bundle has no {}/ folder", folder.dir())));
         };
         match manifest.engine() {
             "jinja" => bundle
@@ -205,20 +173,14 @@ impl Renderer {
                 .into_iter()
                 .map(|(name, text)| {
                     let out = self.render_str(&format!("{}/{name}", folder.dir()), text, ctx)?;
-                    Ok(RenderedFile {
-                        path: name,
-                        contents: out.into_bytes(),
-                    })
+                    Ok(RenderedFile { path: name, contents: out.into_bytes() })
                 })
                 .collect(),
             "hcl" => {
                 let mut files: Vec<RenderedFile> = bundle
                     .template_files(folder)?
                     .into_iter()
-                    .map(|(name, text)| RenderedFile {
-                        path: name,
-                        contents: text.as_bytes().to_vec(),
-                    })
+                    .map(|(name, text)| RenderedFile { path: name, contents: text.as_bytes().to_vec() })
                     .collect();
                 files.extend(terraform::generated_files(folder, ctx, meta)?);
                 Ok(files)
@@ -227,10 +189,7 @@ impl Renderer {
                 let mut files: Vec<RenderedFile> = bundle
                     .files
                     .under(folder.dir())
-                    .map(|(name, data)| RenderedFile {
-                        path: name.to_string(),
-                        contents: data.to_vec(),
-                    })
+                    .map(|(name, data)| RenderedFile { path: name.to_string(), contents: data.to_vec() })
                     .collect();
                 files.retain(|f| f.path != command::INPUTS_FILE);
                 files.push(command::inputs_file(folder, ctx)?);
@@ -243,10 +202,7 @@ impl Renderer {
         let line = e.line();
         let mut message = match e.kind() {
             ErrorKind::UndefinedError => "undefined value".to_string(),
-            ErrorKind::OutOfFuel => format!(
-                "the template ran out of fuel ({} steps): it does too much work",
-                self.limits.fuel
-            ),
+            ErrorKind::OutOfFuel => format!("the template ran out of fuel ({} steps): it does too much work", self.limits.fuel),
             _ => e.kind().to_string(),
         };
         if let Some(detail) = e.detail() {
@@ -255,17 +211,10 @@ impl Renderer {
         }
         // The failing expression needs spans, kept only in debug mode: compute them again, once.
         let syntax = e.kind() == ErrorKind::SyntaxError;
-        if let Some(expr) = self
-            .failing_expression(file, source, &e)
-            .filter(|_| !syntax)
-        {
+        if let Some(expr) = self.failing_expression(file, source, &e).filter(|_| !syntax) {
             message.push_str(&format!(" in `{expr}`"));
         }
-        RenderError::Template {
-            file: file.into(),
-            line,
-            message,
-        }
+        RenderError::Template { file: file.into(), line, message }
     }
 
     fn failing_expression(&self, file: &str, source: &str, e: &minijinja::Error) -> Option<String> {
@@ -273,10 +222,7 @@ impl Renderer {
             // Spans of attribute lookups start at the last `.name`: widen to the whole path.
             let bytes = source.as_bytes();
             let mut start = r.start.min(bytes.len());
-            while start > 0
-                && (bytes[start - 1].is_ascii_alphanumeric()
-                    || b"_.[]'\"".contains(&bytes[start - 1]))
-            {
+            while start > 0 && (bytes[start - 1].is_ascii_alphanumeric() || b"_.[]'\"".contains(&bytes[start - 1])) {
                 start -= 1;
             }
             return source.get(start..r.end).map(|s| s.trim().to_string());
@@ -300,62 +246,20 @@ mod tests {
     #[test]
     fn jinja2_semantics() {
         assert_eq!(r("a: {{ x }}\n", json!({"x": true})).unwrap(), "a: True\n");
-        assert_eq!(
-            r(
-                "{{ x }}|{{ y }}|{{ z }}",
-                json!({"x": null, "y": [1, "a"], "z": 2.0})
-            )
-            .unwrap(),
-            "None|[1, 'a']|2.0"
-        );
-        assert_eq!(
-            r("{% if a is defined %}yes{% else %}no{% endif %}", json!({})).unwrap(),
-            "no"
-        );
-        assert_eq!(
-            r(
-                "{{ {'a': 'x', 'b': 'y'}[k] | tojson | safe }}",
-                json!({"k": "b"})
-            )
-            .unwrap(),
-            "\"y\""
-        );
+        assert_eq!(r("{{ x }}|{{ y }}|{{ z }}", json!({"x": null, "y": [1, "a"], "z": 2.0})).unwrap(), "None|[1, 'a']|2.0");
+        assert_eq!(r("{% if a is defined %}yes{% else %}no{% endif %}", json!({})).unwrap(), "no");
+        assert_eq!(r("{{ {'a': 'x', 'b': 'y'}[k] | tojson | safe }}", json!({"k": "b"})).unwrap(), "\"y\"");
         assert_eq!(r("{{ 'Hello'.lower() }}", json!({})).unwrap(), "hello");
-        assert_eq!(
-            r(
-                "{% for i in xs %}{{ loop.index }}{% endfor %}",
-                json!({"xs": [5, 6]})
-            )
-            .unwrap(),
-            "12"
-        );
+        assert_eq!(r("{% for i in xs %}{{ loop.index }}{% endfor %}", json!({"xs": [5, 6]})).unwrap(), "12");
     }
 
     #[test]
     fn errors_name_file_line_and_cause() {
-        let e = r(
-            "a: 1\nb: {{ environment.outputs.Missing }}\n",
-            json!({"environment": {"outputs": {}}}),
-        )
-        .unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "t.yaml:2: undefined value in `environment.outputs.Missing`"
-        );
-        let e = r(
-            "a: {{ x | proton_cfn_sanitize }}",
-            json!({"x": "bad value!"}),
-        )
-        .unwrap_err();
-        assert!(
-            e.to_string().starts_with(
-                "t.yaml:1: invalid operation: Illegal character(s) detected in \"bad value!\""
-            ),
-            "{e}"
-        );
-        let e = Renderer::default()
-            .check("t.yaml", "a\n{% if x %}\n")
-            .unwrap_err();
+        let e = r("a: 1\nb: {{ environment.outputs.Missing }}\n", json!({"environment": {"outputs": {}}})).unwrap_err();
+        assert_eq!(e.to_string(), "t.yaml:2: undefined value in `environment.outputs.Missing`");
+        let e = r("a: {{ x | proton_cfn_sanitize }}", json!({"x": "bad value!"})).unwrap_err();
+        assert!(e.to_string().starts_with("t.yaml:1: invalid operation: Illegal character(s) detected in \"bad value!\""), "{e}");
+        let e = Renderer::default().check("t.yaml", "a\n{% if x %}\n").unwrap_err();
         assert!(e.to_string().starts_with("t.yaml:2: syntax error"), "{e}");
     }
 
@@ -363,26 +267,10 @@ mod tests {
     fn sandboxed() {
         let e = r("{% include 'x' %}", json!({})).unwrap_err();
         assert!(e.to_string().contains("template not found"), "{e}");
-        let limited = Renderer::new(RenderLimits {
-            fuel: 10_000,
-            max_output_bytes: 1 << 20,
-        });
-        let e = limited
-            .render_str(
-                "t",
-                "{% for i in range(100000) %}{{ i }}{% endfor %}",
-                &json!({}),
-            )
-            .unwrap_err();
+        let limited = Renderer::new(RenderLimits { fuel: 10_000, max_output_bytes: 1 << 20 });
+        let e = limited.render_str("t", "{% for i in range(100000) %}{{ i }}{% endfor %}", &json!({})).unwrap_err();
         assert!(e.to_string().contains("ran out of fuel"), "{e}");
-        let small = Renderer::new(RenderLimits {
-            fuel: 1_000_000,
-            max_output_bytes: 10,
-        });
-        assert!(
-            small
-                .render_str("t", "{{ 'x' * 100 }}", &json!({}))
-                .is_err()
-        );
+        let small = Renderer::new(RenderLimits { fuel: 1_000_000, max_output_bytes: 10 });
+        assert!(small.render_str("t", "{{ 'x' * 100 }}", &json!({})).is_err());
     }
 }

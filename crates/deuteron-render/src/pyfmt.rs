@@ -40,26 +40,15 @@ pub fn py_repr(v: &Value) -> String {
         Value::Number(n) if n.is_f64() => float_repr(n.as_f64().unwrap_or_default()),
         Value::Number(n) => n.to_string(),
         Value::String(s) => str_repr(s),
-        Value::Array(items) => format!(
-            "[{}]",
-            items.iter().map(py_repr).collect::<Vec<_>>().join(", ")
-        ),
-        Value::Object(map) => format!(
-            "{{{}}}",
-            map.iter()
-                .map(|(k, v)| format!("{}: {}", str_repr(k), py_repr(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        Value::Array(items) => format!("[{}]", items.iter().map(py_repr).collect::<Vec<_>>().join(", ")),
+        Value::Object(map) => {
+            format!("{{{}}}", map.iter().map(|(k, v)| format!("{}: {}", str_repr(k), py_repr(v))).collect::<Vec<_>>().join(", "))
+        }
     }
 }
 
 fn str_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
+    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);
     for ch in s.chars() {
@@ -72,9 +61,7 @@ fn str_repr(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
             c => out.push(c),
         }
     }
@@ -176,10 +163,7 @@ mod tests {
 
     #[test]
     fn tojson_like_jinja2() {
-        assert_eq!(
-            jinja_tojson(&json!({"b": [1, "<x>"], "a": "é'"})),
-            "{\"a\": \"\\u00e9\\u0027\", \"b\": [1, \"\\u003cx\\u003e\"]}"
-        );
+        assert_eq!(jinja_tojson(&json!({"b": [1, "<x>"], "a": "é'"})), "{\"a\": \"\\u00e9\\u0027\", \"b\": [1, \"\\u003cx\\u003e\"]}");
         assert_eq!(jinja_tojson(&json!("python3.8")), "\"python3.8\"");
     }
 }

@@ -54,9 +54,7 @@ fn emit(value: &Value, out: &mut String, key: bool) {
     }
 }
 
-const WS: &[char] = &[
-    '\0', ' ', '\t', '\r', '\n', '\u{85}', '\u{2028}', '\u{2029}',
-];
+const WS: &[char] = &['\0', ' ', '\t', '\r', '\n', '\u{85}', '\u{2028}', '\u{2029}'];
 const BREAKS: &[char] = &['\n', '\u{85}', '\u{2028}', '\u{2029}'];
 
 struct Analysis {
@@ -69,18 +67,11 @@ struct Analysis {
 fn analyze(s: &str) -> Analysis {
     let chars: Vec<char> = s.chars().collect();
     if chars.is_empty() {
-        return Analysis {
-            empty: true,
-            multiline: false,
-            allow_flow_plain: false,
-            allow_single_quoted: true,
-        };
+        return Analysis { empty: true, multiline: false, allow_flow_plain: false, allow_single_quoted: true };
     }
     let (mut flow_ind, mut line_breaks, mut special) = (false, false, false);
-    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
-        (false, false, false, false);
-    let (mut break_space, mut space_break, mut prev_space, mut prev_break) =
-        (false, false, false, false);
+    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) = (false, false, false, false);
+    let (mut break_space, mut space_break, mut prev_space, mut prev_break) = (false, false, false, false);
     if s.starts_with("---") || s.starts_with("...") {
         flow_ind = true;
     }
@@ -154,12 +145,7 @@ fn analyze(s: &str) -> Analysis {
     if line_breaks || flow_ind {
         allow_flow_plain = false;
     }
-    Analysis {
-        empty: false,
-        multiline: line_breaks,
-        allow_flow_plain,
-        allow_single_quoted,
-    }
+    Analysis { empty: false, multiline: line_breaks, allow_flow_plain, allow_single_quoted }
 }
 
 /// Whether PyYAML's resolver would read the plain scalar as something other than a string.
@@ -243,24 +229,10 @@ mod tests {
             "{a: '123', b: 'yes', c: '', d: it's, e: ' x'}"
         );
         assert_eq!(
-            flow_dump(&json!([
-                "1.5",
-                "0x1F",
-                "null",
-                "~",
-                "2020-01-01",
-                "a b",
-                "-x",
-                "- x",
-                "a#b",
-                "a #b"
-            ])),
+            flow_dump(&json!(["1.5", "0x1F", "null", "~", "2020-01-01", "a b", "-x", "- x", "a#b", "a #b"])),
             "['1.5', '0x1F', 'null', '~', '2020-01-01', a b, -x, '- x', a#b, 'a #b']"
         );
-        assert_eq!(
-            flow_dump(&json!(["é", 3, 1.0, true, null])),
-            "[\"\\xE9\", 3, 1.0, true, null]"
-        );
+        assert_eq!(flow_dump(&json!(["é", 3, 1.0, true, null])), "[\"\\xE9\", 3, 1.0, true, null]");
         assert_eq!(flow_dump(&json!([])), "[]");
         assert_eq!(flow_dump(&json!({})), "{}");
     }

@@ -26,23 +26,12 @@ fn header(meta: &ResourceMeta) -> String {
     )
 }
 
-const PROTON_TAGS: &str =
-    "variable \"proton_tags\" {\n  type    = map(string)\n  default = null\n}\n";
+const PROTON_TAGS: &str = "variable \"proton_tags\" {\n  type    = map(string)\n  default = null\n}\n";
 
 /// `proton.<resource>.variables.tf` and `proton.auto.tfvars.json` for `ctx`.
-pub fn generated_files(
-    folder: InfraFolder,
-    ctx: &Value,
-    meta: &ResourceMeta,
-) -> Result<Vec<RenderedFile>, RenderError> {
-    let obj = ctx
-        .as_object()
-        .ok_or_else(|| RenderError::Context("the Terraform context must be a mapping".into()))?;
-    let need = |k: &str| {
-        obj.get(k).ok_or_else(|| {
-            RenderError::Context(format!("the {} context needs `{k}`", folder.dir()))
-        })
-    };
+pub fn generated_files(folder: InfraFolder, ctx: &Value, meta: &ResourceMeta) -> Result<Vec<RenderedFile>, RenderError> {
+    let obj = ctx.as_object().ok_or_else(|| RenderError::Context("the Terraform context must be a mapping".into()))?;
+    let need = |k: &str| obj.get(k).ok_or_else(|| RenderError::Context(format!("the {} context needs `{k}`", folder.dir())));
     let mut decl = header(meta);
     let mut vars = Map::new();
     match folder {
@@ -90,23 +79,13 @@ pub fn generated_files(
     }
     decl.push_str(PROTON_TAGS);
     if !meta.proton_tags.is_empty() {
-        vars.insert(
-            "proton_tags".into(),
-            Value::Object(meta.proton_tags.clone()),
-        );
+        vars.insert("proton_tags".into(), Value::Object(meta.proton_tags.clone()));
     }
-    let mut tfvars =
-        serde_json::to_string_pretty(&Value::Object(vars)).expect("JSON values serialise");
+    let mut tfvars = serde_json::to_string_pretty(&Value::Object(vars)).expect("JSON values serialise");
     tfvars.push('\n');
     Ok(vec![
-        RenderedFile {
-            path: variables_file_name(folder).into(),
-            contents: decl.into_bytes(),
-        },
-        RenderedFile {
-            path: TFVARS_FILE.into(),
-            contents: tfvars.into_bytes(),
-        },
+        RenderedFile { path: variables_file_name(folder).into(), contents: decl.into_bytes() },
+        RenderedFile { path: TFVARS_FILE.into(), contents: tfvars.into_bytes() },
     ])
 }
 
@@ -128,18 +107,19 @@ mod tests {
     fn environment_files() {
         let meta = ResourceMeta {
             arn: "arn:aws:proton:us-east-1:123456789012:environment/dev".into(),
-            proton_tags: json!({"proton:environment": "arn:aws:proton:us-east-1:123456789012:environment/dev"}).as_object().unwrap().clone(),
+            proton_tags: json!({"proton:environment": "arn:aws:proton:us-east-1:123456789012:environment/dev"})
+                .as_object()
+                .unwrap()
+                .clone(),
         };
-        let files = generated_files(
-            InfraFolder::Infrastructure,
-            &json!({"environment": {"name": "dev", "inputs": {"a": "b"}}}),
-            &meta,
-        )
-        .unwrap();
+        let files =
+            generated_files(InfraFolder::Infrastructure, &json!({"environment": {"name": "dev", "inputs": {"a": "b"}}}), &meta).unwrap();
         let decl = String::from_utf8(files[0].contents.clone()).unwrap();
         assert_eq!(files[0].path, "proton.environment.variables.tf");
         assert!(decl.contains("To manage this resource, see Deuteron resource: arn:aws:proton:us-east-1:123456789012:environment/dev"));
-        assert!(decl.contains("variable \"environment\" {\n  type = object({\n    inputs = map(string)\n    name   = string\n  })\n  default = null\n}\n"));
+        assert!(decl.contains(
+            "variable \"environment\" {\n  type = object({\n    inputs = map(string)\n    name   = string\n  })\n  default = null\n}\n"
+        ));
         assert!(decl.ends_with(PROTON_TAGS));
         let vars: Value = serde_json::from_slice(&files[1].contents).unwrap();
         assert_eq!(
@@ -150,15 +130,7 @@ mod tests {
 
     #[test]
     fn missing_namespace_is_an_error() {
-        let e = generated_files(
-            InfraFolder::InstanceInfrastructure,
-            &json!({"environment": {}}),
-            &ResourceMeta::default(),
-        )
-        .unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "render context: the instance_infrastructure context needs `service`"
-        );
+        let e = generated_files(InfraFolder::InstanceInfrastructure, &json!({"environment": {}}), &ResourceMeta::default()).unwrap_err();
+        assert_eq!(e.to_string(), "render context: the instance_infrastructure context needs `service`");
     }
 }

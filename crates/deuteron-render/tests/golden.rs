@@ -14,10 +14,7 @@ fn shared_dir() -> PathBuf {
 }
 
 fn cases(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
     entries.sort();
     for p in entries {
         if p.is_dir() {
@@ -46,12 +43,7 @@ fn every_golden_case_renders_byte_identical() {
     let samples = shared.join("fixtures/proton-samples/cloudformation");
     let mut found = Vec::new();
     cases(&golden, &mut found);
-    assert!(
-        found.len() >= 40,
-        "expected the 40 golden cases under {}, found {}",
-        golden.display(),
-        found.len()
-    );
+    assert!(found.len() >= 40, "expected the 40 golden cases under {}, found {}", golden.display(), found.len());
     let renderer = Renderer::default();
     let mut failures = Vec::new();
     let mut compared = 0;
@@ -60,8 +52,7 @@ fn every_golden_case_renders_byte_identical() {
         let ctx = GoldenContext::parse("context.json", &text).unwrap();
         let bundle_dir = samples.join(ctx.bundle.as_deref().unwrap());
         let files = BundleFiles::load(&bundle_dir, &Limits::default()).unwrap();
-        let bundle = Bundle::parse_detected(files)
-            .unwrap_or_else(|e| panic!("{}: {e}", bundle_dir.display()));
+        let bundle = Bundle::parse_detected(files).unwrap_or_else(|e| panic!("{}: {e}", bundle_dir.display()));
         let rendered = match ctx.render(&renderer, &bundle, &ResourceMeta::default()) {
             Ok(r) => r,
             Err(e) => {
@@ -76,33 +67,21 @@ fn every_golden_case_renders_byte_identical() {
         let mut got: Vec<String> = rendered.iter().map(|f| f.path.clone()).collect();
         got.sort();
         if got != expected {
-            failures.push(format!(
-                "{}: rendered files {got:?}, golden files {expected:?}",
-                case.display()
-            ));
+            failures.push(format!("{}: rendered files {got:?}, golden files {expected:?}", case.display()));
             continue;
         }
         for f in &rendered {
             let want = std::fs::read(case.join(&f.path)).unwrap();
             compared += 1;
             if want != f.contents {
-                let diff = similar::TextDiff::from_lines(
-                    std::str::from_utf8(&want).unwrap(),
-                    std::str::from_utf8(&f.contents).unwrap(),
-                )
-                .unified_diff()
-                .header("golden", "deuteron")
-                .to_string();
+                let diff = similar::TextDiff::from_lines(std::str::from_utf8(&want).unwrap(), std::str::from_utf8(&f.contents).unwrap())
+                    .unified_diff()
+                    .header("golden", "deuteron")
+                    .to_string();
                 failures.push(format!("{}/{} differs:\n{diff}", case.display(), f.path));
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} golden files differ:\n{}",
-        failures.len(),
-        compared,
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {} golden files differ:\n{}", failures.len(), compared, failures.join("\n"));
     assert_eq!(compared, 40);
 }

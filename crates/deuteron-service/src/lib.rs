@@ -17,10 +17,7 @@ pub mod views;
 pub enum ServiceError {
     /// The request is malformed or breaks a rule; nothing changed.
     #[error("{message}")]
-    Validation {
-        message: String,
-        details: Vec<String>,
-    },
+    Validation { message: String, details: Vec<String> },
     /// The bundle is unreadable, hostile or invalid; nothing changed.
     #[error("invalid bundle: {0}")]
     Bundle(String),
@@ -35,24 +32,14 @@ pub enum ServiceError {
 
 impl ServiceError {
     pub fn validation(message: impl Into<String>) -> Self {
-        ServiceError::Validation {
-            message: message.into(),
-            details: Vec::new(),
-        }
+        ServiceError::Validation { message: message.into(), details: Vec::new() }
     }
 
     /// The full text: the message and, one per line, its details.
     pub fn full_text(&self) -> String {
         match self {
             ServiceError::Validation { message, details } if !details.is_empty() => {
-                format!(
-                    "{message}\n{}",
-                    details
-                        .iter()
-                        .map(|d| format!("  - {d}"))
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                )
+                format!("{message}\n{}", details.iter().map(|d| format!("  - {d}")).collect::<Vec<_>>().join("\n"))
             }
             other => other.to_string(),
         }
@@ -64,9 +51,7 @@ impl From<StoreError> for ServiceError {
         match e {
             StoreError::NotFound(what) => ServiceError::NotFound(what),
             StoreError::Conflict(m) => ServiceError::Conflict(m),
-            StoreError::InUse(users) => {
-                ServiceError::Conflict(StoreError::InUse(users).to_string())
-            }
+            StoreError::InUse(users) => ServiceError::Conflict(StoreError::InUse(users).to_string()),
             other => ServiceError::Internal(other.to_string()),
         }
     }
@@ -97,11 +82,7 @@ pub struct Deuteron {
 
 impl Deuteron {
     pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
-        Self {
-            renderer: Arc::new(Renderer::new(config.render_limits)),
-            store,
-            config: Arc::new(config),
-        }
+        Self { renderer: Arc::new(Renderer::new(config.render_limits)), store, config: Arc::new(config) }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

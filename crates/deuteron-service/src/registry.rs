@@ -3,12 +3,10 @@
 use deuteron_bundle::{Bundle, BundleFiles, TemplateSchema};
 use deuteron_core::registry as rules;
 use deuteron_core::{
-    CompatibleEnvironmentTemplate, ComponentSource, Provisioning, ResourceName, TemplateKind,
-    TemplateVersionStatus as Status, VersionNumber,
+    CompatibleEnvironmentTemplate, ComponentSource, Provisioning, ResourceName, TemplateKind, TemplateVersionStatus as Status,
+    VersionNumber,
 };
-use deuteron_store::{
-    NewTemplate, NewVersion, StatusChange, StoreError, TemplatePatch, TemplateRecord, VersionRecord,
-};
+use deuteron_store::{NewTemplate, NewVersion, StatusChange, StoreError, TemplatePatch, TemplateRecord, VersionRecord};
 
 use crate::{Deuteron, Result, ServiceError};
 
@@ -57,9 +55,7 @@ fn check_len(field: &str, value: &Option<String>, min: usize, max: usize) -> Res
     if let Some(v) = value {
         let n = v.chars().count();
         if n < min || n > max {
-            return Err(ServiceError::validation(format!(
-                "{field} must be {min} to {max} characters long, got {n}"
-            )));
+            return Err(ServiceError::validation(format!("{field} must be {min} to {max} characters long, got {n}")));
         }
     }
     Ok(())
@@ -93,12 +89,7 @@ impl Deuteron {
         Ok(self.store.list_templates(kind).await?)
     }
 
-    pub async fn update_template(
-        &self,
-        kind: TemplateKind,
-        name: &str,
-        patch: TemplatePatch,
-    ) -> Result<TemplateRecord> {
+    pub async fn update_template(&self, kind: TemplateKind, name: &str, patch: TemplatePatch) -> Result<TemplateRecord> {
         if let Some(d) = &patch.display_name {
             check_len("displayName", d, 1, MAX_DISPLAY_NAME)?;
         }
@@ -111,30 +102,19 @@ impl Deuteron {
     /// Deletes a template. Proton's API requires its versions to be deleted first; with
     /// `cascade`, unused versions are deleted too (what Proton's console did), and nothing is
     /// deleted if any version is in use.
-    pub async fn delete_template(
-        &self,
-        kind: TemplateKind,
-        name: &str,
-        cascade: bool,
-    ) -> Result<()> {
+    pub async fn delete_template(&self, kind: TemplateKind, name: &str, cascade: bool) -> Result<()> {
         self.store.get_template(kind, name).await?;
         if cascade {
             let users = self.store.version_usage(kind, name, None).await?;
             if !users.is_empty() {
                 return Err(ServiceError::Conflict(format!(
                     "{kind} template {name} is in use by {}",
-                    users
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    users.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
                 )));
             }
             let versions = self.store.list_versions(kind, name, None).await?;
             // Recommended minors go last: Proton keeps them while other minors of their major exist.
-            let (last, first): (Vec<_>, Vec<_>) = versions
-                .iter()
-                .partition(|v| v.recommended_minor == Some(v.version.minor));
+            let (last, first): (Vec<_>, Vec<_>) = versions.iter().partition(|v| v.recommended_minor == Some(v.version.minor));
             for v in first.into_iter().chain(last) {
                 self.store.delete_version(kind, name, v.version).await?;
             }
@@ -208,10 +188,7 @@ impl Deuteron {
                 bundle: files.to_tar_gz(),
                 bundle_digest: files.digest(),
                 compatible_environments: opts.compatible_environments.clone(),
-                supported_component_sources: opts
-                    .supported_component_sources
-                    .clone()
-                    .unwrap_or_default(),
+                supported_component_sources: opts.supported_component_sources.clone().unwrap_or_default(),
             };
             match self.store.create_version(&new).await {
                 Ok(rec) => return Ok(rec),
@@ -231,10 +208,7 @@ impl Deuteron {
         opts: &RegisterOptions,
     ) -> Result<VersionRecord> {
         let tpl = self.store.get_template(kind, template).await?;
-        let bytes = self
-            .store
-            .get_version_bundle(kind, template, version)
-            .await?;
+        let bytes = self.store.get_version_bundle(kind, template, version).await?;
         let outcome = match BundleFiles::from_archive_bytes(&bytes, &self.config.bundle_limits) {
             Ok(files) => self.check_bundle(&tpl, &files, opts, version).await,
             Err(e) => Err(e.into()),
@@ -258,76 +232,41 @@ impl Deuteron {
                 supported_component_sources: None,
             },
         };
-        let rec = self
-            .store
-            .set_version_status(kind, template, version, &change)
-            .await?;
+        let rec = self.store.set_version_status(kind, template, version, &change).await?;
         tracing::info!(%kind, %template, %version, status = %rec.status, message = rec.status_message.as_deref().unwrap_or(""), "template version registration finished");
         Ok(rec)
     }
 
-    pub async fn get_version(
-        &self,
-        kind: TemplateKind,
-        template: &str,
-        version: VersionNumber,
-    ) -> Result<VersionRecord> {
+    pub async fn get_version(&self, kind: TemplateKind, template: &str, version: VersionNumber) -> Result<VersionRecord> {
         Ok(self.store.get_version(kind, template, version).await?)
     }
 
     /// The version `M.m`, or with only a major given, that major's recommended minor (Proton's
     /// rule when a resource names only a major version).
-    pub async fn resolve_version(
-        &self,
-        kind: TemplateKind,
-        template: &str,
-        major: u32,
-        minor: Option<u32>,
-    ) -> Result<VersionRecord> {
+    pub async fn resolve_version(&self, kind: TemplateKind, template: &str, major: u32, minor: Option<u32>) -> Result<VersionRecord> {
         match minor {
-            Some(m) => {
-                self.get_version(kind, template, VersionNumber::new(major, m))
-                    .await
-            }
+            Some(m) => self.get_version(kind, template, VersionNumber::new(major, m)).await,
             None => {
-                let versions = self
-                    .store
-                    .list_versions(kind, template, Some(major))
-                    .await?;
+                let versions = self.store.list_versions(kind, template, Some(major)).await?;
                 versions
                     .iter()
                     .filter(|v| v.status == Status::Published)
                     .max_by_key(|v| v.version)
                     .cloned()
-                    .ok_or_else(|| {
-                        ServiceError::NotFound(format!(
-                            "a published version of {kind} template {template} major {major}"
-                        ))
-                    })
+                    .ok_or_else(|| ServiceError::NotFound(format!("a published version of {kind} template {template} major {major}")))
             }
         }
     }
 
-    pub async fn list_versions(
-        &self,
-        kind: TemplateKind,
-        template: &str,
-        major: Option<u32>,
-    ) -> Result<Vec<VersionRecord>> {
+    pub async fn list_versions(&self, kind: TemplateKind, template: &str, major: Option<u32>) -> Result<Vec<VersionRecord>> {
         self.store.get_template(kind, template).await?;
         Ok(self.store.list_versions(kind, template, major).await?)
     }
 
     /// DRAFT → PUBLISHED; the template's recommended version follows.
-    pub async fn publish_version(
-        &self,
-        kind: TemplateKind,
-        template: &str,
-        version: VersionNumber,
-    ) -> Result<VersionRecord> {
+    pub async fn publish_version(&self, kind: TemplateKind, template: &str, version: VersionNumber) -> Result<VersionRecord> {
         let current = self.store.get_version(kind, template, version).await?;
-        rules::check_publish(version, current.status)
-            .map_err(|e| ServiceError::Conflict(e.to_string()))?;
+        rules::check_publish(version, current.status).map_err(|e| ServiceError::Conflict(e.to_string()))?;
         let rec = self
             .store
             .set_version_status(
@@ -356,84 +295,39 @@ impl Deuteron {
         description: Option<String>,
     ) -> Result<VersionRecord> {
         check_len("description", &description, 0, MAX_DESCRIPTION)?;
-        Ok(self
-            .store
-            .update_version_description(kind, template, version, description.as_deref())
-            .await?)
+        Ok(self.store.update_version_description(kind, template, version, description.as_deref()).await?)
     }
 
     /// Deletes a version nothing uses; a major's recommended minor only as its last minor.
-    pub async fn delete_version(
-        &self,
-        kind: TemplateKind,
-        template: &str,
-        version: VersionNumber,
-    ) -> Result<()> {
-        let versions: Vec<_> = self
-            .store
-            .list_versions(kind, template, None)
-            .await?
-            .iter()
-            .map(|v| (v.version, v.status))
-            .collect();
+    pub async fn delete_version(&self, kind: TemplateKind, template: &str, version: VersionNumber) -> Result<()> {
+        let versions: Vec<_> = self.store.list_versions(kind, template, None).await?.iter().map(|v| (v.version, v.status)).collect();
         if !versions.iter().any(|(v, _)| *v == version) {
-            return Err(ServiceError::NotFound(format!(
-                "{kind} template {template} version {version}"
-            )));
+            return Err(ServiceError::NotFound(format!("{kind} template {template} version {version}")));
         }
-        let users = self
-            .store
-            .version_usage(kind, template, Some(version))
-            .await?;
-        rules::check_delete_version(version, &versions, users).map_err(|e| {
-            ServiceError::Conflict(format!(
-                "cannot delete {kind} template {template} version {version}: {e}"
-            ))
+        let users = self.store.version_usage(kind, template, Some(version)).await?;
+        rules::check_delete_version(version, &versions, users)
+            .map_err(|e| ServiceError::Conflict(format!("cannot delete {kind} template {template} version {version}: {e}")))?;
+        self.store.delete_version(kind, template, version).await.map_err(|e| match e {
+            StoreError::InUse(users) => ServiceError::Conflict(format!(
+                "cannot delete {kind} template {template} version {version}: {}",
+                rules::RegistryError::VersionInUse { version, users }
+            )),
+            other => other.into(),
         })?;
-        self.store
-            .delete_version(kind, template, version)
-            .await
-            .map_err(|e| match e {
-                StoreError::InUse(users) => ServiceError::Conflict(format!(
-                    "cannot delete {kind} template {template} version {version}: {}",
-                    rules::RegistryError::VersionInUse { version, users }
-                )),
-                other => other.into(),
-            })?;
         tracing::info!(%kind, %template, %version, "template version deleted");
         Ok(())
     }
 
     /// The stored bundle of a version.
-    pub async fn version_bundle(
-        &self,
-        kind: TemplateKind,
-        template: &str,
-        version: VersionNumber,
-    ) -> Result<BundleFiles> {
-        let bytes = self
-            .store
-            .get_version_bundle(kind, template, version)
-            .await?;
+    pub async fn version_bundle(&self, kind: TemplateKind, template: &str, version: VersionNumber) -> Result<BundleFiles> {
+        let bytes = self.store.get_version_bundle(kind, template, version).await?;
         BundleFiles::from_archive_bytes(&bytes, &self.config.bundle_limits)
             .map_err(|e| ServiceError::Internal(format!("stored bundle: {e}")))
     }
 
-    async fn next_number(
-        &self,
-        kind: TemplateKind,
-        template: &str,
-        major: Option<u32>,
-    ) -> Result<VersionNumber> {
-        let existing: Vec<_> = self
-            .store
-            .list_versions(kind, template, None)
-            .await?
-            .iter()
-            .map(|v| v.version)
-            .collect();
-        rules::next_version(&existing, major)
-            .map_err(|e| ServiceError::validation(format!("{kind} template {template}: {e}")))
+    async fn next_number(&self, kind: TemplateKind, template: &str, major: Option<u32>) -> Result<VersionNumber> {
+        let existing: Vec<_> = self.store.list_versions(kind, template, None).await?.iter().map(|v| v.version).collect();
+        rules::next_version(&existing, major).map_err(|e| ServiceError::validation(format!("{kind} template {template}: {e}")))
     }
 
     /// Everything registration checks: layout, manifests, schema, Jinja compilation, compatible
@@ -446,15 +340,11 @@ impl Deuteron {
         number: VersionNumber,
     ) -> Result<Checked> {
         let bundle = Bundle::parse(files.clone(), tpl.kind, tpl.provisioning)?;
-        self.renderer
-            .check_bundle(&bundle)
-            .map_err(|e| ServiceError::Bundle(e.to_string()))?;
+        self.renderer.check_bundle(&bundle).map_err(|e| ServiceError::Bundle(e.to_string()))?;
         let (compatible_environments, supported_component_sources) = match tpl.kind {
             TemplateKind::Environment => {
                 if !opts.compatible_environments.is_empty() {
-                    return Err(ServiceError::validation(
-                        "compatible environment templates apply to service templates only",
-                    ));
+                    return Err(ServiceError::validation("compatible environment templates apply to service templates only"));
                 }
                 (Vec::new(), Vec::new())
             }
@@ -476,44 +366,27 @@ impl Deuteron {
                     )));
                 }
                 for c in &compat {
-                    let versions = match self
-                        .store
-                        .list_versions(
-                            TemplateKind::Environment,
-                            &c.template_name,
-                            Some(c.major_version),
-                        )
-                        .await
+                    let versions = match self.store.list_versions(TemplateKind::Environment, &c.template_name, Some(c.major_version)).await
                     {
                         Ok(v) => v,
                         Err(StoreError::NotFound(_)) => Vec::new(),
                         Err(e) => return Err(e.into()),
                     };
-                    let exists = self
-                        .store
-                        .get_template(TemplateKind::Environment, &c.template_name)
-                        .await
-                        .is_ok();
+                    let exists = self.store.get_template(TemplateKind::Environment, &c.template_name).await.is_ok();
                     if !exists {
                         return Err(ServiceError::validation(format!(
                             "compatible environment template {c}: environment template {} does not exist",
                             c.template_name
                         )));
                     }
-                    if !versions
-                        .iter()
-                        .any(|v| matches!(v.status, Status::Draft | Status::Published))
-                    {
+                    if !versions.iter().any(|v| matches!(v.status, Status::Draft | Status::Published)) {
                         return Err(ServiceError::validation(format!(
                             "compatible environment template {c}: environment template {} has no registered major version {}",
                             c.template_name, c.major_version
                         )));
                     }
                 }
-                let sources = opts
-                    .supported_component_sources
-                    .clone()
-                    .unwrap_or_else(|| bundle.supported_component_sources.clone());
+                let sources = opts.supported_component_sources.clone().unwrap_or_else(|| bundle.supported_component_sources.clone());
                 (compat, sources)
             }
         };
@@ -523,18 +396,11 @@ impl Deuteron {
                 .list_versions(tpl.kind, &tpl.name, Some(number.major))
                 .await?
                 .into_iter()
-                .filter(|v| {
-                    v.version < number && matches!(v.status, Status::Draft | Status::Published)
-                })
+                .filter(|v| v.version < number && matches!(v.status, Status::Draft | Status::Published))
                 .max_by_key(|v| v.version);
             if let Some(prev) = previous {
-                let old =
-                    TemplateSchema::parse("schema/schema.yaml", &prev.schema).map_err(|e| {
-                        ServiceError::Internal(format!(
-                            "stored schema of version {}: {e}",
-                            prev.version
-                        ))
-                    })?;
+                let old = TemplateSchema::parse("schema/schema.yaml", &prev.schema)
+                    .map_err(|e| ServiceError::Internal(format!("stored schema of version {}: {e}", prev.version)))?;
                 let breaking = bundle.schema.breaking_changes_from(&old);
                 if !breaking.is_empty() {
                     return Err(ServiceError::Validation {
@@ -547,10 +413,6 @@ impl Deuteron {
                 }
             }
         }
-        Ok(Checked {
-            schema: bundle.schema.text().to_string(),
-            compatible_environments,
-            supported_component_sources,
-        })
+        Ok(Checked { schema: bundle.schema.text().to_string(), compatible_environments, supported_component_sources })
     }
 }

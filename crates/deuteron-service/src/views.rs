@@ -5,10 +5,8 @@ use serde::Serialize;
 use deuteron_store::{Millis, TemplateRecord, VersionRecord};
 
 fn iso(ms: Millis) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -103,11 +101,7 @@ impl From<&VersionRecord> for VersionView {
                     major_version: c.major_version.to_string(),
                 })
                 .collect(),
-            supported_component_sources: v
-                .supported_component_sources
-                .iter()
-                .map(|s| s.as_str().to_string())
-                .collect(),
+            supported_component_sources: v.supported_component_sources.iter().map(|s| s.as_str().to_string()).collect(),
             created_at: iso(v.created_at),
             last_modified_at: iso(v.updated_at),
         }

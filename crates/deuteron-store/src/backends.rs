@@ -8,13 +8,18 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::Row;
 
-use deuteron_core::{Provisioning, TemplateKind, TemplateVersionStatus, UsageRef, VersionNumber};
-
-use crate::{
-    Backend, NewTemplate, NewVersion, Result, StatusChange, Store, StoreError, TemplatePatch,
-    TemplateRecord, VersionRecord, decode_compat, decode_sources, encode_compat, encode_sources,
-    now_millis,
+use deuteron_core::{
+    DeploymentAction, DeploymentStatus, Provisioning, ServiceStatus, TargetType, TemplateKind, TemplateVersionStatus, UsageRef,
+    VersionNumber,
 };
+
+use crate::resources::*;
+use crate::{
+    Backend, NewTemplate, NewVersion, Result, StatusChange, Store, StoreError, TemplatePatch, TemplateRecord, VersionRecord, decode_compat,
+    decode_sources, encode_compat, encode_sources, now_millis,
+};
+
+include!("backends_resources.rs");
 
 /// The embedded default: one SQLite file in WAL mode.
 #[derive(Clone)]
@@ -58,8 +63,7 @@ impl SqliteStore {
 impl PostgresStore {
     /// Connects to `url` and applies migrations.
     pub async fn open(url: &str) -> Result<Self> {
-        let opts = sqlx::postgres::PgConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Open(format!("database URL: {e}")))?;
+        let opts = sqlx::postgres::PgConnectOptions::from_str(url).map_err(|e| StoreError::Open(format!("database URL: {e}")))?;
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
@@ -99,16 +103,10 @@ mod url {
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(PostgresStore::open(url).await?))
-    } else if let Some(path) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    {
+    } else if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
         Ok(Arc::new(SqliteStore::open(Path::new(path)).await?))
     } else {
-        Err(StoreError::Open(format!(
-            "{}: the database URL must start with postgres:// or sqlite://",
-            redact(url)
-        )))
+        Err(StoreError::Open(format!("{}: the database URL must start with postgres:// or sqlite://", redact(url))))
     }
 }
 
@@ -123,14 +121,13 @@ fn version_part(n: i64) -> Result<u32> {
 fn map_unique(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
     match &e {
         sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(what()),
-        sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
-            StoreError::Conflict(format!("{}: {d}", what()))
-        }
+        sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::Conflict(format!("{}: {d}", what())),
         _ => StoreError::Database(e),
     }
 }
 
-const TEMPLATE_COLUMNS: &str = "t.kind, t.name, t.display_name, t.description, t.provisioning, t.encryption_key, t.created_at, t.updated_at,
+const TEMPLATE_COLUMNS: &str =
+    "t.kind, t.name, t.display_name, t.description, t.provisioning, t.encryption_key, t.created_at, t.updated_at,
     (SELECT v.major FROM template_versions v WHERE v.kind = t.kind AND v.template_name = t.name AND v.status = 'PUBLISHED'
         ORDER BY v.major DESC, v.minor DESC LIMIT 1) AS rec_major,
     (SELECT v.minor FROM template_versions v WHERE v.kind = t.kind AND v.template_name = t.name AND v.status = 'PUBLISHED'
@@ -492,6 +489,459 @@ macro_rules! store_impl {
             async fn version_usage(&self, kind: TemplateKind, name: &str, version: Option<VersionNumber>) -> Result<Vec<UsageRef>> {
                 Self::usage_in(&self.pool, kind, name, version).await
             }
+
+            async fn create_environment(&self, env: &NewEnvironment, d: &NewDeployment) -> Result<EnvironmentRecord> {
+                let now = now_millis();
+                let mut tx = self.pool.begin_with($begin_write).await?;
+                sqlx::query(
+                    "INSERT INTO environments (name, description, template_name, template_major, template_minor, spec, inputs, provisioning,
+                         role_arn, codebuild_role_arn, component_role_arn, deployment_status, last_attempted_deployment_id,
+                         last_deployment_attempted_at, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'IN_PROGRESS', $12, $13, $13, $13)",
+                )
+                .bind(&env.name)
+                .bind(&env.description)
+                .bind(&env.template_name)
+                .bind(i64::from(env.version.major))
+                .bind(i64::from(env.version.minor))
+                .bind(&env.spec)
+                .bind(&env.inputs)
+                .bind(env.provisioning.as_str())
+                .bind(&env.role_arn)
+                .bind(&env.codebuild_role_arn)
+                .bind(&env.component_role_arn)
+                .bind(&d.id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| map_unique(e, || format!("environment {} already exists", env.name)))?;
+                Self::insert_deployment(&mut *tx, d, DeploymentStatus::InProgress, now).await?;
+                tx.commit().await?;
+                self.get_environment(&env.name).await
+            }
+
+            async fn get_environment(&self, name: &str) -> Result<EnvironmentRecord> {
+                let row = sqlx::query("SELECT * FROM environments WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("environment {name}")))?;
+                Self::env_from_row(&row)
+            }
+
+            async fn list_environments(&self) -> Result<Vec<EnvironmentRecord>> {
+                let rows = sqlx::query("SELECT * FROM environments ORDER BY name").fetch_all(&self.pool).await?;
+                rows.iter().map(Self::env_from_row).collect()
+            }
+
+            async fn set_environment_description(&self, name: &str, description: Option<&str>) -> Result<EnvironmentRecord> {
+                let done = sqlx::query("UPDATE environments SET description = $1, updated_at = $2 WHERE name = $3")
+                    .bind(description)
+                    .bind(now_millis())
+                    .bind(name)
+                    .execute(&self.pool)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound(format!("environment {name}")));
+                }
+                self.get_environment(name).await
+            }
+
+            async fn create_service(&self, s: &NewService, instances: &[NewInstance], pipeline: Option<&NewPipeline>, deployments: &[NewDeployment]) -> Result<ServiceRecord> {
+                let now = now_millis();
+                let mut tx = self.pool.begin_with($begin_write).await?;
+                sqlx::query(
+                    "INSERT INTO services (name, description, template_name, spec, status, repository_connection_arn, repository_id, branch_name, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, 'CREATE_IN_PROGRESS', $5, $6, $7, $8, $8)",
+                )
+                .bind(&s.name)
+                .bind(&s.description)
+                .bind(&s.template_name)
+                .bind(&s.spec)
+                .bind(&s.repository_connection_arn)
+                .bind(&s.repository_id)
+                .bind(&s.branch_name)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| map_unique(e, || format!("service {} already exists", s.name)))?;
+                Self::insert_instances(&mut tx, instances, now).await?;
+                if let Some(p) = pipeline {
+                    sqlx::query(
+                        "INSERT INTO service_pipelines (service_name, template_name, template_major, template_minor, spec, inputs, deployment_status, created_at, updated_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, 'IN_PROGRESS', $7, $7)",
+                    )
+                    .bind(&p.service_name)
+                    .bind(&p.template_name)
+                    .bind(i64::from(p.version.major))
+                    .bind(i64::from(p.version.minor))
+                    .bind(&p.spec)
+                    .bind(&p.inputs)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for d in deployments {
+                    Self::insert_deployment(&mut *tx, d, DeploymentStatus::InProgress, now).await?;
+                    Self::mark_attempt(&mut *tx, &d.target, &d.id, DeploymentStatus::InProgress, now).await?;
+                }
+                tx.commit().await?;
+                self.get_service(&s.name).await
+            }
+
+            async fn get_service(&self, name: &str) -> Result<ServiceRecord> {
+                let row = sqlx::query("SELECT * FROM services WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("service {name}")))?;
+                Self::service_from_row(&row)
+            }
+
+            async fn list_services(&self) -> Result<Vec<ServiceRecord>> {
+                let rows = sqlx::query("SELECT * FROM services ORDER BY name").fetch_all(&self.pool).await?;
+                rows.iter().map(Self::service_from_row).collect()
+            }
+
+            async fn set_service_status(&self, name: &str, status: ServiceStatus, message: Option<&str>) -> Result<ServiceRecord> {
+                let done = sqlx::query("UPDATE services SET status = $1, status_message = $2, updated_at = $3 WHERE name = $4")
+                    .bind(status.as_str())
+                    .bind(message)
+                    .bind(now_millis())
+                    .bind(name)
+                    .execute(&self.pool)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound(format!("service {name}")));
+                }
+                self.get_service(name).await
+            }
+
+            async fn set_service_description(&self, name: &str, description: Option<&str>) -> Result<ServiceRecord> {
+                let done = sqlx::query("UPDATE services SET description = $1, updated_at = $2 WHERE name = $3")
+                    .bind(description)
+                    .bind(now_millis())
+                    .bind(name)
+                    .execute(&self.pool)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound(format!("service {name}")));
+                }
+                self.get_service(name).await
+            }
+
+            async fn add_instances(&self, service: &str, spec: &str, instances: &[NewInstance], deployments: &[NewDeployment]) -> Result<()> {
+                let now = now_millis();
+                let mut tx = self.pool.begin_with($begin_write).await?;
+                let done = sqlx::query("UPDATE services SET spec = $1, updated_at = $2 WHERE name = $3")
+                    .bind(spec)
+                    .bind(now)
+                    .bind(service)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound(format!("service {service}")));
+                }
+                Self::insert_instances(&mut tx, instances, now).await?;
+                for d in deployments {
+                    Self::insert_deployment(&mut *tx, d, DeploymentStatus::InProgress, now).await?;
+                    Self::mark_attempt(&mut *tx, &d.target, &d.id, DeploymentStatus::InProgress, now).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn delete_service(&self, name: &str) -> Result<()> {
+                let mut tx = self.pool.begin_with($begin_write).await?;
+                let left = sqlx::query("SELECT COUNT(*) AS n FROM service_instances WHERE service_name = $1")
+                    .bind(name)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get::<i64, _>("n")?;
+                let pipe = sqlx::query("SELECT COUNT(*) AS n FROM service_pipelines WHERE service_name = $1")
+                    .bind(name)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get::<i64, _>("n")?;
+                if left + pipe > 0 {
+                    return Err(StoreError::Conflict(format!("service {name} still has {left} instance(s) and {pipe} pipeline")));
+                }
+                sqlx::query("DELETE FROM services WHERE name = $1").bind(name).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn get_instance(&self, service: &str, name: &str) -> Result<InstanceRecord> {
+                let row = sqlx::query("SELECT * FROM service_instances WHERE service_name = $1 AND name = $2")
+                    .bind(service)
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("service instance {service}/{name}")))?;
+                Self::instance_from_row(&row)
+            }
+
+            async fn list_instances(&self, service: Option<&str>, environment: Option<&str>) -> Result<Vec<InstanceRecord>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM service_instances WHERE ($1 = '' OR service_name = $1) AND ($2 = '' OR environment_name = $2)
+                     ORDER BY service_name, name",
+                )
+                .bind(service.unwrap_or(""))
+                .bind(environment.unwrap_or(""))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(Self::instance_from_row).collect()
+            }
+
+            async fn get_pipeline(&self, service: &str) -> Result<PipelineRecord> {
+                let row = sqlx::query("SELECT * FROM service_pipelines WHERE service_name = $1")
+                    .bind(service)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("pipeline of service {service}")))?;
+                Self::pipeline_from_row(&row)
+            }
+
+            async fn list_pipelines(&self) -> Result<Vec<PipelineRecord>> {
+                let rows = sqlx::query("SELECT * FROM service_pipelines ORDER BY service_name").fetch_all(&self.pool).await?;
+                rows.iter().map(Self::pipeline_from_row).collect()
+            }
+
+            async fn enqueue_deployment(&self, d: &NewDeployment, status: DeploymentStatus) -> Result<DeploymentRecord> {
+                let now = now_millis();
+                let mut tx = self.pool.begin_with($begin_write).await?;
+                if Self::mark_attempt(&mut *tx, &d.target, &d.id, status, now).await? == 0 {
+                    return Err(StoreError::NotFound(d.target.to_string()));
+                }
+                Self::insert_deployment(&mut *tx, d, status, now).await?;
+                tx.commit().await?;
+                self.get_deployment(&d.id).await
+            }
+
+            async fn get_deployment(&self, id: &str) -> Result<DeploymentRecord> {
+                let row = sqlx::query("SELECT * FROM deployments WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("deployment {id}")))?;
+                Self::deployment_from_row(&row)
+            }
+
+            async fn list_deployments(&self, f: &DeploymentFilter) -> Result<Vec<DeploymentRecord>> {
+                let (tt, key) = f.target.as_ref().map_or((String::new(), String::new()), |t| (t.target_type().as_str().to_string(), t.key()));
+                let rows = sqlx::query(
+                    "SELECT * FROM deployments
+                      WHERE ($1 = '' OR (target_type = $1 AND target_key = $2))
+                        AND ($3 = '' OR environment_name = $3)
+                        AND ($4 = '' OR service_name = $4)
+                      ORDER BY created_at DESC, id DESC LIMIT $5",
+                )
+                .bind(tt)
+                .bind(key)
+                .bind(f.environment_name.clone().unwrap_or_default())
+                .bind(f.service_name.clone().unwrap_or_default())
+                .bind(f.limit.unwrap_or(1000))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(Self::deployment_from_row).collect()
+            }
+
+            async fn claim_deployment(&self, worker: &str, lease_ms: i64) -> Result<Option<DeploymentRecord>> {
+                let now = now_millis();
+                let mut tx = self.pool.begin_with($begin_write).await?;
+                let Some(row) = sqlx::query(Self::CLAIM_SQL).bind(now).fetch_optional(&mut *tx).await? else {
+                    return Ok(None);
+                };
+                let id: String = row.try_get("id")?;
+                sqlx::query(
+                    "UPDATE deployments SET job_state = 'RUNNING', lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1,
+                            started_at = COALESCE(started_at, $3), updated_at = $3
+                      WHERE id = $4",
+                )
+                .bind(worker)
+                .bind(now + lease_ms)
+                .bind(now)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(Some(self.get_deployment(&id).await?))
+            }
+
+            async fn heartbeat(&self, id: &str, worker: &str, lease_ms: i64) -> Result<Heartbeat> {
+                let now = now_millis();
+                let done = sqlx::query(
+                    "UPDATE deployments SET lease_expires_at = $1, updated_at = $2 WHERE id = $3 AND lease_owner = $4 AND job_state = 'RUNNING'",
+                )
+                .bind(now + lease_ms)
+                .bind(now)
+                .bind(id)
+                .bind(worker)
+                .execute(&self.pool)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(Heartbeat::Lost);
+                }
+                let cancel = sqlx::query("SELECT cancel_requested FROM deployments WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_get::<i64, _>("cancel_requested")?;
+                Ok(Heartbeat::Held { cancel_requested: cancel != 0 })
+            }
+
+            async fn request_cancel(&self, id: &str) -> Result<DeploymentRecord> {
+                let mut tx = self.pool.begin_with($begin_write).await?;
+                let row = sqlx::query("SELECT * FROM deployments WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("deployment {id}")))?;
+                let d = Self::deployment_from_row(&row)?;
+                if d.job_state == JobState::Done {
+                    return Err(StoreError::Conflict(format!("deployment {id} already finished as {}; only a running deployment can be cancelled", d.status)));
+                }
+                let now = now_millis();
+                sqlx::query("UPDATE deployments SET cancel_requested = 1, status = 'CANCELLING', updated_at = $1 WHERE id = $2")
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                let (table, wh, binds) = Self::target_row(&d.target);
+                let sql = format!("UPDATE {table} SET deployment_status = 'CANCELLING', updated_at = ${} WHERE {wh}", binds.len() + 1);
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for b in binds {
+                    q = q.bind(b);
+                }
+                q.bind(now).execute(&mut *tx).await?;
+                tx.commit().await?;
+                self.get_deployment(id).await
+            }
+
+            async fn append_log(&self, id: &str, stream: &str, lines: &[String]) -> Result<()> {
+                if lines.is_empty() {
+                    return Ok(());
+                }
+                let now = now_millis();
+                let mut tx = self.pool.begin_with($begin_write).await?;
+                let next: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS s FROM deployment_logs WHERE deployment_id = $1")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("s")?;
+                for (i, line) in lines.iter().enumerate() {
+                    sqlx::query("INSERT INTO deployment_logs (deployment_id, seq, at, stream, line) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(id)
+                        .bind(next + 1 + i as i64)
+                        .bind(now)
+                        .bind(stream)
+                        .bind(line)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn read_log(&self, id: &str, after_seq: i64) -> Result<Vec<LogLine>> {
+                let rows = sqlx::query("SELECT seq, at, stream, line FROM deployment_logs WHERE deployment_id = $1 AND seq > $2 ORDER BY seq")
+                    .bind(id)
+                    .bind(after_seq)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| Ok(LogLine { seq: r.try_get("seq")?, at: r.try_get("at")?, stream: r.try_get("stream")?, line: r.try_get("line")? }))
+                    .collect()
+            }
+
+            async fn finish_deployment(&self, id: &str, worker: &str, finish: &Finish) -> Result<DeploymentRecord> {
+                let now = now_millis();
+                let mut tx = self.pool.begin_with($begin_write).await?;
+                let row = sqlx::query("SELECT * FROM deployments WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("deployment {id}")))?;
+                let d = Self::deployment_from_row(&row)?;
+                if d.job_state != JobState::Running || d.lease_owner.as_deref() != Some(worker) {
+                    return Err(StoreError::Conflict(format!("worker {worker} no longer holds deployment {id}")));
+                }
+                sqlx::query(
+                    "UPDATE deployments SET status = $1, status_message = $2, job_state = 'DONE', lease_owner = NULL, lease_expires_at = NULL,
+                            completed_at = $3, updated_at = $3 WHERE id = $4",
+                )
+                .bind(finish.status.as_str())
+                .bind(&finish.status_message)
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                let (table, wh, binds) = Self::target_row(&d.target);
+                let n = binds.len();
+                let (tt, key) = (d.target.target_type().as_str(), d.target.key());
+                let succeeded = matches!(finish.status, DeploymentStatus::Succeeded | DeploymentStatus::DeleteComplete);
+                match (d.action, succeeded) {
+                    (DeploymentAction::Deprovision, true) => {
+                        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE {wh}")));
+                        for b in &binds {
+                            q = q.bind(b.clone());
+                        }
+                        q.execute(&mut *tx).await?;
+                        sqlx::query("DELETE FROM resource_outputs WHERE target_type = $1 AND target_key = $2").bind(tt).bind(&key).execute(&mut *tx).await?;
+                    }
+                    (DeploymentAction::Provision, true) => {
+                        let t = &d.target_state;
+                        let sql = format!(
+                            "UPDATE {table} SET template_major = ${a}, template_minor = ${b}, spec = ${c}, inputs = ${d}, deployment_status = 'SUCCEEDED',
+                                    deployment_status_message = NULL, last_succeeded_deployment_id = ${e}, last_deployment_succeeded_at = ${f}, updated_at = ${f}
+                              WHERE {wh}",
+                            a = n + 1, b = n + 2, c = n + 3, d = n + 4, e = n + 5, f = n + 6
+                        );
+                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                        for b in &binds {
+                            q = q.bind(b.clone());
+                        }
+                        let major: i64 = t.template_major_version.parse().map_err(|_| StoreError::Corrupt("target major".into()))?;
+                        let minor: i64 = t.template_minor_version.parse().map_err(|_| StoreError::Corrupt("target minor".into()))?;
+                        q.bind(major).bind(minor).bind(&t.spec).bind(t.inputs.to_string()).bind(id).bind(now).execute(&mut *tx).await?;
+                        if let Some(outputs) = &finish.outputs {
+                            sqlx::query("DELETE FROM resource_outputs WHERE target_type = $1 AND target_key = $2").bind(tt).bind(&key).execute(&mut *tx).await?;
+                            for (k, v) in outputs {
+                                sqlx::query("INSERT INTO resource_outputs (target_type, target_key, key, value, deployment_id) VALUES ($1, $2, $3, $4, $5)")
+                                    .bind(tt)
+                                    .bind(&key)
+                                    .bind(k)
+                                    .bind(v)
+                                    .bind(id)
+                                    .execute(&mut *tx)
+                                    .await?;
+                            }
+                        }
+                    }
+                    (_, false) => {
+                        let sql = format!(
+                            "UPDATE {table} SET deployment_status = ${}, deployment_status_message = ${}, updated_at = ${} WHERE {wh}",
+                            n + 1, n + 2, n + 3
+                        );
+                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                        for b in &binds {
+                            q = q.bind(b.clone());
+                        }
+                        q.bind(finish.status.as_str()).bind(&finish.status_message).bind(now).execute(&mut *tx).await?;
+                    }
+                }
+                tx.commit().await?;
+                self.get_deployment(id).await
+            }
+
+            async fn outputs(&self, target: &Target) -> Result<Vec<(String, String)>> {
+                let rows = sqlx::query("SELECT key, value FROM resource_outputs WHERE target_type = $1 AND target_key = $2 ORDER BY key")
+                    .bind(target.target_type().as_str())
+                    .bind(target.key())
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(|r| Ok((r.try_get("key")?, r.try_get("value")?))).collect()
+            }
         }
     };
 }
@@ -509,6 +959,8 @@ impl HasDb for PostgresStore {
     type Db = sqlx::Postgres;
 }
 
+resource_helpers!(SqliteStore, "");
+resource_helpers!(PostgresStore, "FOR UPDATE SKIP LOCKED");
 store_impl!(SqliteStore, Backend::Sqlite, "BEGIN IMMEDIATE");
 // Row locks serialise writers on PostgreSQL; a plain transaction is enough there.
 store_impl!(PostgresStore, Backend::Postgres, "BEGIN");
@@ -517,10 +969,7 @@ store_impl!(PostgresStore, Backend::Postgres, "BEGIN");
 mod tests {
     #[test]
     fn redacts_passwords() {
-        assert_eq!(
-            super::redact("postgres://u:secret@h/db"),
-            "postgres://u:***@h/db"
-        );
+        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(super::redact("postgres://h/db"), "postgres://h/db");
     }
 }

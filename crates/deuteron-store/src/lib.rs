@@ -8,12 +8,14 @@
 use async_trait::async_trait;
 
 use deuteron_core::{
-    CompatibleEnvironmentTemplate, ComponentSource, Provisioning, TemplateKind,
-    TemplateVersionStatus, UsageRef, VersionNumber,
+    CompatibleEnvironmentTemplate, ComponentSource, DeploymentStatus, Provisioning, ServiceStatus, TemplateKind, TemplateVersionStatus,
+    UsageRef, VersionNumber,
 };
 
 mod backends;
+pub mod resources;
 pub use backends::{PostgresStore, SqliteStore, open};
+pub use resources::*;
 
 /// Milliseconds since the Unix epoch.
 pub type Millis = i64;
@@ -137,38 +139,18 @@ pub trait Store: Send + Sync + 'static {
     async fn get_template(&self, kind: TemplateKind, name: &str) -> Result<TemplateRecord>;
     /// Templates of `kind` (or all), ordered by kind and name.
     async fn list_templates(&self, kind: Option<TemplateKind>) -> Result<Vec<TemplateRecord>>;
-    async fn update_template(
-        &self,
-        kind: TemplateKind,
-        name: &str,
-        patch: &TemplatePatch,
-    ) -> Result<TemplateRecord>;
+    async fn update_template(&self, kind: TemplateKind, name: &str, patch: &TemplatePatch) -> Result<TemplateRecord>;
     /// Deletes a template that has no versions left ([`StoreError::Conflict`] otherwise).
     async fn delete_template(&self, kind: TemplateKind, name: &str) -> Result<()>;
 
     /// Inserts a version under an existing template; [`StoreError::Conflict`] when the number
     /// is taken (a concurrent registration won: compute the next number and retry).
     async fn create_version(&self, v: &NewVersion) -> Result<VersionRecord>;
-    async fn get_version(
-        &self,
-        kind: TemplateKind,
-        name: &str,
-        version: VersionNumber,
-    ) -> Result<VersionRecord>;
+    async fn get_version(&self, kind: TemplateKind, name: &str, version: VersionNumber) -> Result<VersionRecord>;
     /// The stored bundle (`.tar.gz`) of a version.
-    async fn get_version_bundle(
-        &self,
-        kind: TemplateKind,
-        name: &str,
-        version: VersionNumber,
-    ) -> Result<Vec<u8>>;
+    async fn get_version_bundle(&self, kind: TemplateKind, name: &str, version: VersionNumber) -> Result<Vec<u8>>;
     /// Versions of a template (optionally one major), ordered by number.
-    async fn list_versions(
-        &self,
-        kind: TemplateKind,
-        name: &str,
-        major: Option<u32>,
-    ) -> Result<Vec<VersionRecord>>;
+    async fn list_versions(&self, kind: TemplateKind, name: &str, major: Option<u32>) -> Result<Vec<VersionRecord>>;
     /// Applies `change` if the version's status is one of `change.expected`; otherwise
     /// [`StoreError::Conflict`] naming the status it has.
     async fn set_version_status(
@@ -186,49 +168,80 @@ pub trait Store: Send + Sync + 'static {
         description: Option<&str>,
     ) -> Result<VersionRecord>;
     /// Deletes a version nothing uses, checked in the same transaction ([`StoreError::InUse`]).
-    async fn delete_version(
-        &self,
-        kind: TemplateKind,
-        name: &str,
-        version: VersionNumber,
-    ) -> Result<()>;
+    async fn delete_version(&self, kind: TemplateKind, name: &str, version: VersionNumber) -> Result<()>;
     /// Resources deployed from a template (optionally one version of it).
-    async fn version_usage(
+    async fn version_usage(&self, kind: TemplateKind, name: &str, version: Option<VersionNumber>) -> Result<Vec<UsageRef>>;
+
+    /// Inserts an environment and enqueues its first deployment, in one transaction.
+    async fn create_environment(&self, env: &NewEnvironment, deployment: &NewDeployment) -> Result<EnvironmentRecord>;
+    async fn get_environment(&self, name: &str) -> Result<EnvironmentRecord>;
+    async fn list_environments(&self) -> Result<Vec<EnvironmentRecord>>;
+    async fn set_environment_description(&self, name: &str, description: Option<&str>) -> Result<EnvironmentRecord>;
+
+    /// Inserts a service with its instances (and pipeline) and enqueues `deployments`, in one
+    /// transaction.
+    async fn create_service(
         &self,
-        kind: TemplateKind,
-        name: &str,
-        version: Option<VersionNumber>,
-    ) -> Result<Vec<UsageRef>>;
+        service: &NewService,
+        instances: &[NewInstance],
+        pipeline: Option<&NewPipeline>,
+        deployments: &[NewDeployment],
+    ) -> Result<ServiceRecord>;
+    async fn get_service(&self, name: &str) -> Result<ServiceRecord>;
+    async fn list_services(&self) -> Result<Vec<ServiceRecord>>;
+    async fn set_service_status(&self, name: &str, status: ServiceStatus, message: Option<&str>) -> Result<ServiceRecord>;
+    async fn set_service_description(&self, name: &str, description: Option<&str>) -> Result<ServiceRecord>;
+    /// Adds instances to a service (recording its new spec) and enqueues their deployments, in
+    /// one transaction.
+    async fn add_instances(&self, service: &str, spec: &str, instances: &[NewInstance], deployments: &[NewDeployment]) -> Result<()>;
+    /// Removes a service row whose instances and pipeline are gone.
+    async fn delete_service(&self, name: &str) -> Result<()>;
+    async fn get_instance(&self, service: &str, name: &str) -> Result<InstanceRecord>;
+    /// Instances, optionally of one service and/or in one environment, by service and name.
+    async fn list_instances(&self, service: Option<&str>, environment: Option<&str>) -> Result<Vec<InstanceRecord>>;
+    async fn get_pipeline(&self, service: &str) -> Result<PipelineRecord>;
+    async fn list_pipelines(&self) -> Result<Vec<PipelineRecord>>;
+
+    /// Enqueues a deployment of an existing resource and marks the resource `status`
+    /// (`IN_PROGRESS` or `DELETE_IN_PROGRESS`). [`StoreError::Conflict`] if the resource already
+    /// has an active deployment.
+    async fn enqueue_deployment(&self, deployment: &NewDeployment, status: DeploymentStatus) -> Result<DeploymentRecord>;
+    async fn get_deployment(&self, id: &str) -> Result<DeploymentRecord>;
+    /// Deployments, newest first.
+    async fn list_deployments(&self, filter: &DeploymentFilter) -> Result<Vec<DeploymentRecord>>;
+    /// Claims the oldest queued deployment, or one whose lease expired, for `worker`.
+    async fn claim_deployment(&self, worker: &str, lease_ms: i64) -> Result<Option<DeploymentRecord>>;
+    /// Extends `worker`'s lease on a running deployment.
+    async fn heartbeat(&self, id: &str, worker: &str, lease_ms: i64) -> Result<Heartbeat>;
+    /// Asks a queued or running deployment to stop (status `CANCELLING`).
+    async fn request_cancel(&self, id: &str) -> Result<DeploymentRecord>;
+    async fn append_log(&self, id: &str, stream: &str, lines: &[String]) -> Result<()>;
+    /// Log lines after `after_seq` (0 for all).
+    async fn read_log(&self, id: &str, after_seq: i64) -> Result<Vec<LogLine>>;
+    /// Ends a deployment `worker` holds and applies the result to its resource in one
+    /// transaction: target state and outputs on success, the row removed after a successful
+    /// deprovision, status and message otherwise. [`StoreError::Conflict`] if the lease was lost.
+    async fn finish_deployment(&self, id: &str, worker: &str, finish: &Finish) -> Result<DeploymentRecord>;
+    /// A resource's outputs, ordered by key.
+    async fn outputs(&self, target: &Target) -> Result<Vec<(String, String)>>;
 }
 
 pub(crate) fn encode_compat(list: &[CompatibleEnvironmentTemplate]) -> String {
-    list.iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
+    list.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
 }
 
 pub(crate) fn decode_compat(text: &str) -> Result<Vec<CompatibleEnvironmentTemplate>> {
-    text.split(',')
-        .filter(|s| !s.is_empty())
-        .map(|s| CompatibleEnvironmentTemplate::parse(s).map_err(StoreError::Corrupt))
-        .collect()
+    text.split(',').filter(|s| !s.is_empty()).map(|s| CompatibleEnvironmentTemplate::parse(s).map_err(StoreError::Corrupt)).collect()
 }
 
 pub(crate) fn encode_sources(list: &[ComponentSource]) -> String {
-    list.iter()
-        .map(|s| s.as_str())
-        .collect::<Vec<_>>()
-        .join(",")
+    list.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
 }
 
 pub(crate) fn decode_sources(text: &str) -> Result<Vec<ComponentSource>> {
     text.split(',')
         .filter(|s| !s.is_empty())
-        .map(|s| {
-            ComponentSource::parse(s)
-                .ok_or_else(|| StoreError::Corrupt(format!("component source {s:?}")))
-        })
+        .map(|s| ComponentSource::parse(s).ok_or_else(|| StoreError::Corrupt(format!("component source {s:?}"))))
         .collect()
 }
 
@@ -240,8 +253,7 @@ pub mod testing {
     /// The PostgreSQL server tests use: `DEUTERON_TEST_POSTGRES_URL`, by default the local
     /// server with trust authentication.
     pub fn postgres_admin_url() -> String {
-        std::env::var("DEUTERON_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+        std::env::var("DEUTERON_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
     }
 
     /// Creates an empty database named `deuteron_test_<random>` and returns its URL. The test
@@ -252,10 +264,7 @@ pub mod testing {
             .await
             .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is needed for this test (start it or set DEUTERON_TEST_POSTGRES_URL): {e}"));
         let name = format!("deuteron_test_{}", uuid::Uuid::new_v4().simple());
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .expect("create test database");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.expect("create test database");
         let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
         format!("{base}/{name}")
     }

@@ -3,13 +3,9 @@
 use std::sync::Arc;
 
 use deuteron_core::{
-    CompatibleEnvironmentTemplate, ComponentSource, Provisioning, TemplateKind,
-    TemplateVersionStatus as S, VersionNumber,
+    CompatibleEnvironmentTemplate, ComponentSource, Provisioning, TemplateKind, TemplateVersionStatus as S, VersionNumber,
 };
-use deuteron_store::{
-    NewTemplate, NewVersion, PostgresStore, SqliteStore, StatusChange, Store, StoreError,
-    TemplatePatch,
-};
+use deuteron_store::{NewTemplate, NewVersion, PostgresStore, SqliteStore, StatusChange, Store, StoreError, TemplatePatch};
 
 fn v(major: u32, minor: u32) -> VersionNumber {
     VersionNumber::new(major, minor)
@@ -26,10 +22,7 @@ fn new_version(kind: TemplateKind, name: &str, version: VersionNumber, status: S
         schema: "schema: {}".into(),
         bundle: vec![1, 2, 3, version.minor as u8],
         bundle_digest: format!("digest-{version}"),
-        compatible_environments: vec![CompatibleEnvironmentTemplate {
-            template_name: "net".into(),
-            major_version: 1,
-        }],
+        compatible_environments: vec![CompatibleEnvironmentTemplate { template_name: "net".into(), major_version: 1 }],
         supported_component_sources: vec![ComponentSource::DirectlyDefined],
     }
 }
@@ -75,10 +68,7 @@ where
         })
         .await
         .unwrap_err();
-    assert!(
-        matches!(&dup, StoreError::Conflict(m) if m == "environment template net already exists"),
-        "{dup}"
-    );
+    assert!(matches!(&dup, StoreError::Conflict(m) if m == "environment template net already exists"), "{dup}");
     // The same name as a service template is a different template.
     store
         .create_template(&NewTemplate {
@@ -92,117 +82,37 @@ where
         .await
         .unwrap();
     assert_eq!(store.list_templates(None).await.unwrap().len(), 2);
-    assert_eq!(
-        store.list_templates(Some(Service)).await.unwrap()[0].provisioning,
-        Provisioning::CustomerManaged
-    );
+    assert_eq!(store.list_templates(Some(Service)).await.unwrap()[0].provisioning, Provisioning::CustomerManaged);
     let updated = store
-        .update_template(
-            Environment,
-            "net",
-            &TemplatePatch {
-                description: Some(Some("the network".into())),
-                display_name: None,
-            },
-        )
+        .update_template(Environment, "net", &TemplatePatch { description: Some(Some("the network".into())), display_name: None })
         .await
         .unwrap();
-    assert_eq!(
-        (
-            updated.display_name.as_deref(),
-            updated.description.as_deref()
-        ),
-        (Some("Network"), Some("the network"))
-    );
-    assert!(matches!(
-        store.get_template(Environment, "nope").await,
-        Err(StoreError::NotFound(_))
-    ));
+    assert_eq!((updated.display_name.as_deref(), updated.description.as_deref()), (Some("Network"), Some("the network")));
+    assert!(matches!(store.get_template(Environment, "nope").await, Err(StoreError::NotFound(_))));
 
     // Versions: create, duplicate number, bundle, list, status compare-and-set, recommended.
-    for (ver, status) in [
-        (v(1, 0), S::Draft),
-        (v(1, 1), S::Draft),
-        (v(2, 0), S::Draft),
-    ] {
-        store
-            .create_version(&new_version(Environment, "net", ver, status))
-            .await
-            .unwrap();
+    for (ver, status) in [(v(1, 0), S::Draft), (v(1, 1), S::Draft), (v(2, 0), S::Draft)] {
+        store.create_version(&new_version(Environment, "net", ver, status)).await.unwrap();
     }
-    let dup = store
-        .create_version(&new_version(Environment, "net", v(1, 1), S::Draft))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&dup, StoreError::Conflict(m) if m.contains("version 1.1 already exists")),
-        "{dup}"
-    );
-    let orphan = store
-        .create_version(&new_version(Environment, "ghost", v(1, 0), S::Draft))
-        .await
-        .unwrap_err();
+    let dup = store.create_version(&new_version(Environment, "net", v(1, 1), S::Draft)).await.unwrap_err();
+    assert!(matches!(&dup, StoreError::Conflict(m) if m.contains("version 1.1 already exists")), "{dup}");
+    let orphan = store.create_version(&new_version(Environment, "ghost", v(1, 0), S::Draft)).await.unwrap_err();
     assert!(matches!(orphan, StoreError::NotFound(_)));
-    assert_eq!(
-        store
-            .get_version_bundle(Environment, "net", v(1, 1))
-            .await
-            .unwrap(),
-        vec![1, 2, 3, 1]
-    );
-    let got = store
-        .get_version(Environment, "net", v(1, 0))
-        .await
-        .unwrap();
+    assert_eq!(store.get_version_bundle(Environment, "net", v(1, 1)).await.unwrap(), vec![1, 2, 3, 1]);
+    let got = store.get_version(Environment, "net", v(1, 0)).await.unwrap();
     assert_eq!(got.compatible_environments[0].to_string(), "net:1");
+    assert_eq!(got.supported_component_sources, vec![ComponentSource::DirectlyDefined]);
+    assert_eq!(store.list_versions(Environment, "net", Some(1)).await.unwrap().len(), 2);
     assert_eq!(
-        got.supported_component_sources,
-        vec![ComponentSource::DirectlyDefined]
-    );
-    assert_eq!(
-        store
-            .list_versions(Environment, "net", Some(1))
-            .await
-            .unwrap()
-            .len(),
-        2
-    );
-    assert_eq!(
-        store
-            .list_versions(Environment, "net", None)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.version)
-            .collect::<Vec<_>>(),
+        store.list_versions(Environment, "net", None).await.unwrap().iter().map(|r| r.version).collect::<Vec<_>>(),
         vec![v(1, 0), v(1, 1), v(2, 0)]
     );
 
-    store
-        .set_version_status(Environment, "net", v(1, 0), &publish())
-        .await
-        .unwrap();
-    let r = store
-        .set_version_status(Environment, "net", v(1, 1), &publish())
-        .await
-        .unwrap();
+    store.set_version_status(Environment, "net", v(1, 0), &publish()).await.unwrap();
+    let r = store.set_version_status(Environment, "net", v(1, 1), &publish()).await.unwrap();
     assert_eq!((r.status, r.recommended_minor), (S::Published, Some(1)));
-    assert_eq!(
-        store
-            .get_template(Environment, "net")
-            .await
-            .unwrap()
-            .recommended,
-        Some(v(1, 1))
-    );
-    assert_eq!(
-        store
-            .get_version(Environment, "net", v(1, 0))
-            .await
-            .unwrap()
-            .recommended_minor,
-        Some(1)
-    );
+    assert_eq!(store.get_template(Environment, "net").await.unwrap().recommended, Some(v(1, 1)));
+    assert_eq!(store.get_version(Environment, "net", v(1, 0)).await.unwrap().recommended_minor, Some(1));
     let failed = StatusChange {
         expected: vec![S::RegistrationInProgress],
         status: S::RegistrationFailed,
@@ -211,93 +121,37 @@ where
         compatible_environments: None,
         supported_component_sources: None,
     };
-    let e = store
-        .set_version_status(Environment, "net", v(2, 0), &failed)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&e, StoreError::Conflict(m) if m.contains("is DRAFT (expected REGISTRATION_IN_PROGRESS)")),
-        "{e}"
-    );
-    store
-        .set_version_status(Environment, "net", v(2, 0), &publish())
-        .await
-        .unwrap();
-    assert_eq!(
-        store
-            .get_template(Environment, "net")
-            .await
-            .unwrap()
-            .recommended,
-        Some(v(2, 0))
-    );
-    let d = store
-        .update_version_description(Environment, "net", v(2, 0), Some("second major"))
-        .await
-        .unwrap();
+    let e = store.set_version_status(Environment, "net", v(2, 0), &failed).await.unwrap_err();
+    assert!(matches!(&e, StoreError::Conflict(m) if m.contains("is DRAFT (expected REGISTRATION_IN_PROGRESS)")), "{e}");
+    store.set_version_status(Environment, "net", v(2, 0), &publish()).await.unwrap();
+    assert_eq!(store.get_template(Environment, "net").await.unwrap().recommended, Some(v(2, 0)));
+    let d = store.update_version_description(Environment, "net", v(2, 0), Some("second major")).await.unwrap();
     assert_eq!(d.description.as_deref(), Some("second major"));
 
     // Usage blocks deletes, checked inside the delete's transaction.
-    raw("INSERT INTO environments (name, template_name, template_major, template_minor, created_at) VALUES ('dev', 'net', 1, 0, 0)").await;
-    raw("INSERT INTO service_instances (service_name, name, environment_name, template_name, template_major, template_minor, created_at) VALUES ('api', 'api-dev', 'dev', 'net', 1, 0, 0)").await;
-    let users = store
-        .version_usage(Environment, "net", Some(v(1, 0)))
-        .await
-        .unwrap();
-    assert_eq!(
-        users.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        vec!["environment dev (version 1.0)"]
-    );
+    raw("INSERT INTO environments (name, template_name, template_major, template_minor, spec, inputs, provisioning, deployment_status, created_at, updated_at)
+         VALUES ('dev', 'net', 1, 0, '', '{}', 'STANDARD', 'SUCCEEDED', 0, 0)").await;
+    raw("INSERT INTO service_instances (service_name, name, environment_name, template_name, template_major, template_minor, spec, inputs, deployment_status, created_at, updated_at)
+         VALUES ('api', 'api-dev', 'dev', 'net', 1, 0, '', '{}', 'SUCCEEDED', 0, 0)").await;
+    let users = store.version_usage(Environment, "net", Some(v(1, 0))).await.unwrap();
+    assert_eq!(users.iter().map(ToString::to_string).collect::<Vec<_>>(), vec!["environment dev (version 1.0)"]);
     let users = store.version_usage(Service, "net", None).await.unwrap();
-    assert_eq!(
-        users.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        vec!["service instance api/api-dev (version 1.0)"]
-    );
-    let e = store
-        .delete_version(Environment, "net", v(1, 0))
-        .await
-        .unwrap_err();
+    assert_eq!(users.iter().map(ToString::to_string).collect::<Vec<_>>(), vec!["service instance api/api-dev (version 1.0)"]);
+    let e = store.delete_version(Environment, "net", v(1, 0)).await.unwrap_err();
     assert_eq!(e.to_string(), "in use by environment dev (version 1.0)");
-    assert!(
-        store.get_version(Environment, "net", v(1, 0)).await.is_ok(),
-        "a refused delete leaves the version"
-    );
+    assert!(store.get_version(Environment, "net", v(1, 0)).await.is_ok(), "a refused delete leaves the version");
     let e = store.delete_template(Environment, "net").await.unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "environment template net still has versions 1.0, 1.1, 2.0; delete them first"
-    );
+    assert_eq!(e.to_string(), "environment template net still has versions 1.0, 1.1, 2.0; delete them first");
 
-    store
-        .delete_version(Environment, "net", v(2, 0))
-        .await
-        .unwrap();
-    assert_eq!(
-        store
-            .get_template(Environment, "net")
-            .await
-            .unwrap()
-            .recommended,
-        Some(v(1, 1))
-    );
+    store.delete_version(Environment, "net", v(2, 0)).await.unwrap();
+    assert_eq!(store.get_template(Environment, "net").await.unwrap().recommended, Some(v(1, 1)));
     raw("DELETE FROM environments").await;
-    store
-        .delete_version(Environment, "net", v(1, 0))
-        .await
-        .unwrap();
-    store
-        .delete_version(Environment, "net", v(1, 1))
-        .await
-        .unwrap();
-    assert!(matches!(
-        store.delete_version(Environment, "net", v(1, 1)).await,
-        Err(StoreError::NotFound(_))
-    ));
+    raw("DELETE FROM service_instances").await;
+    store.delete_version(Environment, "net", v(1, 0)).await.unwrap();
+    store.delete_version(Environment, "net", v(1, 1)).await.unwrap();
+    assert!(matches!(store.delete_version(Environment, "net", v(1, 1)).await, Err(StoreError::NotFound(_))));
     store.delete_template(Environment, "net").await.unwrap();
-    assert!(matches!(
-        store.delete_template(Environment, "net").await,
-        Err(StoreError::NotFound(_))
-    ));
+    assert!(matches!(store.delete_template(Environment, "net").await, Err(StoreError::NotFound(_))));
 
     // Concurrent registrations of the same number: exactly one wins, the others conflict.
     store
@@ -313,10 +167,7 @@ where
         .unwrap();
     let attempts = (0..8).map(|_| {
         let s = store.clone();
-        tokio::spawn(async move {
-            s.create_version(&new_version(Environment, "race", v(1, 0), S::Draft))
-                .await
-        })
+        tokio::spawn(async move { s.create_version(&new_version(Environment, "race", v(1, 0), S::Draft)).await })
     });
     let mut ok = 0;
     for a in attempts {
@@ -332,9 +183,7 @@ where
 #[tokio::test]
 async fn sqlite_conformance() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("deuteron.db"))
-        .await
-        .unwrap();
+    let store = SqliteStore::open(&dir.path().join("deuteron.db")).await.unwrap();
     let raw = store.clone();
     story(Arc::new(store), move |sql| {
         let s = raw.clone();
@@ -342,9 +191,7 @@ async fn sqlite_conformance() {
     })
     .await;
     // Reopening applies no migration twice and keeps the data.
-    let again = SqliteStore::open(&dir.path().join("deuteron.db"))
-        .await
-        .unwrap();
+    let again = SqliteStore::open(&dir.path().join("deuteron.db")).await.unwrap();
     assert_eq!(again.list_templates(None).await.unwrap().len(), 2);
 }
 
@@ -360,4 +207,209 @@ async fn postgres_conformance() {
     .await;
     let again = PostgresStore::open(&url).await.unwrap();
     assert_eq!(again.list_templates(None).await.unwrap().len(), 2);
+}
+
+fn state(minor: u32, spec: &str) -> deuteron_store::ResourceState {
+    deuteron_store::ResourceState {
+        template_name: "net".into(),
+        template_major_version: "1".into(),
+        template_minor_version: minor.to_string(),
+        spec: spec.into(),
+        inputs: serde_json::json!({"cidr": spec}),
+    }
+}
+
+fn deployment(
+    id: &str,
+    target: deuteron_store::Target,
+    action: deuteron_core::DeploymentAction,
+    minor: u32,
+) -> deuteron_store::NewDeployment {
+    deuteron_store::NewDeployment {
+        id: id.into(),
+        target,
+        environment_name: Some("dev".into()),
+        action,
+        initial_state: None,
+        target_state: state(minor, id),
+    }
+}
+
+/// Resources, the deployment queue, leases, cancellation, logs and outputs.
+async fn deployment_story(store: Arc<dyn Store>) {
+    use deuteron_core::{DeploymentAction::*, DeploymentStatus as D, ServiceStatus};
+    use deuteron_store::*;
+    let env = Target::Environment("dev".into());
+    store
+        .create_environment(
+            &NewEnvironment {
+                name: "dev".into(),
+                description: None,
+                template_name: "net".into(),
+                version: v(1, 0),
+                spec: "a".into(),
+                inputs: "{}".into(),
+                provisioning: Provisioning::Standard,
+                role_arn: None,
+                codebuild_role_arn: None,
+                component_role_arn: None,
+            },
+            &deployment("d1", env.clone(), Provision, 0),
+        )
+        .await
+        .unwrap();
+    let e = store.get_environment("dev").await.unwrap();
+    assert_eq!((e.deployment.status, e.deployment.last_attempted_deployment_id.as_deref()), (D::InProgress, Some("d1")));
+    // One active deployment per resource.
+    let e = store.enqueue_deployment(&deployment("d2", env.clone(), Provision, 0), D::InProgress).await.unwrap_err();
+    assert!(
+        matches!(&e, StoreError::Conflict(m) if m == "environment dev has a deployment in progress; wait for it to finish or cancel it"),
+        "{e}"
+    );
+    let e =
+        store.enqueue_deployment(&deployment("d3", Target::Environment("ghost".into()), Provision, 0), D::InProgress).await.unwrap_err();
+    assert!(matches!(e, StoreError::NotFound(_)));
+
+    // Claim, heartbeat, log, finish with outputs.
+    let claimed = store.claim_deployment("w1", 60_000).await.unwrap().unwrap();
+    assert_eq!((claimed.id.as_str(), claimed.job_state, claimed.attempts), ("d1", JobState::Running, 1));
+    assert!(store.claim_deployment("w2", 60_000).await.unwrap().is_none(), "a held job is not claimed twice");
+    assert_eq!(store.heartbeat("d1", "w1", 60_000).await.unwrap(), Heartbeat::Held { cancel_requested: false });
+    assert_eq!(store.heartbeat("d1", "w2", 60_000).await.unwrap(), Heartbeat::Lost);
+    store.append_log("d1", "stdout", &["one".into(), "two".into()]).await.unwrap();
+    store.append_log("d1", "stderr", &["three".into()]).await.unwrap();
+    let log = store.read_log("d1", 1).await.unwrap();
+    assert_eq!(
+        log.iter().map(|l| (l.seq, l.stream.as_str(), l.line.as_str())).collect::<Vec<_>>(),
+        vec![(2, "stdout", "two"), (3, "stderr", "three")]
+    );
+    let e = store.finish_deployment("d1", "w2", &Finish { status: D::Succeeded, status_message: None, outputs: None }).await.unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)));
+    let done = store
+        .finish_deployment(
+            "d1",
+            "w1",
+            &Finish { status: D::Succeeded, status_message: None, outputs: Some(vec![("Vpc".into(), "vpc-1".into())]) },
+        )
+        .await
+        .unwrap();
+    assert_eq!((done.status, done.job_state), (D::Succeeded, JobState::Done));
+    let e = store.get_environment("dev").await.unwrap();
+    assert_eq!(
+        (e.deployment.status, e.deployment.last_succeeded_deployment_id.as_deref(), e.spec.as_str()),
+        (D::Succeeded, Some("d1"), "d1")
+    );
+    assert_eq!(store.outputs(&env).await.unwrap(), vec![("Vpc".to_string(), "vpc-1".to_string())]);
+
+    // An update to 1.1 whose worker dies: the lease expires and another worker reclaims it.
+    store.enqueue_deployment(&deployment("d4", env.clone(), Provision, 1), D::InProgress).await.unwrap();
+    store.claim_deployment("dead", 1).await.unwrap().unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let again = store.claim_deployment("w3", 60_000).await.unwrap().unwrap();
+    assert_eq!((again.id.as_str(), again.attempts, again.lease_owner.as_deref()), ("d4", 2, Some("w3")));
+    assert_eq!(store.heartbeat("d4", "dead", 1000).await.unwrap(), Heartbeat::Lost);
+    store.finish_deployment("d4", "w3", &Finish { status: D::Failed, status_message: Some("boom".into()), outputs: None }).await.unwrap();
+    let e = store.get_environment("dev").await.unwrap();
+    assert_eq!(
+        (e.deployment.status, e.deployment.status_message.as_deref(), e.version),
+        (D::Failed, Some("boom"), v(1, 0)),
+        "a failed update keeps the deployed version"
+    );
+    assert_eq!(store.outputs(&env).await.unwrap().len(), 1, "outputs survive a failed update");
+
+    // Cancellation.
+    store.enqueue_deployment(&deployment("d5", env.clone(), Provision, 1), D::InProgress).await.unwrap();
+    let c = store.request_cancel("d5").await.unwrap();
+    assert_eq!((c.status, c.cancel_requested), (D::Cancelling, true));
+    assert_eq!(store.get_environment("dev").await.unwrap().deployment.status, D::Cancelling);
+    store.claim_deployment("w1", 60_000).await.unwrap().unwrap();
+    assert_eq!(store.heartbeat("d5", "w1", 60_000).await.unwrap(), Heartbeat::Held { cancel_requested: true });
+    store.finish_deployment("d5", "w1", &Finish { status: D::Cancelled, status_message: None, outputs: None }).await.unwrap();
+    let e = store.request_cancel("d5").await.unwrap_err();
+    assert!(e.to_string().contains("already finished as CANCELLED"), "{e}");
+
+    // A service with an instance in dev and a pipeline.
+    let inst = Target::ServiceInstance { service: "api".into(), instance: "api-dev".into() };
+    store
+        .create_service(
+            &NewService {
+                name: "api".into(),
+                description: None,
+                template_name: "web".into(),
+                spec: "s".into(),
+                repository_connection_arn: None,
+                repository_id: None,
+                branch_name: None,
+            },
+            &[NewInstance {
+                service_name: "api".into(),
+                name: "api-dev".into(),
+                environment_name: "dev".into(),
+                template_name: "web".into(),
+                version: v(1, 0),
+                spec: "i".into(),
+                inputs: "{}".into(),
+            }],
+            Some(&NewPipeline {
+                service_name: "api".into(),
+                template_name: "web".into(),
+                version: v(1, 0),
+                spec: "p".into(),
+                inputs: "{}".into(),
+            }),
+            &[deployment("d6", inst.clone(), Provision, 0)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.get_service("api").await.unwrap().status, ServiceStatus::CreateInProgress);
+    assert_eq!(store.list_instances(None, Some("dev")).await.unwrap().len(), 1);
+    assert_eq!(store.get_instance("api", "api-dev").await.unwrap().deployment.last_attempted_deployment_id.as_deref(), Some("d6"));
+    assert_eq!(store.get_pipeline("api").await.unwrap().deployment.status, D::InProgress);
+    let dup = store
+        .create_service(
+            &NewService {
+                name: "api".into(),
+                description: None,
+                template_name: "web".into(),
+                spec: "s".into(),
+                repository_connection_arn: None,
+                repository_id: None,
+                branch_name: None,
+            },
+            &[],
+            None,
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(&dup, StoreError::Conflict(m) if m == "service api already exists"), "{dup}");
+    assert_eq!(store.list_deployments(&DeploymentFilter { target: Some(inst.clone()), ..Default::default() }).await.unwrap().len(), 1);
+    assert_eq!(
+        store.list_deployments(&DeploymentFilter { environment_name: Some("dev".into()), ..Default::default() }).await.unwrap().len(),
+        4
+    );
+
+    // Deprovision removes the row and outputs; the deployment history stays.
+    let w = store.claim_deployment("w1", 60_000).await.unwrap().unwrap();
+    store.finish_deployment(&w.id, "w1", &Finish { status: D::Succeeded, status_message: None, outputs: None }).await.unwrap();
+    store.enqueue_deployment(&deployment("d7", inst.clone(), Deprovision, 0), D::DeleteInProgress).await.unwrap();
+    assert_eq!(store.get_instance("api", "api-dev").await.unwrap().deployment.status, D::DeleteInProgress);
+    store.claim_deployment("w1", 60_000).await.unwrap().unwrap();
+    store.finish_deployment("d7", "w1", &Finish { status: D::DeleteComplete, status_message: None, outputs: None }).await.unwrap();
+    assert!(matches!(store.get_instance("api", "api-dev").await, Err(StoreError::NotFound(_))));
+    assert_eq!(store.get_deployment("d7").await.unwrap().status, D::DeleteComplete);
+    let e = store.delete_service("api").await.unwrap_err();
+    assert_eq!(e.to_string(), "service api still has 0 instance(s) and 1 pipeline");
+}
+
+#[tokio::test]
+async fn sqlite_deployments() {
+    let dir = tempfile::tempdir().unwrap();
+    deployment_story(Arc::new(SqliteStore::open(&dir.path().join("d.db")).await.unwrap())).await;
+}
+
+#[tokio::test]
+async fn postgres_deployments() {
+    let url = deuteron_store::testing::fresh_postgres_url().await;
+    deployment_story(Arc::new(PostgresStore::open(&url).await.unwrap())).await;
 }

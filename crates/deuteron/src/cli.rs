@@ -7,12 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Deuteron: self-hosted platform-engineering deployments, the successor to AWS Proton.
 #[derive(Debug, Parser)]
-#[command(
-    name = "deuteron",
-    version,
-    propagate_version = true,
-    arg_required_else_help = true
-)]
+#[command(name = "deuteron", version, propagate_version = true, arg_required_else_help = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -23,20 +18,10 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Global {
     /// Directory for the embedded SQLite database and other state.
-    #[arg(
-        long,
-        global = true,
-        env = "DEUTERON_DATA_DIR",
-        default_value = "./data"
-    )]
+    #[arg(long, global = true, env = "DEUTERON_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
     /// Use this database instead of SQLite in the data directory (postgres://... or sqlite://PATH).
-    #[arg(
-        long,
-        global = true,
-        env = "DEUTERON_DATABASE_URL",
-        hide_env_values = true
-    )]
+    #[arg(long, global = true, env = "DEUTERON_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Output format of client commands.
     #[arg(long, short, global = true, value_enum, env = "DEUTERON_OUTPUT", default_value_t = Output::Table)]
@@ -65,12 +50,7 @@ pub struct LimitArgs {
     #[arg(long, global = true, env = "DEUTERON_BUNDLE_MAX_FILE_BYTES", default_value_t = 5 * 1024 * 1024)]
     pub bundle_max_file_bytes: u64,
     /// Most files in a bundle.
-    #[arg(
-        long,
-        global = true,
-        env = "DEUTERON_BUNDLE_MAX_FILES",
-        default_value_t = 1000
-    )]
+    #[arg(long, global = true, env = "DEUTERON_BUNDLE_MAX_FILES", default_value_t = 1000)]
     pub bundle_max_files: usize,
 }
 

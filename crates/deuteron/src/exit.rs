@@ -31,21 +31,11 @@ pub struct Failure {
 
 impl Failure {
     pub fn internal(message: impl Into<String>) -> Self {
-        Self {
-            code: INTERNAL,
-            kind: "InternalError",
-            message: message.into(),
-            details: Vec::new(),
-        }
+        Self { code: INTERNAL, kind: "InternalError", message: message.into(), details: Vec::new() }
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self {
-            code: INVALID,
-            kind: "ValidationError",
-            message: message.into(),
-            details: Vec::new(),
-        }
+        Self { code: INVALID, kind: "ValidationError", message: message.into(), details: Vec::new() }
     }
 
     pub fn with_details(mut self, details: Vec<String>) -> Self {
@@ -73,30 +63,12 @@ impl Failure {
 impl From<ServiceError> for Failure {
     fn from(e: ServiceError) -> Self {
         match e {
-            ServiceError::Validation { message, details } => Failure {
-                code: INVALID,
-                kind: "ValidationError",
-                message,
-                details,
-            },
-            ServiceError::Bundle(m) => Failure {
-                code: INVALID,
-                kind: "InvalidBundle",
-                message: format!("invalid bundle: {m}"),
-                details: Vec::new(),
-            },
-            e @ ServiceError::NotFound(_) => Failure {
-                code: NOT_FOUND,
-                kind: "NotFound",
-                message: e.to_string(),
-                details: Vec::new(),
-            },
-            ServiceError::Conflict(m) => Failure {
-                code: CONFLICT,
-                kind: "Conflict",
-                message: m,
-                details: Vec::new(),
-            },
+            ServiceError::Validation { message, details } => Failure { code: INVALID, kind: "ValidationError", message, details },
+            ServiceError::Bundle(m) => {
+                Failure { code: INVALID, kind: "InvalidBundle", message: format!("invalid bundle: {m}"), details: Vec::new() }
+            }
+            e @ ServiceError::NotFound(_) => Failure { code: NOT_FOUND, kind: "NotFound", message: e.to_string(), details: Vec::new() },
+            ServiceError::Conflict(m) => Failure { code: CONFLICT, kind: "Conflict", message: m, details: Vec::new() },
             ServiceError::Internal(m) => Failure::internal(m),
         }
     }

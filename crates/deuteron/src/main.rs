@@ -22,10 +22,7 @@ fn init_logging(global: &cli::Global, default_level: &str) {
         tracing_subscriber::EnvFilter::new(default_level)
     });
     use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal());
     match global.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.compact().init(),
@@ -33,35 +30,21 @@ fn init_logging(global: &cli::Global, default_level: &str) {
 }
 
 /// Opens the configured store: `--database-url`, or SQLite in `--data-dir`.
-async fn open_store(
-    global: &cli::Global,
-) -> Result<std::sync::Arc<dyn deuteron_store::Store>, Failure> {
+async fn open_store(global: &cli::Global) -> Result<std::sync::Arc<dyn deuteron_store::Store>, Failure> {
     let url = match &global.database_url {
         Some(url) => url.clone(),
         None => {
-            std::fs::create_dir_all(&global.data_dir).map_err(|e| {
-                Failure::internal(format!(
-                    "cannot create data directory {}: {e}",
-                    global.data_dir.display()
-                ))
-            })?;
+            std::fs::create_dir_all(&global.data_dir)
+                .map_err(|e| Failure::internal(format!("cannot create data directory {}: {e}", global.data_dir.display())))?;
             format!("sqlite://{}", global.data_dir.join("deuteron.db").display())
         }
     };
-    deuteron_store::open(&url)
-        .await
-        .map_err(|e| Failure::internal(e.to_string()))
+    deuteron_store::open(&url).await.map_err(|e| Failure::internal(e.to_string()))
 }
 
 async fn service(global: &cli::Global) -> Result<deuteron_service::Deuteron, Failure> {
-    let config = deuteron_service::Config {
-        bundle_limits: global.limits.limits(),
-        ..Default::default()
-    };
-    Ok(deuteron_service::Deuteron::new(
-        open_store(global).await?,
-        config,
-    ))
+    let config = deuteron_service::Config { bundle_limits: global.limits.limits(), ..Default::default() };
+    Ok(deuteron_service::Deuteron::new(open_store(global).await?, config))
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
@@ -72,19 +55,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             tracing::info!("migrations applied");
             Ok(())
         }
-        Command::Template(cmd) => {
-            template_cmd::run(&service(&cli.global).await?, cli.global.output, cmd).await
-        }
-        Command::Render(args) => {
-            render_cmd::run(cli.global.output, &cli.global.limits.limits(), args)
-        }
+        Command::Template(cmd) => template_cmd::run(&service(&cli.global).await?, cli.global.output, cmd).await,
+        Command::Render(args) => render_cmd::run(cli.global.output, &cli.global.limits.limits(), args),
         Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "deuteron",
-                &mut std::io::stdout(),
-            );
+            clap_complete::generate(shell, &mut Cli::command(), "deuteron", &mut std::io::stdout());
             Ok(())
         }
     }
@@ -92,17 +66,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_level = if matches!(cli.command, Command::Server(_)) {
-        "info"
-    } else {
-        "warn"
-    };
+    let default_level = if matches!(cli.command, Command::Server(_)) { "info" } else { "warn" };
     init_logging(&cli.global, default_level);
     let output = cli.global.output;
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -7,10 +7,7 @@ use crate::cli::Output;
 /// Prints `value` as JSON, or `rows` under `headers` as a table.
 pub fn print<T: Serialize>(output: Output, value: &T, headers: &[&str], rows: Vec<Vec<String>>) {
     match output {
-        Output::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(value).expect("views serialise")
-        ),
+        Output::Json => println!("{}", serde_json::to_string_pretty(value).expect("views serialise")),
         Output::Table => print!("{}", table(headers, &rows)),
     }
 }
@@ -18,10 +15,7 @@ pub fn print<T: Serialize>(output: Output, value: &T, headers: &[&str], rows: Ve
 /// Prints `value` as JSON, or `pairs` as `key: value` lines.
 pub fn print_fields<T: Serialize>(output: Output, value: &T, pairs: Vec<(&str, String)>) {
     match output {
-        Output::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(value).expect("views serialise")
-        ),
+        Output::Json => println!("{}", serde_json::to_string_pretty(value).expect("views serialise")),
         Output::Table => {
             let width = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
             for (k, v) in pairs {
@@ -39,12 +33,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
         }
     }
     let line = |cells: Vec<&str>| {
-        let mut s = cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c:w$}", w = widths[i]))
-            .collect::<Vec<_>>()
-            .join("  ");
+        let mut s = cells.iter().enumerate().map(|(i, c)| format!("{c:w$}", w = widths[i])).collect::<Vec<_>>().join("  ");
         s.truncate(s.trim_end().len());
         s.push('\n');
         s
@@ -64,13 +53,7 @@ pub fn opt(v: &Option<String>) -> String {
 mod tests {
     #[test]
     fn aligns_columns() {
-        let t = super::table(
-            &["NAME", "VERSION"],
-            &[
-                vec!["a".into(), "1.0".into()],
-                vec!["long-name".into(), "-".into()],
-            ],
-        );
+        let t = super::table(&["NAME", "VERSION"], &[vec!["a".into(), "1.0".into()], vec!["long-name".into(), "-".into()]]);
         assert_eq!(t, "NAME       VERSION\na          1.0\nlong-name  -\n");
     }
 }

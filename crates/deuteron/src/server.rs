@@ -33,15 +33,9 @@ pub async fn run(global: &Global, args: ServerArgs) -> Result<(), Failure> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| Failure::internal(format!("cannot listen on {}: {e}", args.listen)))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| Failure::internal(e.to_string()))?;
+    let addr = listener.local_addr().map_err(|e| Failure::internal(e.to_string()))?;
     let backend = format!("{:?}", svc.store().backend()).to_lowercase();
-    let state = AppState {
-        svc,
-        started,
-        requests: Arc::default(),
-    };
+    let state = AppState { svc, started, requests: Arc::default() };
     let app = router(state);
     tracing::info!(%addr, store = %backend, startup_ms = started.elapsed().as_millis() as u64, "deuteron server listening");
     axum::serve(listener, app)
@@ -57,10 +51,7 @@ fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            count_requests,
-        ))
+        .layer(middleware::from_fn_with_state(state.clone(), count_requests))
         .with_state(state)
 }
 
@@ -70,8 +61,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };
@@ -82,10 +72,7 @@ async fn shutdown_signal() {
 }
 
 async fn count_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let path = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let path = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let resp = next.run(req).await;
     let mut counts = state.requests.lock().expect("metrics lock");
     *counts.entry((path, resp.status().as_u16())).or_default() += 1;
@@ -93,43 +80,21 @@ async fn count_requests(State(state): State<AppState>, req: Request, next: Next)
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state
-        .svc
-        .list_templates(Some(TemplateKind::Environment))
-        .await
-    {
+    match state.svc.list_templates(Some(TemplateKind::Environment)).await {
         Ok(_) => (StatusCode::OK, "ready\n").into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("store unavailable: {e}\n"),
-            )
-                .into_response()
+            (StatusCode::SERVICE_UNAVAILABLE, format!("store unavailable: {e}\n")).into_response()
         }
     }
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# HELP deuteron_build_info Build information.\n# TYPE deuteron_build_info gauge"
-    );
-    let _ = writeln!(
-        out,
-        "deuteron_build_info{{version=\"{}\"}} 1",
-        env!("CARGO_PKG_VERSION")
-    );
-    let _ = writeln!(
-        out,
-        "# HELP deuteron_uptime_seconds Seconds since the server started.\n# TYPE deuteron_uptime_seconds gauge"
-    );
-    let _ = writeln!(
-        out,
-        "deuteron_uptime_seconds {:.3}",
-        state.started.elapsed().as_secs_f64()
-    );
+    let _ = writeln!(out, "# HELP deuteron_build_info Build information.\n# TYPE deuteron_build_info gauge");
+    let _ = writeln!(out, "deuteron_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+    let _ = writeln!(out, "# HELP deuteron_uptime_seconds Seconds since the server started.\n# TYPE deuteron_uptime_seconds gauge");
+    let _ = writeln!(out, "deuteron_uptime_seconds {:.3}", state.started.elapsed().as_secs_f64());
     match registry_gauges(&state.svc).await {
         Ok(text) => out.push_str(&text),
         Err(e) => tracing::warn!(error = %e, "metrics: cannot read the registry"),
@@ -139,10 +104,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
         "# HELP deuteron_http_requests_total HTTP requests served, by route and status.\n# TYPE deuteron_http_requests_total counter"
     );
     for ((path, status), n) in state.requests.lock().expect("metrics lock").iter() {
-        let _ = writeln!(
-            out,
-            "deuteron_http_requests_total{{route=\"{path}\",status=\"{status}\"}} {n}"
-        );
+        let _ = writeln!(out, "deuteron_http_requests_total{{route=\"{path}\",status=\"{status}\"}} {n}");
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
@@ -150,16 +112,9 @@ async fn metrics(State(state): State<AppState>) -> Response {
 async fn registry_gauges(svc: &Deuteron) -> Result<String, deuteron_service::ServiceError> {
     let templates = svc.list_templates(None).await?;
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# HELP deuteron_templates Registered templates, by kind.\n# TYPE deuteron_templates gauge"
-    );
+    let _ = writeln!(out, "# HELP deuteron_templates Registered templates, by kind.\n# TYPE deuteron_templates gauge");
     for kind in [TemplateKind::Environment, TemplateKind::Service] {
-        let _ = writeln!(
-            out,
-            "deuteron_templates{{kind=\"{kind}\"}} {}",
-            templates.iter().filter(|t| t.kind == kind).count()
-        );
+        let _ = writeln!(out, "deuteron_templates{{kind=\"{kind}\"}} {}", templates.iter().filter(|t| t.kind == kind).count());
     }
     let mut versions: BTreeMap<(TemplateKind, &'static str), usize> = BTreeMap::new();
     for t in &templates {
@@ -167,17 +122,12 @@ async fn registry_gauges(svc: &Deuteron) -> Result<String, deuteron_service::Ser
             *versions.entry((t.kind, v.status.as_str())).or_default() += 1;
         }
     }
-    let _ = writeln!(
-        out,
-        "# HELP deuteron_template_versions Template versions, by kind and status.\n# TYPE deuteron_template_versions gauge"
-    );
+    let _ =
+        writeln!(out, "# HELP deuteron_template_versions Template versions, by kind and status.\n# TYPE deuteron_template_versions gauge");
     for kind in [TemplateKind::Environment, TemplateKind::Service] {
         for status in TemplateVersionStatus::ALL {
             let n = versions.get(&(kind, status.as_str())).copied().unwrap_or(0);
-            let _ = writeln!(
-                out,
-                "deuteron_template_versions{{kind=\"{kind}\",status=\"{status}\"}} {n}"
-            );
+            let _ = writeln!(out, "deuteron_template_versions{{kind=\"{kind}\",status=\"{status}\"}} {n}");
         }
     }
     Ok(out)

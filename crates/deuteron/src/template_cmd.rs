@@ -1,9 +1,7 @@
 //! `deuteron template ...` and `deuteron template version ...`.
 
 use deuteron_bundle::BundleFiles;
-use deuteron_core::{
-    CompatibleEnvironmentTemplate, ComponentSource, Provisioning, TemplateKind, VersionNumber,
-};
+use deuteron_core::{CompatibleEnvironmentTemplate, ComponentSource, Provisioning, TemplateKind, VersionNumber};
 use deuteron_service::Deuteron;
 use deuteron_service::registry::{CreateTemplate, RegisterOptions};
 use deuteron_service::views::{TemplateView, VersionView};
@@ -14,16 +12,11 @@ use crate::exit::Failure;
 use crate::output::{opt, print, print_fields};
 
 fn version(raw: &str) -> Result<VersionNumber, Failure> {
-    raw.parse()
-        .map_err(|e: deuteron_core::VersionError| Failure::invalid(e.to_string()))
+    raw.parse().map_err(|e: deuteron_core::VersionError| Failure::invalid(e.to_string()))
 }
 
 fn major(raw: &Option<String>) -> Result<Option<u32>, Failure> {
-    raw.as_deref()
-        .map(|m| {
-            VersionNumber::parse_part(m).map_err(|e| Failure::invalid(format!("--major: {e}")))
-        })
-        .transpose()
+    raw.as_deref().map(|m| VersionNumber::parse_part(m).map_err(|e| Failure::invalid(format!("--major: {e}")))).transpose()
 }
 
 fn show_template(output: Output, t: &TemplateView) {
@@ -35,13 +28,7 @@ fn show_template(output: Output, t: &TemplateView) {
             ("name", t.name.clone()),
             ("display name", opt(&t.display_name)),
             ("description", opt(&t.description)),
-            (
-                "provisioning",
-                t.provisioning
-                    .clone()
-                    .or(t.pipeline_provisioning.clone())
-                    .unwrap_or_else(|| "STANDARD".into()),
-            ),
+            ("provisioning", t.provisioning.clone().or(t.pipeline_provisioning.clone()).unwrap_or_else(|| "STANDARD".into())),
             ("recommended version", opt(&t.recommended_version)),
             ("created", t.created_at.clone()),
             ("modified", t.last_modified_at.clone()),
@@ -56,33 +43,16 @@ fn show_version(output: Output, v: &VersionView) {
         .map(|c| format!("{}:{}", c.template_name, c.major_version))
         .collect::<Vec<_>>()
         .join(", ");
-    let mut fields = vec![
-        ("template", format!("{} ({})", v.template_name, v.kind)),
-        ("version", v.version.clone()),
-        ("status", v.status.clone()),
-    ];
+    let mut fields =
+        vec![("template", format!("{} ({})", v.template_name, v.kind)), ("version", v.version.clone()), ("status", v.status.clone())];
     if let Some(m) = &v.status_message {
         fields.push(("status message", m.clone()));
     }
     fields.extend([
         ("recommended minor", opt(&v.recommended_minor_version)),
         ("description", opt(&v.description)),
-        (
-            "compatible environments",
-            if compat.is_empty() {
-                "-".into()
-            } else {
-                compat
-            },
-        ),
-        (
-            "component sources",
-            if v.supported_component_sources.is_empty() {
-                "-".into()
-            } else {
-                v.supported_component_sources.join(", ")
-            },
-        ),
+        ("compatible environments", if compat.is_empty() { "-".into() } else { compat }),
+        ("component sources", if v.supported_component_sources.is_empty() { "-".into() } else { v.supported_component_sources.join(", ") }),
         ("bundle sha256", v.bundle_digest.clone()),
         ("created", v.created_at.clone()),
     ]);
@@ -94,78 +64,31 @@ fn show_version(output: Output, v: &VersionView) {
 
 pub async fn run(svc: &Deuteron, output: Output, cmd: TemplateCommand) -> Result<(), Failure> {
     match cmd {
-        TemplateCommand::Create {
-            kind,
-            name,
-            display_name,
-            description,
-            customer_managed,
-        } => {
+        TemplateCommand::Create { kind, name, display_name, description, customer_managed } => {
             let t = svc
                 .create_template(CreateTemplate {
                     kind: kind.into(),
                     name,
                     display_name,
                     description,
-                    provisioning: if customer_managed {
-                        Provisioning::CustomerManaged
-                    } else {
-                        Provisioning::Standard
-                    },
+                    provisioning: if customer_managed { Provisioning::CustomerManaged } else { Provisioning::Standard },
                     encryption_key: None,
                 })
                 .await?;
             show_template(output, &TemplateView::from(&t));
         }
         TemplateCommand::List { kind } => {
-            let list: Vec<TemplateView> = svc
-                .list_templates(kind.map(Into::into))
-                .await?
-                .iter()
-                .map(TemplateView::from)
-                .collect();
-            let rows = list
-                .iter()
-                .map(|t| {
-                    vec![
-                        t.kind.clone(),
-                        t.name.clone(),
-                        opt(&t.display_name),
-                        opt(&t.recommended_version),
-                    ]
-                })
-                .collect();
-            print(
-                output,
-                &list,
-                &["KIND", "NAME", "DISPLAY NAME", "RECOMMENDED"],
-                rows,
-            );
+            let list: Vec<TemplateView> = svc.list_templates(kind.map(Into::into)).await?.iter().map(TemplateView::from).collect();
+            let rows =
+                list.iter().map(|t| vec![t.kind.clone(), t.name.clone(), opt(&t.display_name), opt(&t.recommended_version)]).collect();
+            print(output, &list, &["KIND", "NAME", "DISPLAY NAME", "RECOMMENDED"], rows);
         }
-        TemplateCommand::Show { kind, name } => show_template(
-            output,
-            &TemplateView::from(&svc.get_template(kind.into(), &name).await?),
-        ),
-        TemplateCommand::Update {
-            kind,
-            name,
-            display_name,
-            description,
-        } => {
-            let patch = TemplatePatch {
-                display_name: display_name.map(Some),
-                description: description.map(Some),
-            };
-            show_template(
-                output,
-                &TemplateView::from(&svc.update_template(kind.into(), &name, patch).await?),
-            );
+        TemplateCommand::Show { kind, name } => show_template(output, &TemplateView::from(&svc.get_template(kind.into(), &name).await?)),
+        TemplateCommand::Update { kind, name, display_name, description } => {
+            let patch = TemplatePatch { display_name: display_name.map(Some), description: description.map(Some) };
+            show_template(output, &TemplateView::from(&svc.update_template(kind.into(), &name, patch).await?));
         }
-        TemplateCommand::Delete {
-            kind,
-            name,
-            cascade,
-        } => {
+        TemplateCommand::Delete { kind, name, cascade } => {
             svc.delete_template(kind.into(), &name, cascade).await?;
             print_fields(
                 output,
@@ -180,121 +103,50 @@ pub async fn run(svc: &Deuteron, output: Output, cmd: TemplateCommand) -> Result
 
 async fn run_version(svc: &Deuteron, output: Output, cmd: VersionCommand) -> Result<(), Failure> {
     match cmd {
-        VersionCommand::Register {
-            kind,
-            template,
-            bundle,
-            major: m,
-            description,
-            compatible_env,
-            components,
-            publish,
-        } => {
+        VersionCommand::Register { kind, template, bundle, major: m, description, compatible_env, components, publish } => {
             let compatible_environments = compatible_env
                 .iter()
-                .map(|c| {
-                    CompatibleEnvironmentTemplate::parse(c)
-                        .map_err(|e| Failure::invalid(format!("--compatible-env: {e}")))
-                })
+                .map(|c| CompatibleEnvironmentTemplate::parse(c).map_err(|e| Failure::invalid(format!("--compatible-env: {e}"))))
                 .collect::<Result<Vec<_>, _>>()?;
-            let files = BundleFiles::load(&bundle, &svc.config().bundle_limits).map_err(|e| {
-                Failure::invalid(format!("invalid bundle {}: {e}", bundle.display()))
-            })?;
+            let files = BundleFiles::load(&bundle, &svc.config().bundle_limits)
+                .map_err(|e| Failure::invalid(format!("invalid bundle {}: {e}", bundle.display())))?;
             let opts = RegisterOptions {
                 major: major(&m)?,
                 description,
                 compatible_environments,
-                supported_component_sources: components
-                    .then(|| vec![ComponentSource::DirectlyDefined]),
+                supported_component_sources: components.then(|| vec![ComponentSource::DirectlyDefined]),
             };
-            let mut rec = svc
-                .register_version(kind.into(), &template, files, opts)
-                .await?;
+            let mut rec = svc.register_version(kind.into(), &template, files, opts).await?;
             if publish {
-                rec = svc
-                    .publish_version(kind.into(), &template, rec.version)
-                    .await?;
+                rec = svc.publish_version(kind.into(), &template, rec.version).await?;
             }
             show_version(output, &VersionView::from(&rec));
         }
-        VersionCommand::Publish {
-            kind,
-            template,
-            number: v,
-        } => {
-            let rec = svc
-                .publish_version(kind.into(), &template, version(&v)?)
-                .await?;
+        VersionCommand::Publish { kind, template, number: v } => {
+            let rec = svc.publish_version(kind.into(), &template, version(&v)?).await?;
             show_version(output, &VersionView::from(&rec));
         }
-        VersionCommand::List {
-            kind,
-            template,
-            major: m,
-        } => {
-            let list: Vec<VersionView> = svc
-                .list_versions(kind.into(), &template, major(&m)?)
-                .await?
-                .iter()
-                .map(VersionView::from)
-                .collect();
-            let rec = svc
-                .get_template(kind.into(), &template)
-                .await?
-                .recommended
-                .map(|v| v.to_string());
+        VersionCommand::List { kind, template, major: m } => {
+            let list: Vec<VersionView> =
+                svc.list_versions(kind.into(), &template, major(&m)?).await?.iter().map(VersionView::from).collect();
+            let rec = svc.get_template(kind.into(), &template).await?.recommended.map(|v| v.to_string());
             let rows = list
                 .iter()
                 .map(|v| {
-                    let mark = if rec.as_deref() == Some(v.version.as_str()) {
-                        "yes"
-                    } else {
-                        ""
-                    };
-                    vec![
-                        v.version.clone(),
-                        v.status.clone(),
-                        mark.to_string(),
-                        opt(&v.description),
-                    ]
+                    let mark = if rec.as_deref() == Some(v.version.as_str()) { "yes" } else { "" };
+                    vec![v.version.clone(), v.status.clone(), mark.to_string(), opt(&v.description)]
                 })
                 .collect();
-            print(
-                output,
-                &list,
-                &["VERSION", "STATUS", "RECOMMENDED", "DESCRIPTION"],
-                rows,
-            );
+            print(output, &list, &["VERSION", "STATUS", "RECOMMENDED", "DESCRIPTION"], rows);
         }
-        VersionCommand::Show {
-            kind,
-            template,
-            number: v,
-        } => {
-            show_version(
-                output,
-                &VersionView::from(
-                    &svc.get_version(kind.into(), &template, version(&v)?)
-                        .await?,
-                ),
-            );
+        VersionCommand::Show { kind, template, number: v } => {
+            show_version(output, &VersionView::from(&svc.get_version(kind.into(), &template, version(&v)?).await?));
         }
-        VersionCommand::Update {
-            kind,
-            template,
-            number: v,
-            description,
-        } => {
-            let rec = svc
-                .update_version_description(kind.into(), &template, version(&v)?, description)
-                .await?;
+        VersionCommand::Update { kind, template, number: v, description } => {
+            let rec = svc.update_version_description(kind.into(), &template, version(&v)?, description).await?;
             show_version(output, &VersionView::from(&rec));
         }
-        VersionCommand::Delete {
-            kind,
-            template,
-            number: v,
-        } => {
+        VersionCommand::Delete { kind, template, number: v } => {
             let n = version(&v)?;
             svc.delete_version(kind.into(), &template, n).await?;
             print_fields(

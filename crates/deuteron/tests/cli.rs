@@ -21,19 +21,12 @@ struct Cli {
 
 impl Cli {
     fn new() -> Self {
-        Self {
-            data: tempfile::tempdir().unwrap(),
-            database_url: None,
-        }
+        Self { data: tempfile::tempdir().unwrap(), database_url: None }
     }
 
     fn run(&self, args: &[&str]) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_deuteron"));
-        cmd.arg("--data-dir")
-            .arg(self.data.path())
-            .args(args)
-            .env_remove("DEUTERON_DATABASE_URL")
-            .env_remove("DEUTERON_OUTPUT");
+        cmd.arg("--data-dir").arg(self.data.path()).args(args).env_remove("DEUTERON_DATABASE_URL").env_remove("DEUTERON_OUTPUT");
         if let Some(url) = &self.database_url {
             cmd.arg("--database-url").arg(url);
         }
@@ -43,11 +36,7 @@ impl Cli {
     /// Runs and asserts success, returning stdout.
     fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "deuteron {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "deuteron {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     }
 
@@ -60,12 +49,7 @@ impl Cli {
     /// Runs, asserts the exit code, returns stderr.
     fn fails(&self, code: i32, args: &[&str]) -> String {
         let out = self.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "deuteron {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_eq!(out.status.code(), Some(code), "deuteron {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stderr).unwrap()
     }
 }
@@ -91,47 +75,21 @@ fn sample_bundles() -> (Bundles, Bundles) {
     all.sort();
     let (mut envs, mut svcs) = (Vec::new(), Vec::new());
     for b in all {
-        let name = b
-            .parent()
-            .unwrap()
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
+        let name = b.parent().unwrap().file_name().unwrap().to_string_lossy().into_owned();
         let schema = std::fs::read_to_string(b.join("schema/schema.yaml")).unwrap();
-        if schema.contains("environment_input_type") {
-            envs.push((name, b))
-        } else {
-            svcs.push((name, b))
-        }
+        if schema.contains("environment_input_type") { envs.push((name, b)) } else { svcs.push((name, b)) }
     }
     (envs, svcs)
 }
 
 fn register_all(cli: &Cli) -> usize {
     let (envs, svcs) = sample_bundles();
-    assert_eq!(
-        (envs.len(), svcs.len()),
-        (6, 17),
-        "the sample repository's bundles"
-    );
+    assert_eq!((envs.len(), svcs.len()), (6, 17), "the sample repository's bundles");
     for (kind, list) in [("environment", &envs), ("service", &svcs)] {
         for (name, dir) in list {
             cli.ok(&["template", "create", kind, name]);
-            let v = cli.json(&[
-                "template",
-                "version",
-                "register",
-                kind,
-                name,
-                dir.to_str().unwrap(),
-                "--publish",
-            ]);
-            assert_eq!(
-                (v["version"].as_str(), v["status"].as_str()),
-                (Some("1.0"), Some("PUBLISHED")),
-                "{name}: {v}"
-            );
+            let v = cli.json(&["template", "version", "register", kind, name, dir.to_str().unwrap(), "--publish"]);
+            assert_eq!((v["version"].as_str(), v["status"].as_str()), (Some("1.0"), Some("PUBLISHED")), "{name}: {v}");
         }
     }
     envs.len() + svcs.len()
@@ -143,49 +101,22 @@ fn every_sample_bundle_registers_and_publishes() {
     let n = register_all(&cli);
     let list = cli.json(&["template", "list"]);
     assert_eq!(list.as_array().unwrap().len(), n);
-    assert!(
-        list.as_array()
-            .unwrap()
-            .iter()
-            .all(|t| t["recommendedVersion"] == "1.0"),
-        "{list}"
-    );
-    let v = cli.json(&[
-        "template",
-        "version",
-        "show",
-        "service",
-        "load-balanced-fargate-svc",
-        "1.0",
-    ]);
-    assert_eq!(
-        v["compatibleEnvironmentTemplates"],
-        serde_json::json!([{"templateName": "fargate-env", "majorVersion": "1"}])
-    );
+    assert!(list.as_array().unwrap().iter().all(|t| t["recommendedVersion"] == "1.0"), "{list}");
+    let v = cli.json(&["template", "version", "show", "service", "load-balanced-fargate-svc", "1.0"]);
+    assert_eq!(v["compatibleEnvironmentTemplates"], serde_json::json!([{"templateName": "fargate-env", "majorVersion": "1"}]));
     // The table output names the columns and rows.
     let table = cli.ok(&["template", "list", "environment"]);
-    assert!(
-        table.starts_with("KIND ")
-            && table.contains("fargate-env")
-            && !table.contains("load-balanced"),
-        "{table}"
-    );
+    assert!(table.starts_with("KIND ") && table.contains("fargate-env") && !table.contains("load-balanced"), "{table}");
 }
 
 #[test]
 fn every_sample_bundle_registers_on_postgres_too() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let url = rt.block_on(deuteron_store::testing::fresh_postgres_url());
-    let cli = Cli {
-        data: tempfile::tempdir().unwrap(),
-        database_url: Some(url),
-    };
+    let cli = Cli { data: tempfile::tempdir().unwrap(), database_url: Some(url) };
     let n = register_all(&cli);
     assert_eq!(cli.json(&["template", "list"]).as_array().unwrap().len(), n);
-    assert!(
-        !cli.data.path().join("deuteron.db").exists(),
-        "with --database-url no SQLite file is made"
-    );
+    assert!(!cli.data.path().join("deuteron.db").exists(), "with --database-url no SQLite file is made");
 }
 
 #[test]
@@ -206,9 +137,7 @@ fn every_golden_case_renders_through_the_cli() {
     assert_eq!(cases.len(), 40);
     let cli = Cli::new();
     for case in cases {
-        let ctx: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(case.join("context.json")).unwrap())
-                .unwrap();
+        let ctx: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(case.join("context.json")).unwrap()).unwrap();
         let bundle = samples().join(ctx["bundle"].as_str().unwrap());
         let out = tempfile::tempdir().unwrap();
         cli.ok(&[
@@ -219,12 +148,7 @@ fn every_golden_case_renders_through_the_cli() {
             "--out",
             out.path().to_str().unwrap(),
         ]);
-        let diff = Command::new("diff")
-            .arg("-r")
-            .arg(out.path())
-            .arg(&case)
-            .output()
-            .unwrap();
+        let diff = Command::new("diff").arg("-r").arg(out.path()).arg(&case).output().unwrap();
         let text = String::from_utf8_lossy(&diff.stdout);
         let expected = format!("Only in {}: context.json\n", case.display());
         assert_eq!(text, expected, "diff -r for {}", case.display());
@@ -247,36 +171,15 @@ fn render_from_a_spec_validates_inputs() {
         "--name",
         "dev",
     ]);
-    let cfn =
-        std::fs::read_to_string(out.path().join("infrastructure/cloudformation.yaml")).unwrap();
+    let cfn = std::fs::read_to_string(out.path().join("infrastructure/cloudformation.yaml")).unwrap();
     assert!(cfn.contains("10.0.0.0/16"), "defaults reach the template");
 
     let bad = out.path().join("bad.yaml");
-    std::fs::write(
-        &bad,
-        "proton: EnvironmentSpec\nspec:\n  vpc_cidr: not-a-cidr\n  nope: 1\n",
-    )
-    .unwrap();
-    let err = cli.fails(
-        3,
-        &[
-            "render",
-            env.join("v1").to_str().unwrap(),
-            "--spec",
-            bad.to_str().unwrap(),
-            "--out",
-            o,
-        ],
-    );
-    assert!(
-        err.contains("the spec does not satisfy the bundle's schema"),
-        "{err}"
-    );
+    std::fs::write(&bad, "proton: EnvironmentSpec\nspec:\n  vpc_cidr: not-a-cidr\n  nope: 1\n").unwrap();
+    let err = cli.fails(3, &["render", env.join("v1").to_str().unwrap(), "--spec", bad.to_str().unwrap(), "--out", o]);
+    assert!(err.contains("the spec does not satisfy the bundle's schema"), "{err}");
     assert!(err.contains("$.spec.vpc_cidr: must match pattern"), "{err}");
-    assert!(
-        err.contains("(rule: pattern, value: \"not-a-cidr\")"),
-        "{err}"
-    );
+    assert!(err.contains("(rule: pattern, value: \"not-a-cidr\")"), "{err}");
     assert!(err.contains("$.spec.nope: unknown input nope (not in the schema) (rule: additionalProperties, value: 1)"), "{err}");
 
     let svc = samples().join("service-templates/load-balanced-fargate-svc");
@@ -293,15 +196,9 @@ fn render_from_a_spec_validates_inputs() {
         "ServiceTaskDefExecutionRoleArn",
         "VPC",
     ];
-    let env_outputs: serde_json::Map<String, serde_json::Value> = names
-        .iter()
-        .map(|n| (n.to_string(), serde_json::json!(format!("{n}-value"))))
-        .collect();
-    std::fs::write(
-        &outputs,
-        serde_json::json!({"fargate-env-prod": env_outputs}).to_string(),
-    )
-    .unwrap();
+    let env_outputs: serde_json::Map<String, serde_json::Value> =
+        names.iter().map(|n| (n.to_string(), serde_json::json!(format!("{n}-value")))).collect();
+    std::fs::write(&outputs, serde_json::json!({"fargate-env-prod": env_outputs}).to_string()).unwrap();
     let listed = cli.json(&[
         "render",
         svc.join("v1").to_str().unwrap(),
@@ -314,39 +211,17 @@ fn render_from_a_spec_validates_inputs() {
         "--environment-outputs",
         outputs.to_str().unwrap(),
     ]);
-    let files: Vec<&str> = listed["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f.as_str().unwrap())
-        .collect();
+    let files: Vec<&str> = listed["files"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
     assert!(
-        files.iter().any(|f| f.ends_with(
-            "instance-load-balanced-fargate-svc-prod/instance_infrastructure/cloudformation.yaml"
-        )),
+        files.iter().any(|f| f.ends_with("instance-load-balanced-fargate-svc-prod/instance_infrastructure/cloudformation.yaml")),
         "{files:?}"
     );
-    assert!(
-        files
-            .iter()
-            .any(|f| f.ends_with("pipeline/pipeline_infrastructure/cloudformation.yaml")),
-        "{files:?}"
-    );
+    assert!(files.iter().any(|f| f.ends_with("pipeline/pipeline_infrastructure/cloudformation.yaml")), "{files:?}");
     // Without the environment's outputs, strict rendering names the missing reference.
-    let err = cli.fails(
-        3,
-        &[
-            "render",
-            svc.join("v1").to_str().unwrap(),
-            "--spec",
-            svc.join("spec/spec.yaml").to_str().unwrap(),
-            "--out",
-            o,
-        ],
-    );
+    let err =
+        cli.fails(3, &["render", svc.join("v1").to_str().unwrap(), "--spec", svc.join("spec/spec.yaml").to_str().unwrap(), "--out", o]);
     assert!(
-        err.contains("instance_infrastructure/cloudformation.yaml:")
-            && err.contains("undefined value in `environment.outputs."),
+        err.contains("instance_infrastructure/cloudformation.yaml:") && err.contains("undefined value in `environment.outputs."),
         "{err}"
     );
 }
@@ -360,36 +235,14 @@ fn exit_codes_and_errors() {
     let err = cli.fails(5, &["template", "create", "env", "net"]);
     assert_eq!(err, "error: environment template net already exists\n");
     let err = cli.fails(3, &["template", "create", "env", "bad/name"]);
-    assert_eq!(
-        err,
-        "error: template name: name \"bad/name\" contains '/'; only letters, digits, '-' and '_' are allowed\n"
-    );
+    assert_eq!(err, "error: template name: name \"bad/name\" contains '/'; only letters, digits, '-' and '_' are allowed\n");
     let err = cli.fails(3, &["template", "version", "publish", "env", "net", "1"]);
-    assert_eq!(
-        err,
-        "error: version \"1\" is not of the form MAJOR.MINOR (for example 1.0)\n"
-    );
+    assert_eq!(err, "error: version \"1\" is not of the form MAJOR.MINOR (for example 1.0)\n");
     let err = cli.fails(4, &["template", "version", "publish", "env", "net", "9.9"]);
-    assert_eq!(
-        err,
-        "error: environment template net version 9.9 not found\n"
-    );
+    assert_eq!(err, "error: environment template net version 9.9 not found\n");
     let missing = cli.data.path().join("missing");
-    let err = cli.fails(
-        3,
-        &[
-            "template",
-            "version",
-            "register",
-            "env",
-            "net",
-            missing.to_str().unwrap(),
-        ],
-    );
-    assert!(
-        err.starts_with("error: invalid bundle ") && err.contains("cannot read"),
-        "{err}"
-    );
+    let err = cli.fails(3, &["template", "version", "register", "env", "net", missing.to_str().unwrap()]);
+    assert!(err.starts_with("error: invalid bundle ") && err.contains("cannot read"), "{err}");
     let err = cli.fails(
         3,
         &[
@@ -400,10 +253,7 @@ fn exit_codes_and_errors() {
             "register",
             "env",
             "net",
-            samples()
-                .join("service-templates/apprunner-svc/v1")
-                .to_str()
-                .unwrap(),
+            samples().join("service-templates/apprunner-svc/v1").to_str().unwrap(),
         ],
     );
     let doc: serde_json::Value = serde_json::from_str(&err).unwrap();
@@ -412,28 +262,12 @@ fn exit_codes_and_errors() {
         doc["error"]["message"],
         "invalid bundle: schema/schema.yaml:1: an environment template's schema needs environment_input_type"
     );
-    assert_eq!(
-        cli.json(&["template", "version", "list", "env", "net"]),
-        serde_json::json!([]),
-        "nothing stored"
-    );
+    assert_eq!(cli.json(&["template", "version", "list", "env", "net"]), serde_json::json!([]), "nothing stored");
     let e = cli.fails(2, &["template", "create", "nonsense", "x"]);
     assert!(e.contains("invalid value 'nonsense'"), "{e}");
     // Oversized bundles, with the limit configured on the command line.
     let dir = samples().join("environment-templates/vpc-env/v1");
-    let err = cli.fails(
-        3,
-        &[
-            "--bundle-max-file-bytes",
-            "100",
-            "template",
-            "version",
-            "register",
-            "env",
-            "net",
-            dir.to_str().unwrap(),
-        ],
-    );
+    let err = cli.fails(3, &["--bundle-max-file-bytes", "100", "template", "version", "register", "env", "net", dir.to_str().unwrap()]);
     assert!(err.contains("bytes, over the limit of 100 bytes"), "{err}");
 }
 
@@ -453,41 +287,25 @@ fn help_and_completions() {
         assert!(out.contains("Usage: deuteron"), "{args:?}: {out}");
     }
     for shell in ["bash", "zsh", "fish"] {
-        assert!(
-            cli.ok(&["completions", shell]).contains("template"),
-            "{shell}"
-        );
+        assert!(cli.ok(&["completions", shell]).contains("template"), "{shell}");
     }
 }
 
 fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
     let mut text = String::new();
     s.read_to_string(&mut text).ok()?;
     let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    Some((
-        status,
-        text.split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default(),
-    ))
+    Some((status, text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()))
 }
 
 #[test]
 fn server_serves_health_and_metrics_and_stops_on_sigterm() {
     let cli = Cli::new();
     cli.ok(&["template", "create", "env", "net"]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
     let child = Command::new(env!("CARGO_BIN_EXE_deuteron"))
         .args(["server", "--listen", &addr, "--data-dir"])
@@ -504,30 +322,15 @@ fn server_serves_health_and_metrics_and_stops_on_sigterm() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert_eq!(health, Some((200, "ok\n".to_string())));
-    assert_eq!(
-        http_get(&addr, "/readyz"),
-        Some((200, "ready\n".to_string()))
-    );
+    assert_eq!(http_get(&addr, "/readyz"), Some((200, "ready\n".to_string())));
     let (status, metrics) = http_get(&addr, "/metrics").unwrap();
     assert_eq!(status, 200);
-    assert!(
-        metrics.contains("deuteron_templates{kind=\"environment\"} 1"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("deuteron_http_requests_total{route=\"/healthz\",status=\"200\"} 1"),
-        "{metrics}"
-    );
+    assert!(metrics.contains("deuteron_templates{kind=\"environment\"} 1"), "{metrics}");
+    assert!(metrics.contains("deuteron_http_requests_total{route=\"/healthz\",status=\"200\"} 1"), "{metrics}");
     assert_eq!(http_get(&addr, "/nope").map(|r| r.0), Some(404));
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "graceful shutdown exits 0");
     let log = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        log.contains("deuteron server listening") && log.contains("deuteron server stopped"),
-        "{log}"
-    );
+    assert!(log.contains("deuteron server listening") && log.contains("deuteron server stopped"), "{log}");
 }

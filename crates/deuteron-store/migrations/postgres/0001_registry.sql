@@ -1,4 +1,4 @@
--- Template registry and the resource tables template deletes check against.
+-- The template registry.
 CREATE TABLE templates (
     kind            TEXT    NOT NULL CHECK (kind IN ('environment', 'service')),
     name            TEXT    NOT NULL,
@@ -29,33 +29,3 @@ CREATE TABLE template_versions (
     PRIMARY KEY (kind, template_name, major, minor),
     FOREIGN KEY (kind, template_name) REFERENCES templates (kind, name) ON DELETE RESTRICT
 );
-
-CREATE TABLE environments (
-    name                    TEXT    NOT NULL PRIMARY KEY,
-    template_name           TEXT    NOT NULL,
-    template_major          BIGINT NOT NULL,
-    template_minor          BIGINT NOT NULL,
-    created_at              BIGINT NOT NULL
-);
-CREATE INDEX environments_template ON environments (template_name, template_major, template_minor);
-
-CREATE TABLE service_instances (
-    service_name            TEXT    NOT NULL,
-    name                    TEXT    NOT NULL,
-    environment_name        TEXT    NOT NULL,
-    template_name           TEXT    NOT NULL,
-    template_major          BIGINT NOT NULL,
-    template_minor          BIGINT NOT NULL,
-    created_at              BIGINT NOT NULL,
-    PRIMARY KEY (service_name, name)
-);
-CREATE INDEX service_instances_template ON service_instances (template_name, template_major, template_minor);
-
-CREATE TABLE service_pipelines (
-    service_name            TEXT    NOT NULL PRIMARY KEY,
-    template_name           TEXT    NOT NULL,
-    template_major          BIGINT NOT NULL,
-    template_minor          BIGINT NOT NULL,
-    created_at              BIGINT NOT NULL
-);
-CREATE INDEX service_pipelines_template ON service_pipelines (template_name, template_major, template_minor);

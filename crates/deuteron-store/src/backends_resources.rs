@@ -1,0 +1,248 @@
+// Resource and deployment methods of both backends, expanded inside `store_impl!`.
+
+/// Row decoding and transactional helpers for resources, as inherent methods of a store.
+macro_rules! resource_helpers {
+    ($store:ty, $claim_lock:literal) => {
+        impl $store {
+            fn deploy_fields<R: Row>(row: &R) -> Result<DeploymentFields>
+            where
+                for<'c> &'c str: sqlx::ColumnIndex<R>,
+                for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+                for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+                for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+            {
+                let status: String = row.try_get("deployment_status")?;
+                Ok(DeploymentFields {
+                    status: DeploymentStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("deployment status {status:?}")))?,
+                    status_message: row.try_get("deployment_status_message")?,
+                    last_attempted_deployment_id: row.try_get("last_attempted_deployment_id")?,
+                    last_succeeded_deployment_id: row.try_get("last_succeeded_deployment_id")?,
+                    last_attempted_at: row.try_get("last_deployment_attempted_at")?,
+                    last_succeeded_at: row.try_get("last_deployment_succeeded_at")?,
+                })
+            }
+
+            fn env_from_row<R: Row>(row: &R) -> Result<EnvironmentRecord>
+            where
+                for<'c> &'c str: sqlx::ColumnIndex<R>,
+                for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+                for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+                for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+                for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+            {
+                let prov: String = row.try_get("provisioning")?;
+                Ok(EnvironmentRecord {
+                    name: row.try_get("name")?,
+                    description: row.try_get("description")?,
+                    template_name: row.try_get("template_name")?,
+                    version: VersionNumber::new(version_part(row.try_get("template_major")?)?, version_part(row.try_get("template_minor")?)?),
+                    spec: row.try_get("spec")?,
+                    inputs: row.try_get("inputs")?,
+                    provisioning: Provisioning::parse(&prov).ok_or_else(|| StoreError::Corrupt(format!("provisioning {prov:?}")))?,
+                    role_arn: row.try_get("role_arn")?,
+                    codebuild_role_arn: row.try_get("codebuild_role_arn")?,
+                    component_role_arn: row.try_get("component_role_arn")?,
+                    deployment: Self::deploy_fields(row)?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            }
+
+            fn service_from_row<R: Row>(row: &R) -> Result<ServiceRecord>
+            where
+                for<'c> &'c str: sqlx::ColumnIndex<R>,
+                for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+                for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+                for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+            {
+                let status: String = row.try_get("status")?;
+                Ok(ServiceRecord {
+                    name: row.try_get("name")?,
+                    description: row.try_get("description")?,
+                    template_name: row.try_get("template_name")?,
+                    spec: row.try_get("spec")?,
+                    status: ServiceStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("service status {status:?}")))?,
+                    status_message: row.try_get("status_message")?,
+                    repository_connection_arn: row.try_get("repository_connection_arn")?,
+                    repository_id: row.try_get("repository_id")?,
+                    branch_name: row.try_get("branch_name")?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            }
+
+            fn instance_from_row<R: Row>(row: &R) -> Result<InstanceRecord>
+            where
+                for<'c> &'c str: sqlx::ColumnIndex<R>,
+                for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+                for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+                for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+                for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+            {
+                Ok(InstanceRecord {
+                    service_name: row.try_get("service_name")?,
+                    name: row.try_get("name")?,
+                    environment_name: row.try_get("environment_name")?,
+                    template_name: row.try_get("template_name")?,
+                    version: VersionNumber::new(version_part(row.try_get("template_major")?)?, version_part(row.try_get("template_minor")?)?),
+                    spec: row.try_get("spec")?,
+                    inputs: row.try_get("inputs")?,
+                    deployment: Self::deploy_fields(row)?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            }
+
+            fn pipeline_from_row<R: Row>(row: &R) -> Result<PipelineRecord>
+            where
+                for<'c> &'c str: sqlx::ColumnIndex<R>,
+                for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+                for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+                for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+                for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+            {
+                Ok(PipelineRecord {
+                    service_name: row.try_get("service_name")?,
+                    template_name: row.try_get("template_name")?,
+                    version: VersionNumber::new(version_part(row.try_get("template_major")?)?, version_part(row.try_get("template_minor")?)?),
+                    spec: row.try_get("spec")?,
+                    inputs: row.try_get("inputs")?,
+                    deployment: Self::deploy_fields(row)?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            }
+
+            fn deployment_from_row<R: Row>(row: &R) -> Result<DeploymentRecord>
+            where
+                for<'c> &'c str: sqlx::ColumnIndex<R>,
+                for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+                for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+                for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+                for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+            {
+                let tt: String = row.try_get("target_type")?;
+                let key: String = row.try_get("target_key")?;
+                let target_type = TargetType::parse(&tt).ok_or_else(|| StoreError::Corrupt(format!("target type {tt:?}")))?;
+                let target = Target::from_parts(target_type, &key).ok_or_else(|| StoreError::Corrupt(format!("target {tt} {key:?}")))?;
+                let action: String = row.try_get("action")?;
+                let status: String = row.try_get("status")?;
+                let job: String = row.try_get("job_state")?;
+                let state = |col: &str| -> Result<Option<ResourceState>> {
+                    let text: Option<String> = row.try_get(col)?;
+                    text.map(|t| serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))).transpose()
+                };
+                Ok(DeploymentRecord {
+                    id: row.try_get("id")?,
+                    target,
+                    environment_name: row.try_get("environment_name")?,
+                    action: DeploymentAction::parse(&action).ok_or_else(|| StoreError::Corrupt(format!("action {action:?}")))?,
+                    status: DeploymentStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("status {status:?}")))?,
+                    status_message: row.try_get("status_message")?,
+                    initial_state: state("initial_state")?,
+                    target_state: state("target_state")?.ok_or_else(|| StoreError::Corrupt("target_state missing".into()))?,
+                    job_state: JobState::parse(&job).ok_or_else(|| StoreError::Corrupt(format!("job state {job:?}")))?,
+                    lease_owner: row.try_get("lease_owner")?,
+                    lease_expires_at: row.try_get("lease_expires_at")?,
+                    attempts: row.try_get("attempts")?,
+                    cancel_requested: row.try_get::<i64, _>("cancel_requested")? != 0,
+                    created_at: row.try_get("created_at")?,
+                    started_at: row.try_get("started_at")?,
+                    completed_at: row.try_get("completed_at")?,
+                })
+            }
+
+            async fn insert_deployment<'e, E>(exec: E, d: &NewDeployment, status: DeploymentStatus, now: i64) -> Result<()>
+            where
+                E: sqlx::Executor<'e, Database = <$store as HasDb>::Db>,
+            {
+                let (service, instance) = match &d.target {
+                    Target::ServiceInstance { service, instance } => (Some(service.as_str()), Some(instance.as_str())),
+                    Target::ServicePipeline(s) => (Some(s.as_str()), None),
+                    Target::Environment(_) => (None, None),
+                };
+                let json = |s: &ResourceState| serde_json::to_string(s).expect("states serialise");
+                sqlx::query(
+                    "INSERT INTO deployments (id, target_type, target_key, environment_name, service_name, service_instance_name,
+                         action, status, initial_state, target_state, job_state, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'QUEUED', $11, $11)",
+                )
+                .bind(&d.id)
+                .bind(d.target.target_type().as_str())
+                .bind(d.target.key())
+                .bind(&d.environment_name)
+                .bind(service)
+                .bind(instance)
+                .bind(d.action.as_str())
+                .bind(status.as_str())
+                .bind(d.initial_state.as_ref().map(json))
+                .bind(json(&d.target_state))
+                .bind(now)
+                .execute(exec)
+                .await
+                .map_err(|e| map_unique(e, || format!("{} has a deployment in progress; wait for it to finish or cancel it", d.target)))?;
+                Ok(())
+            }
+
+            async fn insert_instances(tx: &mut sqlx::Transaction<'static, <$store as HasDb>::Db>, instances: &[NewInstance], now: i64) -> Result<()> {
+                for i in instances {
+                    sqlx::query(
+                        "INSERT INTO service_instances (service_name, name, environment_name, template_name, template_major, template_minor,
+                             spec, inputs, deployment_status, created_at, updated_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'IN_PROGRESS', $9, $9)",
+                    )
+                    .bind(&i.service_name)
+                    .bind(&i.name)
+                    .bind(&i.environment_name)
+                    .bind(&i.template_name)
+                    .bind(i64::from(i.version.major))
+                    .bind(i64::from(i.version.minor))
+                    .bind(&i.spec)
+                    .bind(&i.inputs)
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(|e| map_unique(e, || format!("service instance {}/{} already exists", i.service_name, i.name)))?;
+                }
+                Ok(())
+            }
+
+            /// `(table, where clause with $1.., binds)` selecting a target's row.
+            fn target_row(target: &Target) -> (&'static str, &'static str, Vec<String>) {
+                match target {
+                    Target::Environment(n) => ("environments", "name = $1", vec![n.clone()]),
+                    Target::ServiceInstance { service, instance } => {
+                        ("service_instances", "service_name = $1 AND name = $2", vec![service.clone(), instance.clone()])
+                    }
+                    Target::ServicePipeline(s) => ("service_pipelines", "service_name = $1", vec![s.clone()]),
+                }
+            }
+
+            /// Marks a target's deployment fields for a newly enqueued deployment.
+            async fn mark_attempt<'e, E>(exec: E, target: &Target, id: &str, status: DeploymentStatus, now: i64) -> Result<u64>
+            where
+                E: sqlx::Executor<'e, Database = <$store as HasDb>::Db>,
+            {
+                let (table, wh, binds) = Self::target_row(target);
+                let n = binds.len();
+                let sql = format!(
+                    "UPDATE {table} SET deployment_status = ${}, deployment_status_message = NULL, last_attempted_deployment_id = ${},
+                            last_deployment_attempted_at = ${}, updated_at = ${} WHERE {wh}",
+                    n + 1, n + 2, n + 3, n + 3
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for b in binds {
+                    q = q.bind(b);
+                }
+                Ok(q.bind(status.as_str()).bind(id).bind(now).execute(exec).await?.rows_affected())
+            }
+
+            const CLAIM_SQL: &'static str = concat!(
+                "SELECT id FROM deployments WHERE job_state = 'QUEUED' OR (job_state = 'RUNNING' AND lease_expires_at < $1)
+                 ORDER BY created_at, id LIMIT 1 ",
+                $claim_lock
+            );
+        }
+    };
+}
+

@@ -1,0 +1,283 @@
+//! Records of provisioned resources and deployments.
+
+use deuteron_core::{DeploymentAction, DeploymentStatus, Provisioning, ServiceStatus, TargetType, VersionNumber};
+
+use crate::Millis;
+
+/// Deployment bookkeeping every provisioned resource carries (Proton's `LAST*` fields).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentFields {
+    pub status: DeploymentStatus,
+    pub status_message: Option<String>,
+    pub last_attempted_deployment_id: Option<String>,
+    pub last_succeeded_deployment_id: Option<String>,
+    pub last_attempted_at: Option<Millis>,
+    pub last_succeeded_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvironmentRecord {
+    pub name: String,
+    pub description: Option<String>,
+    pub template_name: String,
+    /// The version last deployed successfully (the target version while the first deploys).
+    pub version: VersionNumber,
+    /// The spec as given (YAML or JSON text).
+    pub spec: String,
+    /// The validated inputs with defaults, as JSON.
+    pub inputs: String,
+    pub provisioning: Provisioning,
+    pub role_arn: Option<String>,
+    pub codebuild_role_arn: Option<String>,
+    pub component_role_arn: Option<String>,
+    pub deployment: DeploymentFields,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEnvironment {
+    pub name: String,
+    pub description: Option<String>,
+    pub template_name: String,
+    pub version: VersionNumber,
+    pub spec: String,
+    pub inputs: String,
+    pub provisioning: Provisioning,
+    pub role_arn: Option<String>,
+    pub codebuild_role_arn: Option<String>,
+    pub component_role_arn: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceRecord {
+    pub name: String,
+    pub description: Option<String>,
+    pub template_name: String,
+    pub spec: String,
+    pub status: ServiceStatus,
+    pub status_message: Option<String>,
+    pub repository_connection_arn: Option<String>,
+    pub repository_id: Option<String>,
+    pub branch_name: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewService {
+    pub name: String,
+    pub description: Option<String>,
+    pub template_name: String,
+    pub spec: String,
+    pub repository_connection_arn: Option<String>,
+    pub repository_id: Option<String>,
+    pub branch_name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceRecord {
+    pub service_name: String,
+    pub name: String,
+    pub environment_name: String,
+    pub template_name: String,
+    pub version: VersionNumber,
+    pub spec: String,
+    pub inputs: String,
+    pub deployment: DeploymentFields,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInstance {
+    pub service_name: String,
+    pub name: String,
+    pub environment_name: String,
+    pub template_name: String,
+    pub version: VersionNumber,
+    pub spec: String,
+    pub inputs: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipelineRecord {
+    pub service_name: String,
+    pub template_name: String,
+    pub version: VersionNumber,
+    pub spec: String,
+    pub inputs: String,
+    pub deployment: DeploymentFields,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPipeline {
+    pub service_name: String,
+    pub template_name: String,
+    pub version: VersionNumber,
+    pub spec: String,
+    pub inputs: String,
+}
+
+/// Names a provisioned resource.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Target {
+    Environment(String),
+    ServiceInstance { service: String, instance: String },
+    ServicePipeline(String),
+}
+
+impl Target {
+    pub fn target_type(&self) -> TargetType {
+        match self {
+            Target::Environment(_) => TargetType::Environment,
+            Target::ServiceInstance { .. } => TargetType::ServiceInstance,
+            Target::ServicePipeline(_) => TargetType::ServicePipeline,
+        }
+    }
+
+    /// The key stored with deployments and outputs: `env`, `service/instance`, `service`.
+    pub fn key(&self) -> String {
+        match self {
+            Target::Environment(n) | Target::ServicePipeline(n) => n.clone(),
+            Target::ServiceInstance { service, instance } => format!("{service}/{instance}"),
+        }
+    }
+
+    pub fn from_parts(target_type: TargetType, key: &str) -> Option<Self> {
+        match target_type {
+            TargetType::Environment => Some(Target::Environment(key.to_string())),
+            TargetType::ServicePipeline => Some(Target::ServicePipeline(key.to_string())),
+            TargetType::ServiceInstance => {
+                let (s, i) = key.split_once('/')?;
+                Some(Target::ServiceInstance { service: s.into(), instance: i.into() })
+            }
+            TargetType::Component => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Environment(n) => write!(f, "environment {n}"),
+            Target::ServiceInstance { service, instance } => write!(f, "service instance {service}/{instance}"),
+            Target::ServicePipeline(s) => write!(f, "pipeline of service {s}"),
+        }
+    }
+}
+
+/// The state a deployment starts from or moves to.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceState {
+    pub template_name: String,
+    pub template_major_version: String,
+    pub template_minor_version: String,
+    /// The spec as given.
+    pub spec: String,
+    /// Validated inputs with defaults (JSON).
+    pub inputs: serde_json::Value,
+}
+
+impl ResourceState {
+    pub fn version(&self) -> Option<VersionNumber> {
+        Some(VersionNumber::new(self.template_major_version.parse().ok()?, self.template_minor_version.parse().ok()?))
+    }
+}
+
+/// Where a deployment's job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    Queued,
+    Running,
+    Done,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "QUEUED",
+            JobState::Running => "RUNNING",
+            JobState::Done => "DONE",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "QUEUED" => Some(JobState::Queued),
+            "RUNNING" => Some(JobState::Running),
+            "DONE" => Some(JobState::Done),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentRecord {
+    pub id: String,
+    pub target: Target,
+    pub environment_name: Option<String>,
+    pub action: DeploymentAction,
+    pub status: DeploymentStatus,
+    pub status_message: Option<String>,
+    pub initial_state: Option<ResourceState>,
+    pub target_state: ResourceState,
+    pub job_state: JobState,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<Millis>,
+    pub attempts: i64,
+    pub cancel_requested: bool,
+    pub created_at: Millis,
+    pub started_at: Option<Millis>,
+    pub completed_at: Option<Millis>,
+}
+
+/// A deployment to enqueue with a state change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDeployment {
+    pub id: String,
+    pub target: Target,
+    pub environment_name: Option<String>,
+    pub action: DeploymentAction,
+    pub initial_state: Option<ResourceState>,
+    pub target_state: ResourceState,
+}
+
+/// How a deployment ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finish {
+    pub status: DeploymentStatus,
+    pub status_message: Option<String>,
+    /// Outputs replacing the resource's outputs (successful provisions only).
+    pub outputs: Option<Vec<(String, String)>>,
+}
+
+/// What a running job learns from a heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heartbeat {
+    /// The lease was extended.
+    Held { cancel_requested: bool },
+    /// Another worker owns the job now (this one's lease expired).
+    Lost,
+}
+
+/// One line of a deployment's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub seq: i64,
+    pub at: Millis,
+    pub stream: String,
+    pub line: String,
+}
+
+/// Filters of deployment lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeploymentFilter {
+    pub target: Option<Target>,
+    pub environment_name: Option<String>,
+    pub service_name: Option<String>,
+    pub limit: Option<i64>,
+}
