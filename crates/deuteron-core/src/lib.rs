@@ -3,6 +3,7 @@
 //! This crate does no IO. It knows nothing of SQL, HTTP, processes or files; every other crate
 //! builds on the types and rules defined here.
 
+pub mod arn;
 pub mod deploy;
 pub mod name;
 pub mod registry;
@@ -10,6 +11,7 @@ pub mod status;
 pub mod template;
 pub mod version;
 
+pub use arn::ArnConfig;
 pub use deploy::{DeploymentAction, TargetType, UpdateType};
 pub use name::{NameError, ResourceName};
 pub use status::{DeploymentStatus, ServiceStatus, TemplateVersionStatus};
