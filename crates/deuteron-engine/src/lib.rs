@@ -1,1 +1,430 @@
+//! Deployment workers. A worker claims a deployment from the store (a leased job), renders the
+//! target's template version with the namespaces Proton gave it, runs the provisioner the
+//! bundle's manifest names, streams the log, and records the outcome and outputs in one
+//! transaction. A heartbeat keeps the lease and notices cancellation; a worker that dies loses
+//! its lease and another worker takes the deployment over.
 
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Map, json};
+
+use deuteron_bundle::{Bundle, BundleFiles, InfraFolder, Limits, TemplateEntry};
+use deuteron_core::{ArnConfig, DeploymentAction, DeploymentStatus as D, ServiceStatus, TemplateKind, VersionNumber};
+use deuteron_provision::{Cancel, LogSink, ProvisionError, ProvisionRequest, Provisioner, WorkFile};
+use deuteron_render::{Renderer, ResourceMeta};
+use deuteron_store::{DeploymentRecord, Finish, Heartbeat, NewDeployment, ResourceState, Store, StoreError, Target};
+
+pub mod context;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Settings of a worker.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Names this worker in leases and logs.
+    pub worker_id: String,
+    /// How long a claim lasts without a heartbeat.
+    pub lease: Duration,
+    /// Working directories live under `<data_dir>/work`.
+    pub data_dir: PathBuf,
+    /// Longest a provisioner may run.
+    pub deployment_timeout: Duration,
+    pub arn: ArnConfig,
+    pub bundle_limits: Limits,
+    /// How often an idle worker looks for work.
+    pub poll: Duration,
+    /// Keep working directories after deployments (for debugging).
+    pub keep_work_dirs: bool,
+}
+
+impl EngineConfig {
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            worker_id: format!("worker-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            lease: Duration::from_secs(30),
+            data_dir,
+            deployment_timeout: Duration::from_secs(3600),
+            arn: ArnConfig::default(),
+            bundle_limits: Limits::default(),
+            poll: Duration::from_millis(200),
+            keep_work_dirs: false,
+        }
+    }
+}
+
+/// The provisioners a worker can use.
+#[derive(Clone)]
+pub struct Provisioners {
+    pub command: Arc<dyn Provisioner>,
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    store: Arc<dyn Store>,
+    renderer: Arc<Renderer>,
+    provisioners: Provisioners,
+    config: Arc<EngineConfig>,
+}
+
+/// Collects log lines in memory; a task flushes them to the store in batches.
+#[derive(Default)]
+struct Buffered(Mutex<Vec<(String, String)>>);
+
+impl LogSink for Buffered {
+    fn line(&self, stream: &str, line: String) {
+        self.0.lock().expect("log lock").push((stream.to_string(), line));
+    }
+}
+
+impl Buffered {
+    fn take(&self) -> Vec<(String, String)> {
+        std::mem::take(&mut *self.0.lock().expect("log lock"))
+    }
+}
+
+/// What rendering produced for a deployment.
+struct Prepared {
+    files: Vec<WorkFile>,
+    commands: Vec<String>,
+    env: std::collections::BTreeMap<String, String>,
+    engine: &'static str,
+}
+
+impl Engine {
+    pub fn new(store: Arc<dyn Store>, renderer: Arc<Renderer>, provisioners: Provisioners, config: EngineConfig) -> Self {
+        Self { store, renderer, provisioners, config: Arc::new(config) }
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Runs `concurrency` worker loops until `shutdown` turns true; running deployments finish.
+    pub async fn run(&self, concurrency: usize, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut loops = tokio::task::JoinSet::new();
+        for i in 0..concurrency.max(1) {
+            let engine = self.clone();
+            let mut stop = shutdown.clone();
+            loops.spawn(async move {
+                loop {
+                    if *stop.borrow() {
+                        break;
+                    }
+                    match engine.run_next().await {
+                        Ok(Some(_)) => continue,
+                        Ok(None) => {}
+                        Err(e) => tracing::error!(worker = %engine.config.worker_id, slot = i, error = %e, "worker loop error"),
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(engine.config.poll) => {}
+                        _ = stop.changed() => {}
+                    }
+                }
+            });
+        }
+        let _ = shutdown.changed().await;
+        while loops.join_next().await.is_some() {}
+    }
+
+    /// Claims one deployment and runs it to the end; `None` when the queue is empty.
+    pub async fn run_next(&self) -> Result<Option<DeploymentRecord>, EngineError> {
+        let lease_ms = self.config.lease.as_millis() as i64;
+        let Some(dep) = self.store.claim_deployment(&self.config.worker_id, lease_ms).await? else {
+            return Ok(None);
+        };
+        let done = self.execute(dep).await?;
+        Ok(Some(done))
+    }
+
+    async fn execute(&self, dep: DeploymentRecord) -> Result<DeploymentRecord, EngineError> {
+        let worker = self.config.worker_id.clone();
+        tracing::info!(deployment = %dep.id, target = %dep.target, action = dep.action.as_str(), attempt = dep.attempts, %worker, "deployment started");
+        if dep.attempts > 1 {
+            self.store
+                .append_log(
+                    &dep.id,
+                    "deuteron",
+                    &[format!("resumed by {worker} (attempt {}) after the previous worker's lease expired", dep.attempts)],
+                )
+                .await?;
+        }
+        let finish = if dep.cancel_requested {
+            Finish { status: D::Cancelled, status_message: Some("cancelled before it started".into()), outputs: None }
+        } else {
+            match self.prepare(&dep).await {
+                Err(message) => {
+                    self.store.append_log(&dep.id, "deuteron", std::slice::from_ref(&message)).await?;
+                    Finish { status: failed(dep.action), status_message: Some(message), outputs: None }
+                }
+                Ok(prepared) => match self.provision(&dep, prepared).await? {
+                    None => return self.store.get_deployment(&dep.id).await.map_err(Into::into),
+                    Some(f) => f,
+                },
+            }
+        };
+        let done = match self.store.finish_deployment(&dep.id, &worker, &finish).await {
+            Ok(d) => d,
+            Err(StoreError::Conflict(m)) => {
+                tracing::warn!(deployment = %dep.id, %worker, "lease lost before finishing: {m}");
+                return Ok(self.store.get_deployment(&dep.id).await?);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        tracing::info!(deployment = %done.id, target = %done.target, status = %done.status, message = done.status_message.as_deref().unwrap_or(""), "deployment finished");
+        if let Err(e) = self.after(&done).await {
+            tracing::error!(deployment = %done.id, error = %e, "follow-up of a finished deployment failed");
+        }
+        Ok(done)
+    }
+
+    /// Runs the provisioner with a heartbeat; `None` if the lease was lost meanwhile.
+    async fn provision(&self, dep: &DeploymentRecord, p: Prepared) -> Result<Option<Finish>, EngineError> {
+        let provisioner = match p.engine {
+            "codebuild" => self.provisioners.command.clone(),
+            other => {
+                let message = format!(
+                    "the {} provisioner is not available in this Deuteron build yet; this bundle's manifest uses rendering_engine {other}",
+                    if other == "jinja" { "cloudformation" } else { "terraform" }
+                );
+                return Ok(Some(Finish { status: failed(dep.action), status_message: Some(message), outputs: None }));
+            }
+        };
+        let work_dir = self.config.data_dir.join("work").join(&dep.id);
+        let _ = std::fs::remove_dir_all(&work_dir);
+        let req = ProvisionRequest {
+            deployment_id: dep.id.clone(),
+            action: dep.action,
+            resource_arn: self.arn(&dep.target),
+            stack_name: stack_name(&dep.target),
+            files: p.files,
+            work_dir: work_dir.clone(),
+            env: p.env,
+            commands: p.commands,
+            timeout: self.config.deployment_timeout,
+        };
+        let log = Arc::new(Buffered::default());
+        let (cancel_tx, cancel) = Cancel::new();
+        let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let beat = {
+            let store = self.store.clone();
+            let id = dep.id.clone();
+            let worker = self.config.worker_id.clone();
+            let lease = self.config.lease;
+            let log = log.clone();
+            let lost = lost.clone();
+            tokio::spawn(async move {
+                let every = (lease / 3).min(Duration::from_millis(500)).max(Duration::from_millis(50));
+                loop {
+                    tokio::time::sleep(every).await;
+                    let lines = log.take();
+                    for (stream, chunk) in group_by_stream(lines) {
+                        if let Err(e) = store.append_log(&id, &stream, &chunk).await {
+                            tracing::warn!(deployment = %id, error = %e, "cannot write the deployment log");
+                        }
+                    }
+                    match store.heartbeat(&id, &worker, lease.as_millis() as i64).await {
+                        Ok(Heartbeat::Held { cancel_requested: true }) => {
+                            let _ = cancel_tx.send(true);
+                        }
+                        Ok(Heartbeat::Held { .. }) => {}
+                        Ok(Heartbeat::Lost) => {
+                            lost.store(true, std::sync::atomic::Ordering::SeqCst);
+                            let _ = cancel_tx.send(true);
+                            return;
+                        }
+                        Err(e) => tracing::warn!(deployment = %id, error = %e, "heartbeat failed"),
+                    }
+                }
+            })
+        };
+        let guard = AbortOnDrop(beat);
+        let result = provisioner.run(&req, log.as_ref(), cancel).await;
+        drop(guard);
+        for (stream, chunk) in group_by_stream(log.take()) {
+            self.store.append_log(&dep.id, &stream, &chunk).await?;
+        }
+        if !self.config.keep_work_dirs {
+            let _ = std::fs::remove_dir_all(&work_dir);
+        }
+        if lost.load(std::sync::atomic::Ordering::SeqCst) {
+            tracing::warn!(deployment = %dep.id, worker = %self.config.worker_id, "lease lost; another worker owns the deployment");
+            return Ok(None);
+        }
+        let finish = match result {
+            Ok(outcome) => Finish {
+                status: if dep.action == DeploymentAction::Deprovision { D::DeleteComplete } else { D::Succeeded },
+                status_message: None,
+                outputs: Some(outcome.outputs),
+            },
+            Err(ProvisionError::Cancelled) => {
+                Finish { status: D::Cancelled, status_message: Some("cancelled by request".into()), outputs: None }
+            }
+            Err(e) => Finish { status: failed(dep.action), status_message: Some(e.to_string()), outputs: None },
+        };
+        if let Some(m) = &finish.status_message {
+            self.store.append_log(&dep.id, "deuteron", std::slice::from_ref(m)).await?;
+        }
+        Ok(Some(finish))
+    }
+
+    fn arn(&self, target: &Target) -> String {
+        match target {
+            Target::Environment(n) => self.config.arn.environment(n),
+            Target::ServiceInstance { service, instance } => self.config.arn.service_instance(service, instance),
+            Target::ServicePipeline(s) => self.config.arn.service_pipeline(s),
+        }
+    }
+
+    /// Loads the bundle, builds the namespaces and renders the target's folder.
+    async fn prepare(&self, dep: &DeploymentRecord) -> Result<Prepared, String> {
+        let state = &dep.target_state;
+        let version = state.version().ok_or_else(|| format!("deployment {} has no valid target version", dep.id))?;
+        let (kind, folder) = match dep.target {
+            Target::Environment(_) => (TemplateKind::Environment, InfraFolder::Infrastructure),
+            Target::ServiceInstance { .. } => (TemplateKind::Service, InfraFolder::InstanceInfrastructure),
+            Target::ServicePipeline(_) => (TemplateKind::Service, InfraFolder::PipelineInfrastructure),
+        };
+        let bundle = self.bundle(kind, &state.template_name, version).await?;
+        let ctx = context::build(self.store.as_ref(), &self.config.arn, &dep.target, state)
+            .await
+            .map_err(|e| format!("cannot build the render context: {e}"))?;
+        let meta = ResourceMeta { arn: self.arn(&dep.target), proton_tags: Map::new() };
+        let rendered = self.renderer.render_folder(&bundle, folder, &ctx, &meta).map_err(|e| format!("render failed: {e}"))?;
+        let manifest = bundle.manifests.get(&folder).ok_or_else(|| format!("the bundle has no {}/", folder.dir()))?;
+        let (commands, env) = match &manifest.templates[0] {
+            TemplateEntry::Codebuild(s) => {
+                let cmds = if dep.action == DeploymentAction::Deprovision { s.deprovision.clone() } else { s.provision.clone() };
+                (cmds, s.env_variables.clone())
+            }
+            _ => (Vec::new(), Default::default()),
+        };
+        Ok(Prepared {
+            files: rendered.into_iter().map(|f| WorkFile { path: f.path, contents: f.contents }).collect(),
+            commands,
+            env,
+            engine: manifest.engine(),
+        })
+    }
+
+    async fn bundle(&self, kind: TemplateKind, name: &str, version: VersionNumber) -> Result<Bundle, String> {
+        let template = self.store.get_template(kind, name).await.map_err(|e| e.to_string())?;
+        let bytes = self.store.get_version_bundle(kind, name, version).await.map_err(|e| e.to_string())?;
+        let files = BundleFiles::from_archive_bytes(&bytes, &self.config.bundle_limits).map_err(|e| format!("stored bundle: {e}"))?;
+        Bundle::parse(files, kind, template.provisioning).map_err(|e| format!("stored bundle: {e}"))
+    }
+
+    /// Service orchestration after an instance or pipeline deployment ends.
+    async fn after(&self, done: &DeploymentRecord) -> Result<(), StoreError> {
+        let service = match &done.target {
+            Target::ServiceInstance { service, .. } | Target::ServicePipeline(service) => service.clone(),
+            Target::Environment(_) => return Ok(()),
+        };
+        let svc = match self.store.get_service(&service).await {
+            Ok(s) => s,
+            Err(StoreError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let instances = self.store.list_instances(Some(&service), None).await?;
+        let pipeline = match self.store.get_pipeline(&service).await {
+            Ok(p) => Some(p),
+            Err(StoreError::NotFound(_)) => None,
+            Err(e) => return Err(e),
+        };
+        match svc.status {
+            ServiceStatus::DeleteInProgress => {
+                if done.status == D::DeleteFailed {
+                    self.store.set_service_status(&service, ServiceStatus::DeleteFailed, done.status_message.as_deref()).await?;
+                } else if instances.is_empty() && pipeline.is_none() {
+                    self.store.delete_service(&service).await?;
+                    tracing::info!(%service, "service deleted");
+                }
+            }
+            ServiceStatus::CreateInProgress | ServiceStatus::UpdateInProgress => {
+                let creating = svc.status == ServiceStatus::CreateInProgress;
+                let failed_status = if creating { ServiceStatus::CreateFailed } else { ServiceStatus::UpdateFailed };
+                if matches!(done.target, Target::ServicePipeline(_)) {
+                    let (status, msg) = if done.status == D::Succeeded {
+                        (ServiceStatus::Active, None)
+                    } else {
+                        (failed_status, Some(format!("pipeline deployment {} {}", done.id, done.status)))
+                    };
+                    self.store.set_service_status(&service, status, msg.as_deref()).await?;
+                    return Ok(());
+                }
+                if instances.iter().any(|i| i.deployment.status.is_active()) {
+                    return Ok(());
+                }
+                let failed: Vec<_> =
+                    instances.iter().filter(|i| !matches!(i.deployment.status, D::Succeeded)).map(|i| i.name.clone()).collect();
+                if !failed.is_empty() {
+                    let msg = format!("instance(s) {} failed to deploy", failed.join(", "));
+                    self.store.set_service_status(&service, failed_status, Some(&msg)).await?;
+                } else if let Some(p) = pipeline {
+                    let state = ResourceState {
+                        template_name: p.template_name.clone(),
+                        template_major_version: p.version.major.to_string(),
+                        template_minor_version: p.version.minor.to_string(),
+                        spec: p.spec.clone(),
+                        inputs: serde_json::from_str(&p.inputs).unwrap_or_else(|_| json!({})),
+                    };
+                    let d = NewDeployment {
+                        id: uuid::Uuid::new_v4().to_string(),
+                        target: Target::ServicePipeline(service.clone()),
+                        environment_name: None,
+                        action: DeploymentAction::Provision,
+                        initial_state: p.deployment.last_succeeded_deployment_id.as_ref().map(|_| state.clone()),
+                        target_state: state,
+                    };
+                    match self.store.enqueue_deployment(&d, D::InProgress).await {
+                        Ok(_) | Err(StoreError::Conflict(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                } else {
+                    self.store.set_service_status(&service, ServiceStatus::Active, None).await?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Stops the heartbeat when the deployment's future ends or is dropped (a worker shutting down
+/// or dying must stop renewing its lease, so another worker can take over).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn failed(action: DeploymentAction) -> D {
+    if action == DeploymentAction::Deprovision { D::DeleteFailed } else { D::Failed }
+}
+
+/// The name of a resource's infrastructure (CloudFormation stack, command `STACK_NAME`).
+pub fn stack_name(target: &Target) -> String {
+    match target {
+        Target::Environment(n) => format!("deuteron-env-{n}"),
+        Target::ServiceInstance { service, instance } => format!("deuteron-svc-{service}-{instance}"),
+        Target::ServicePipeline(s) => format!("deuteron-pipeline-{s}"),
+    }
+}
+
+fn group_by_stream(lines: Vec<(String, String)>) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for (stream, line) in lines {
+        match out.last_mut() {
+            Some((s, chunk)) if *s == stream => chunk.push(line),
+            _ => out.push((stream, vec![line])),
+        }
+    }
+    out
+}

@@ -10,6 +10,7 @@ use deuteron_render::{RenderLimits, Renderer};
 use deuteron_store::{Store, StoreError};
 
 pub mod registry;
+pub mod resources;
 pub mod views;
 
 /// An operation failed. The variants map to exit codes and HTTP statuses at the transports.

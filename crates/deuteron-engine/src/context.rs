@@ -1,0 +1,66 @@
+//! The namespaces a target's templates see, built as Proton built them: environment templates
+//! see `environment.{name,inputs}`; instance templates see the environment's outputs, the
+//! service and `service_instance`; pipeline templates see the service, `pipeline.inputs` and every
+//! instance with its outputs and environment.
+
+use serde_json::{Map, Value, json};
+
+use deuteron_core::ArnConfig;
+use deuteron_store::{ResourceState, Store, StoreError, Target};
+
+fn outputs_map(pairs: Vec<(String, String)>) -> Value {
+    Value::Object(pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect::<Map<_, _>>())
+}
+
+async fn environment_ns(store: &dyn Store, arn: &ArnConfig, name: &str) -> Result<Value, StoreError> {
+    let outputs = store.outputs(&Target::Environment(name.to_string())).await?;
+    Ok(json!({"name": name, "account_id": arn.account_id, "outputs": outputs_map(outputs)}))
+}
+
+async fn service_ns(store: &dyn Store, name: &str) -> Result<Value, StoreError> {
+    let svc = store.get_service(name).await?;
+    let has_pipeline = store.get_pipeline(name).await.is_ok();
+    Ok(if has_pipeline {
+        json!({
+            "name": name,
+            "branch_name": svc.branch_name.unwrap_or_default(),
+            "repository_connection_arn": svc.repository_connection_arn.unwrap_or_default(),
+            "repository_id": svc.repository_id.unwrap_or_default(),
+        })
+    } else {
+        json!({"name": name})
+    })
+}
+
+/// The namespaces for deploying `target` to `state`.
+pub async fn build(store: &dyn Store, arn: &ArnConfig, target: &Target, state: &ResourceState) -> Result<Value, StoreError> {
+    Ok(match target {
+        Target::Environment(name) => json!({"environment": {"name": name, "inputs": state.inputs}}),
+        Target::ServiceInstance { service, instance } => {
+            let rec = store.get_instance(service, instance).await?;
+            json!({
+                "environment": environment_ns(store, arn, &rec.environment_name).await?,
+                "service": service_ns(store, service).await?,
+                "service_instance": {
+                    "name": instance,
+                    "inputs": state.inputs,
+                    // Proton renders whole-object references to an absent component as empty.
+                    "components": {"default": {"outputs": {}}},
+                },
+            })
+        }
+        Target::ServicePipeline(service) => {
+            let mut items = Vec::new();
+            for i in store.list_instances(Some(service), None).await? {
+                let outputs = store.outputs(&Target::ServiceInstance { service: service.clone(), instance: i.name.clone() }).await?;
+                items.push(json!({
+                    "name": i.name,
+                    "inputs": serde_json::from_str::<Value>(&i.inputs).unwrap_or_else(|_| json!({})),
+                    "outputs": outputs_map(outputs),
+                    "environment": environment_ns(store, arn, &i.environment_name).await?,
+                }));
+            }
+            json!({"service": service_ns(store, service).await?, "pipeline": {"inputs": state.inputs}, "service_instances": items})
+        }
+    })
+}

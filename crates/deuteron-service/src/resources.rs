@@ -1,0 +1,517 @@
+//! Environments, services, service instances and pipelines: creating, updating and deleting
+//! them enqueues deployments in the same transaction as the state change; workers (the engine)
+//! carry them out.
+
+use serde_json::{Value, json};
+
+use deuteron_bundle::{InputKind, SpecFile, TemplateSchema};
+use deuteron_core::deploy::{environment_is_compatible, update_target};
+use deuteron_core::{
+    DeploymentAction, DeploymentStatus, Provisioning, ResourceName, ServiceStatus, TemplateKind, TemplateVersionStatus, UpdateType,
+    VersionNumber,
+};
+use deuteron_store::{
+    DeploymentFilter, DeploymentRecord, EnvironmentRecord, InstanceRecord, LogLine, NewDeployment, NewEnvironment, NewInstance,
+    NewPipeline, NewService, PipelineRecord, ResourceState, ServiceRecord, StoreError, Target, VersionRecord,
+};
+
+use crate::{Deuteron, Result, ServiceError};
+
+#[derive(Debug, Clone, Default)]
+pub struct CreateEnvironment {
+    pub name: String,
+    pub template_name: String,
+    pub major: u32,
+    /// Default: the major's recommended minor.
+    pub minor: Option<u32>,
+    /// A Proton `EnvironmentSpec` (YAML or JSON).
+    pub spec: String,
+    pub description: Option<String>,
+    pub role_arn: Option<String>,
+    pub codebuild_role_arn: Option<String>,
+    pub component_role_arn: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpdateResource {
+    pub update_type: UpdateType,
+    /// A new spec; default: the current one.
+    pub spec: Option<String>,
+    pub major: Option<u32>,
+    pub minor: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CreateService {
+    pub name: String,
+    pub template_name: String,
+    pub major: u32,
+    pub minor: Option<u32>,
+    /// A Proton `ServiceSpec`.
+    pub spec: String,
+    pub description: Option<String>,
+    pub repository_connection_arn: Option<String>,
+    pub repository_id: Option<String>,
+    pub branch_name: Option<String>,
+}
+
+fn invalid_inputs(what: &str, errors: Vec<deuteron_bundle::InputError>) -> ServiceError {
+    ServiceError::Validation {
+        message: format!("{what} does not satisfy the template's schema"),
+        details: errors.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn state(version: &VersionRecord, spec: &str, inputs: Value) -> ResourceState {
+    ResourceState {
+        template_name: version.template_name.clone(),
+        template_major_version: version.version.major.to_string(),
+        template_minor_version: version.version.minor.to_string(),
+        spec: spec.to_string(),
+        inputs,
+    }
+}
+
+fn current_state(template: &str, version: VersionNumber, spec: &str, inputs: &str) -> ResourceState {
+    ResourceState {
+        template_name: template.to_string(),
+        template_major_version: version.major.to_string(),
+        template_minor_version: version.minor.to_string(),
+        spec: spec.to_string(),
+        inputs: serde_json::from_str(inputs).unwrap_or_else(|_| json!({})),
+    }
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn conflict_if_active(what: &str, status: DeploymentStatus) -> Result<()> {
+    if status.is_active() {
+        return Err(ServiceError::Conflict(format!("{what} has a deployment in progress ({status}); wait for it to finish or cancel it")));
+    }
+    Ok(())
+}
+
+impl Deuteron {
+    /// A published version to deploy: `major.minor`, or the major's recommended minor.
+    async fn deployable_version(&self, kind: TemplateKind, template: &str, major: u32, minor: Option<u32>) -> Result<VersionRecord> {
+        let v = self.resolve_version(kind, template, major, minor).await?;
+        if v.status != TemplateVersionStatus::Published {
+            return Err(ServiceError::validation(format!(
+                "{kind} template {template} version {} is {}; only PUBLISHED versions can be deployed",
+                v.version, v.status
+            )));
+        }
+        Ok(v)
+    }
+
+    fn schema_of(v: &VersionRecord) -> Result<TemplateSchema> {
+        TemplateSchema::parse("schema/schema.yaml", &v.schema)
+            .map_err(|e| ServiceError::Internal(format!("stored schema of version {}: {e}", v.version)))
+    }
+
+    pub async fn create_environment(&self, input: CreateEnvironment) -> Result<(EnvironmentRecord, String)> {
+        ResourceName::parse(&input.name).map_err(|e| ServiceError::validation(format!("environment name: {e}")))?;
+        let template = self.store.get_template(TemplateKind::Environment, &input.template_name).await?;
+        if template.provisioning == Provisioning::CustomerManaged {
+            return Err(ServiceError::validation("environments of CUSTOMER_MANAGED templates are not supported yet"));
+        }
+        let version = self.deployable_version(TemplateKind::Environment, &input.template_name, input.major, input.minor).await?;
+        let inputs = environment_inputs(&version, &input.spec)?;
+        let d = NewDeployment {
+            id: new_id(),
+            target: Target::Environment(input.name.clone()),
+            environment_name: Some(input.name.clone()),
+            action: DeploymentAction::Provision,
+            initial_state: None,
+            target_state: state(&version, &input.spec, inputs.clone()),
+        };
+        let env = self
+            .store
+            .create_environment(
+                &NewEnvironment {
+                    name: input.name.clone(),
+                    description: input.description,
+                    template_name: input.template_name,
+                    version: version.version,
+                    spec: input.spec,
+                    inputs: inputs.to_string(),
+                    provisioning: template.provisioning,
+                    role_arn: input.role_arn,
+                    codebuild_role_arn: input.codebuild_role_arn,
+                    component_role_arn: input.component_role_arn,
+                },
+                &d,
+            )
+            .await?;
+        tracing::info!(environment = %env.name, deployment = %d.id, "environment created");
+        Ok((env, d.id))
+    }
+
+    pub async fn get_environment(&self, name: &str) -> Result<EnvironmentRecord> {
+        Ok(self.store.get_environment(name).await?)
+    }
+
+    pub async fn list_environments(&self) -> Result<Vec<EnvironmentRecord>> {
+        Ok(self.store.list_environments().await?)
+    }
+
+    /// Proton's `UpdateEnvironment`: `NONE` changes the description only; the other update
+    /// types enqueue a deployment to the chosen version with the (new) spec.
+    pub async fn update_environment(
+        &self,
+        name: &str,
+        description: Option<Option<String>>,
+        update: UpdateResource,
+    ) -> Result<(EnvironmentRecord, Option<DeploymentRecord>)> {
+        let env = self.store.get_environment(name).await?;
+        if let Some(d) = description {
+            self.store.set_environment_description(name, d.as_deref()).await?;
+        }
+        let versions = self.version_list(TemplateKind::Environment, &env.template_name).await?;
+        let target = update_target(update.update_type, env.version, update.major, update.minor, &versions)
+            .map_err(|e| ServiceError::validation(format!("environment {name}: {e}")))?;
+        if update.update_type == UpdateType::None {
+            if update.spec.is_some() {
+                return Err(ServiceError::validation(
+                    "NONE updates change metadata only; pass a spec with CURRENT_VERSION, MINOR_VERSION or MAJOR_VERSION",
+                ));
+            }
+            return Ok((self.store.get_environment(name).await?, None));
+        }
+        conflict_if_active(&format!("environment {name}"), env.deployment.status)?;
+        let version = self.store.get_version(TemplateKind::Environment, &env.template_name, target).await?;
+        let spec = update.spec.unwrap_or_else(|| env.spec.clone());
+        let inputs = environment_inputs(&version, &spec)?;
+        let d = NewDeployment {
+            id: new_id(),
+            target: Target::Environment(name.to_string()),
+            environment_name: Some(name.to_string()),
+            action: DeploymentAction::Provision,
+            initial_state: Some(current_state(&env.template_name, env.version, &env.spec, &env.inputs)),
+            target_state: state(&version, &spec, inputs),
+        };
+        let dep = self.store.enqueue_deployment(&d, DeploymentStatus::InProgress).await?;
+        tracing::info!(environment = %name, deployment = %dep.id, to = %target, "environment update enqueued");
+        Ok((self.store.get_environment(name).await?, Some(dep)))
+    }
+
+    /// Deletes an environment nothing runs in, by deprovisioning it.
+    pub async fn delete_environment(&self, name: &str) -> Result<DeploymentRecord> {
+        let env = self.store.get_environment(name).await?;
+        let users = self.store.list_instances(None, Some(name)).await?;
+        if !users.is_empty() {
+            return Err(ServiceError::Conflict(format!(
+                "environment {name} still has service instances: {}; delete them first",
+                users.iter().map(|i| format!("{}/{}", i.service_name, i.name)).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        conflict_if_active(&format!("environment {name}"), env.deployment.status)?;
+        let current = current_state(&env.template_name, env.version, &env.spec, &env.inputs);
+        let d = NewDeployment {
+            id: new_id(),
+            target: Target::Environment(name.to_string()),
+            environment_name: Some(name.to_string()),
+            action: DeploymentAction::Deprovision,
+            initial_state: Some(current.clone()),
+            target_state: current,
+        };
+        Ok(self.store.enqueue_deployment(&d, DeploymentStatus::DeleteInProgress).await?)
+    }
+
+    async fn version_list(&self, kind: TemplateKind, template: &str) -> Result<Vec<(VersionNumber, TemplateVersionStatus)>> {
+        Ok(self.store.list_versions(kind, template, None).await?.iter().map(|v| (v.version, v.status)).collect())
+    }
+
+    /// Checks each instance's environment exists, is deployed and is compatible with `version`.
+    async fn check_environments(&self, version: &VersionRecord, instances: &[deuteron_bundle::ServiceSpecInstance]) -> Result<()> {
+        for (i, inst) in instances.iter().enumerate() {
+            let env = match self.store.get_environment(&inst.environment).await {
+                Ok(e) => e,
+                Err(StoreError::NotFound(_)) => {
+                    return Err(ServiceError::validation(format!(
+                        "$.instances[{i}].environment: environment {} does not exist",
+                        inst.environment
+                    )));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if !environment_is_compatible(&version.compatible_environments, &env.template_name, env.version.major) {
+                return Err(ServiceError::validation(format!(
+                    "$.instances[{i}].environment: environment {} runs {}:{}, which service template {} version {} is not compatible with (compatible: {})",
+                    env.name,
+                    env.template_name,
+                    env.version.major,
+                    version.template_name,
+                    version.version,
+                    version.compatible_environments.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                )));
+            }
+            if env.deployment.last_succeeded_deployment_id.is_none() {
+                return Err(ServiceError::validation(format!(
+                    "$.instances[{i}].environment: environment {} has not been deployed successfully yet ({})",
+                    env.name, env.deployment.status
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn create_service(&self, input: CreateService) -> Result<ServiceRecord> {
+        ResourceName::parse(&input.name).map_err(|e| ServiceError::validation(format!("service name: {e}")))?;
+        let template = self.store.get_template(TemplateKind::Service, &input.template_name).await?;
+        let version = self.deployable_version(TemplateKind::Service, &input.template_name, input.major, input.minor).await?;
+        let spec = match SpecFile::parse("spec", &input.spec).map_err(|e| ServiceError::validation(e.to_string()))? {
+            SpecFile::Service(s) => s,
+            SpecFile::Environment(_) => {
+                return Err(ServiceError::validation("a service needs a ServiceSpec (proton: ServiceSpec), not an EnvironmentSpec"));
+            }
+        };
+        let schema = Self::schema_of(&version)?;
+        let (pipeline_inputs, instance_inputs) = spec.validate(&schema).map_err(|e| invalid_inputs("the service spec", e))?;
+        self.check_environments(&version, &spec.instances).await?;
+        let has_pipeline = template.provisioning == Provisioning::Standard;
+        let mut instances = Vec::new();
+        let mut deployments = Vec::new();
+        for (inst, inputs) in spec.instances.iter().zip(instance_inputs) {
+            let inst_spec = json!({"name": inst.name, "environment": inst.environment, "spec": inst.spec}).to_string();
+            instances.push(NewInstance {
+                service_name: input.name.clone(),
+                name: inst.name.clone(),
+                environment_name: inst.environment.clone(),
+                template_name: input.template_name.clone(),
+                version: version.version,
+                spec: inst_spec.clone(),
+                inputs: inputs.to_string(),
+            });
+            deployments.push(NewDeployment {
+                id: new_id(),
+                target: Target::ServiceInstance { service: input.name.clone(), instance: inst.name.clone() },
+                environment_name: Some(inst.environment.clone()),
+                action: DeploymentAction::Provision,
+                initial_state: None,
+                target_state: state(&version, &inst_spec, inputs),
+            });
+        }
+        let pipeline = has_pipeline.then(|| {
+            let p = pipeline_inputs.unwrap_or_else(|| json!({}));
+            NewPipeline {
+                service_name: input.name.clone(),
+                template_name: input.template_name.clone(),
+                version: version.version,
+                spec: json!(spec.pipeline.clone().unwrap_or_else(|| json!({}))).to_string(),
+                inputs: p.to_string(),
+            }
+        });
+        let svc = self
+            .store
+            .create_service(
+                &NewService {
+                    name: input.name.clone(),
+                    description: input.description,
+                    template_name: input.template_name,
+                    spec: input.spec,
+                    repository_connection_arn: input.repository_connection_arn,
+                    repository_id: input.repository_id,
+                    branch_name: input.branch_name,
+                },
+                &instances,
+                pipeline.as_ref(),
+                &deployments,
+            )
+            .await?;
+        tracing::info!(service = %svc.name, instances = instances.len(), pipeline = has_pipeline, "service created");
+        Ok(svc)
+    }
+
+    pub async fn get_service(&self, name: &str) -> Result<ServiceRecord> {
+        Ok(self.store.get_service(name).await?)
+    }
+
+    pub async fn list_services(&self) -> Result<Vec<ServiceRecord>> {
+        Ok(self.store.list_services().await?)
+    }
+
+    /// Deletes a service: deprovisions every instance and the pipeline; the service goes when
+    /// they are gone.
+    pub async fn delete_service(&self, name: &str) -> Result<Vec<DeploymentRecord>> {
+        let svc = self.store.get_service(name).await?;
+        let instances = self.store.list_instances(Some(name), None).await?;
+        let pipeline = self.store.get_pipeline(name).await.ok();
+        for i in &instances {
+            conflict_if_active(&format!("service instance {name}/{}", i.name), i.deployment.status)?;
+        }
+        if let Some(p) = &pipeline {
+            conflict_if_active(&format!("pipeline of service {name}"), p.deployment.status)?;
+        }
+        self.store.set_service_status(name, ServiceStatus::DeleteInProgress, None).await?;
+        if instances.is_empty() && pipeline.is_none() {
+            self.store.delete_service(name).await?;
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        for i in instances {
+            let current = current_state(&svc.template_name, i.version, &i.spec, &i.inputs);
+            let d = NewDeployment {
+                id: new_id(),
+                target: Target::ServiceInstance { service: name.to_string(), instance: i.name.clone() },
+                environment_name: Some(i.environment_name.clone()),
+                action: DeploymentAction::Deprovision,
+                initial_state: Some(current.clone()),
+                target_state: current,
+            };
+            out.push(self.store.enqueue_deployment(&d, DeploymentStatus::DeleteInProgress).await?);
+        }
+        if let Some(p) = pipeline {
+            let current = current_state(&p.template_name, p.version, &p.spec, &p.inputs);
+            let d = NewDeployment {
+                id: new_id(),
+                target: Target::ServicePipeline(name.to_string()),
+                environment_name: None,
+                action: DeploymentAction::Deprovision,
+                initial_state: Some(current.clone()),
+                target_state: current,
+            };
+            out.push(self.store.enqueue_deployment(&d, DeploymentStatus::DeleteInProgress).await?);
+        }
+        Ok(out)
+    }
+
+    pub async fn get_instance(&self, service: &str, name: &str) -> Result<InstanceRecord> {
+        Ok(self.store.get_instance(service, name).await?)
+    }
+
+    pub async fn list_instances(&self, service: Option<&str>, environment: Option<&str>) -> Result<Vec<InstanceRecord>> {
+        Ok(self.store.list_instances(service, environment).await?)
+    }
+
+    /// Proton's `UpdateServiceInstance`. The spec is a ServiceSpec naming the instance, or a
+    /// mapping of the instance's inputs.
+    pub async fn update_instance(&self, service: &str, name: &str, update: UpdateResource) -> Result<Option<DeploymentRecord>> {
+        let inst = self.store.get_instance(service, name).await?;
+        let versions = self.version_list(TemplateKind::Service, &inst.template_name).await?;
+        let target = update_target(update.update_type, inst.version, update.major, update.minor, &versions)
+            .map_err(|e| ServiceError::validation(format!("service instance {service}/{name}: {e}")))?;
+        if update.update_type == UpdateType::None {
+            return Ok(None);
+        }
+        conflict_if_active(&format!("service instance {service}/{name}"), inst.deployment.status)?;
+        let version = self.store.get_version(TemplateKind::Service, &inst.template_name, target).await?;
+        let env = self.store.get_environment(&inst.environment_name).await?;
+        if !environment_is_compatible(&version.compatible_environments, &env.template_name, env.version.major) {
+            return Err(ServiceError::validation(format!(
+                "service template {} version {} is not compatible with environment {} ({}:{})",
+                version.template_name, version.version, env.name, env.template_name, env.version.major
+            )));
+        }
+        let given: Value = match &update.spec {
+            None => serde_json::from_str::<Value>(&inst.spec).ok().and_then(|v| v.get("spec").cloned()).unwrap_or_else(|| json!({})),
+            Some(text) => instance_spec_from(text, name)?,
+        };
+        let schema = Self::schema_of(&version)?;
+        let inputs = schema
+            .validate(InputKind::ServiceInstance, &given, "$.spec")
+            .map_err(|e| invalid_inputs(&format!("the spec of instance {name}"), e))?;
+        let inst_spec = json!({"name": name, "environment": inst.environment_name, "spec": given}).to_string();
+        let d = NewDeployment {
+            id: new_id(),
+            target: Target::ServiceInstance { service: service.to_string(), instance: name.to_string() },
+            environment_name: Some(inst.environment_name.clone()),
+            action: DeploymentAction::Provision,
+            initial_state: Some(current_state(&inst.template_name, inst.version, &inst.spec, &inst.inputs)),
+            target_state: state(&version, &inst_spec, inputs),
+        };
+        let dep = self.store.enqueue_deployment(&d, DeploymentStatus::InProgress).await?;
+        tracing::info!(instance = %format!("{service}/{name}"), deployment = %dep.id, to = %target, "instance update enqueued");
+        Ok(Some(dep))
+    }
+
+    pub async fn get_pipeline(&self, service: &str) -> Result<PipelineRecord> {
+        Ok(self.store.get_pipeline(service).await?)
+    }
+
+    /// Proton's `UpdateServicePipeline`; the spec is a ServiceSpec whose `pipeline` is used.
+    pub async fn update_pipeline(&self, service: &str, update: UpdateResource) -> Result<Option<DeploymentRecord>> {
+        let p = self.store.get_pipeline(service).await?;
+        let versions = self.version_list(TemplateKind::Service, &p.template_name).await?;
+        let target = update_target(update.update_type, p.version, update.major, update.minor, &versions)
+            .map_err(|e| ServiceError::validation(format!("pipeline of service {service}: {e}")))?;
+        if update.update_type == UpdateType::None {
+            return Ok(None);
+        }
+        conflict_if_active(&format!("pipeline of service {service}"), p.deployment.status)?;
+        let version = self.store.get_version(TemplateKind::Service, &p.template_name, target).await?;
+        let given: Value = match &update.spec {
+            None => serde_json::from_str(&p.spec).unwrap_or_else(|_| json!({})),
+            Some(text) => match SpecFile::parse("spec", text).map_err(|e| ServiceError::validation(e.to_string()))? {
+                SpecFile::Service(s) => s.pipeline.unwrap_or_else(|| json!({})),
+                SpecFile::Environment(_) => return Err(ServiceError::validation("a pipeline update needs a ServiceSpec")),
+            },
+        };
+        let schema = Self::schema_of(&version)?;
+        let inputs = schema.validate(InputKind::Pipeline, &given, "$.pipeline").map_err(|e| invalid_inputs("the pipeline spec", e))?;
+        let d = NewDeployment {
+            id: new_id(),
+            target: Target::ServicePipeline(service.to_string()),
+            environment_name: None,
+            action: DeploymentAction::Provision,
+            initial_state: Some(current_state(&p.template_name, p.version, &p.spec, &p.inputs)),
+            target_state: state(&version, &given.to_string(), inputs),
+        };
+        Ok(Some(self.store.enqueue_deployment(&d, DeploymentStatus::InProgress).await?))
+    }
+
+    pub async fn outputs(&self, target: &Target) -> Result<Vec<(String, String)>> {
+        Ok(self.store.outputs(target).await?)
+    }
+
+    pub async fn get_deployment(&self, id: &str) -> Result<DeploymentRecord> {
+        Ok(self.store.get_deployment(id).await?)
+    }
+
+    pub async fn list_deployments(&self, filter: &DeploymentFilter) -> Result<Vec<DeploymentRecord>> {
+        Ok(self.store.list_deployments(filter).await?)
+    }
+
+    pub async fn deployment_log(&self, id: &str, after_seq: i64) -> Result<Vec<LogLine>> {
+        self.store.get_deployment(id).await?;
+        Ok(self.store.read_log(id, after_seq).await?)
+    }
+
+    /// Cancels a queued or running deployment (best effort, as in Proton).
+    pub async fn cancel_deployment(&self, id: &str) -> Result<DeploymentRecord> {
+        let d = self.store.request_cancel(id).await?;
+        tracing::info!(deployment = %id, target = %d.target, "deployment cancellation requested");
+        Ok(d)
+    }
+}
+
+/// Inputs from an EnvironmentSpec, validated against the version's schema.
+fn environment_inputs(version: &VersionRecord, spec: &str) -> Result<Value> {
+    let parsed = match SpecFile::parse("spec", spec).map_err(|e| ServiceError::validation(e.to_string()))? {
+        SpecFile::Environment(e) => e,
+        SpecFile::Service(_) => {
+            return Err(ServiceError::validation("an environment needs an EnvironmentSpec (proton: EnvironmentSpec), not a ServiceSpec"));
+        }
+    };
+    let schema = Deuteron::schema_of(version)?;
+    parsed.validate(&schema).map_err(|e| invalid_inputs("the environment spec", e))
+}
+
+/// An instance's inputs from a ServiceSpec entry named `name`, or a plain mapping of inputs.
+fn instance_spec_from(text: &str, name: &str) -> Result<Value> {
+    if let Ok(SpecFile::Service(s)) = SpecFile::parse("spec", text) {
+        return s
+            .instances
+            .into_iter()
+            .find(|i| i.name == name)
+            .map(|i| i.spec)
+            .ok_or_else(|| ServiceError::validation(format!("the ServiceSpec has no entry for instance {name}")));
+    }
+    let v: Value = serde_norway::from_str(text).map_err(|e| ServiceError::validation(format!("spec: {e}")))?;
+    if !v.is_object() {
+        return Err(ServiceError::validation("spec: must be a ServiceSpec or a mapping of the instance's inputs"));
+    }
+    Ok(v)
+}
