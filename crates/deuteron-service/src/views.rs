@@ -107,3 +107,235 @@ impl From<&VersionRecord> for VersionView {
         }
     }
 }
+
+use deuteron_store::{DeploymentFields, DeploymentRecord, EnvironmentRecord, InstanceRecord, LogLine, PipelineRecord, ServiceRecord};
+
+fn iso_opt(ms: Option<Millis>) -> Option<String> {
+    ms.map(iso)
+}
+
+/// Proton's `LAST*` deployment fields.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentFieldsView {
+    pub deployment_status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment_status_message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_attempted_deployment_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_succeeded_deployment_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_deployment_attempted_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_deployment_succeeded_at: Option<String>,
+}
+
+impl From<&DeploymentFields> for DeploymentFieldsView {
+    fn from(d: &DeploymentFields) -> Self {
+        Self {
+            deployment_status: d.status.to_string(),
+            deployment_status_message: d.status_message.clone(),
+            last_attempted_deployment_id: d.last_attempted_deployment_id.clone(),
+            last_succeeded_deployment_id: d.last_succeeded_deployment_id.clone(),
+            last_deployment_attempted_at: iso_opt(d.last_attempted_at),
+            last_deployment_succeeded_at: iso_opt(d.last_succeeded_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvironmentView {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub template_name: String,
+    pub template_major_version: String,
+    pub template_minor_version: String,
+    pub spec: String,
+    #[serde(flatten)]
+    pub deployment: DeploymentFieldsView,
+    pub created_at: String,
+    pub last_modified_at: String,
+}
+
+impl From<&EnvironmentRecord> for EnvironmentView {
+    fn from(e: &EnvironmentRecord) -> Self {
+        Self {
+            name: e.name.clone(),
+            description: e.description.clone(),
+            template_name: e.template_name.clone(),
+            template_major_version: e.version.major.to_string(),
+            template_minor_version: e.version.minor.to_string(),
+            spec: e.spec.clone(),
+            deployment: (&e.deployment).into(),
+            created_at: iso(e.created_at),
+            last_modified_at: iso(e.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceView {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub template_name: String,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_message: Option<String>,
+    pub spec: String,
+    pub created_at: String,
+    pub last_modified_at: String,
+}
+
+impl From<&ServiceRecord> for ServiceView {
+    fn from(s: &ServiceRecord) -> Self {
+        Self {
+            name: s.name.clone(),
+            description: s.description.clone(),
+            template_name: s.template_name.clone(),
+            status: s.status.to_string(),
+            status_message: s.status_message.clone(),
+            spec: s.spec.clone(),
+            created_at: iso(s.created_at),
+            last_modified_at: iso(s.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceView {
+    pub name: String,
+    pub service_name: String,
+    pub environment_name: String,
+    pub template_name: String,
+    pub template_major_version: String,
+    pub template_minor_version: String,
+    pub spec: String,
+    #[serde(flatten)]
+    pub deployment: DeploymentFieldsView,
+    pub created_at: String,
+}
+
+impl From<&InstanceRecord> for InstanceView {
+    fn from(i: &InstanceRecord) -> Self {
+        Self {
+            name: i.name.clone(),
+            service_name: i.service_name.clone(),
+            environment_name: i.environment_name.clone(),
+            template_name: i.template_name.clone(),
+            template_major_version: i.version.major.to_string(),
+            template_minor_version: i.version.minor.to_string(),
+            spec: i.spec.clone(),
+            deployment: (&i.deployment).into(),
+            created_at: iso(i.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PipelineView {
+    pub service_name: String,
+    pub template_name: String,
+    pub template_major_version: String,
+    pub template_minor_version: String,
+    pub spec: String,
+    #[serde(flatten)]
+    pub deployment: DeploymentFieldsView,
+    pub created_at: String,
+}
+
+impl From<&PipelineRecord> for PipelineView {
+    fn from(p: &PipelineRecord) -> Self {
+        Self {
+            service_name: p.service_name.clone(),
+            template_name: p.template_name.clone(),
+            template_major_version: p.version.major.to_string(),
+            template_minor_version: p.version.minor.to_string(),
+            spec: p.spec.clone(),
+            deployment: (&p.deployment).into(),
+            created_at: iso(p.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentView {
+    pub id: String,
+    pub target_resource_type: String,
+    pub target: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_instance_name: Option<String>,
+    pub action: String,
+    pub deployment_status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment_status_message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initial_state: Option<deuteron_store::ResourceState>,
+    pub target_state: deuteron_store::ResourceState,
+    pub attempts: i64,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<String>,
+}
+
+impl From<&DeploymentRecord> for DeploymentView {
+    fn from(d: &DeploymentRecord) -> Self {
+        let (service, instance) = match &d.target {
+            deuteron_store::Target::ServiceInstance { service, instance } => (Some(service.clone()), Some(instance.clone())),
+            deuteron_store::Target::ServicePipeline(s) => (Some(s.clone()), None),
+            deuteron_store::Target::Environment(_) => (None, None),
+        };
+        Self {
+            id: d.id.clone(),
+            target_resource_type: d.target.target_type().to_string(),
+            target: d.target.key(),
+            environment_name: d.environment_name.clone(),
+            service_name: service,
+            service_instance_name: instance,
+            action: d.action.as_str().to_string(),
+            deployment_status: d.status.to_string(),
+            deployment_status_message: d.status_message.clone(),
+            initial_state: d.initial_state.clone(),
+            target_state: d.target_state.clone(),
+            attempts: d.attempts,
+            created_at: iso(d.created_at),
+            started_at: iso_opt(d.started_at),
+            completed_at: iso_opt(d.completed_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LogLineView {
+    pub seq: i64,
+    pub at: String,
+    pub stream: String,
+    pub line: String,
+}
+
+impl From<&LogLine> for LogLineView {
+    fn from(l: &LogLine) -> Self {
+        Self { seq: l.seq, at: iso(l.at), stream: l.stream.clone(), line: l.line.clone() }
+    }
+}
+
+/// Outputs as Proton listed them: `{key, valueString}`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputView {
+    pub key: String,
+    pub value_string: String,
+}

@@ -88,6 +88,23 @@ pub enum Command {
     Template(TemplateCommand),
     /// Render a bundle offline, exactly as a deployment would, to see the result before publishing.
     Render(RenderArgs),
+    /// Run deployment workers only (scale-out against a shared PostgreSQL).
+    Worker(WorkerArgs),
+    /// Manage environments.
+    #[command(subcommand, name = "env", alias = "environment")]
+    Env(EnvCommand),
+    /// Manage services (each with its instances and pipeline).
+    #[command(subcommand)]
+    Service(ServiceCommand),
+    /// Manage service instances.
+    #[command(subcommand)]
+    Instance(InstanceCommand),
+    /// Manage service pipelines.
+    #[command(subcommand)]
+    Pipeline(PipelineCommand),
+    /// Inspect and cancel deployments.
+    #[command(subcommand)]
+    Deployment(DeploymentCommand),
     /// Print a shell completion script.
     Completions {
         /// The shell to complete for.
@@ -100,6 +117,231 @@ pub struct ServerArgs {
     /// Address to listen on.
     #[arg(long, env = "DEUTERON_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    #[command(flatten)]
+    pub workers: WorkerArgs,
+    /// Do not register the example templates into an empty store.
+    #[arg(long, env = "DEUTERON_NO_EXAMPLES")]
+    pub no_examples: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Deployments run at once by this process (0: no workers).
+    #[arg(long, env = "DEUTERON_WORKERS", default_value_t = 4)]
+    pub workers: usize,
+    /// Longest a deployment may run, in seconds.
+    #[arg(long, env = "DEUTERON_DEPLOYMENT_TIMEOUT", default_value_t = 3600)]
+    pub deployment_timeout: u64,
+    /// Seconds a worker's claim on a deployment lasts without a heartbeat.
+    #[arg(long, env = "DEUTERON_LEASE_SECONDS", default_value_t = 30)]
+    pub lease_seconds: u64,
+}
+
+/// How to move a resource: Proton's deployment types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UpdateKind {
+    /// Metadata only.
+    None,
+    /// Same version, new spec.
+    CurrentVersion,
+    /// The recommended (or given) minor version of the current major.
+    MinorVersion,
+    /// A different major version.
+    MajorVersion,
+}
+
+impl From<UpdateKind> for deuteron_core::UpdateType {
+    fn from(k: UpdateKind) -> Self {
+        match k {
+            UpdateKind::None => deuteron_core::UpdateType::None,
+            UpdateKind::CurrentVersion => deuteron_core::UpdateType::CurrentVersion,
+            UpdateKind::MinorVersion => deuteron_core::UpdateType::MinorVersion,
+            UpdateKind::MajorVersion => deuteron_core::UpdateType::MajorVersion,
+        }
+    }
+}
+
+/// Options of commands that start deployments.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct WaitArgs {
+    /// Wait for the deployment(s) to finish, showing progress and the log.
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: give up after this many seconds (exit code 7).
+    #[arg(long, default_value_t = 3600)]
+    pub wait_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// The deployment type.
+    #[arg(long = "type", value_enum, default_value_t = UpdateKind::CurrentVersion)]
+    pub update_type: UpdateKind,
+    /// A new spec file (default: keep the current spec).
+    #[arg(long)]
+    pub spec: Option<PathBuf>,
+    /// Target major version (MAJOR_VERSION).
+    #[arg(long)]
+    pub major: Option<u32>,
+    /// Target minor version (default: the recommended one).
+    #[arg(long)]
+    pub minor: Option<u32>,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EnvCommand {
+    /// Create an environment from an environment template version and an EnvironmentSpec.
+    Create {
+        name: String,
+        #[arg(long)]
+        template: String,
+        #[arg(long)]
+        major: u32,
+        /// Default: the major's recommended minor version.
+        #[arg(long)]
+        minor: Option<u32>,
+        /// A Proton spec file (proton: EnvironmentSpec).
+        #[arg(long)]
+        spec: PathBuf,
+        #[arg(long)]
+        description: Option<String>,
+        /// IAM role passed to CloudFormation stacks.
+        #[arg(long)]
+        role_arn: Option<String>,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    List,
+    Show {
+        name: String,
+    },
+    /// Update an environment: a new spec and/or version, or its description (--type none).
+    Update {
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+        #[command(flatten)]
+        update: UpdateArgs,
+    },
+    /// Delete (deprovision) an environment that no service instance uses.
+    Delete {
+        name: String,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// Show an environment's outputs.
+    Outputs {
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Create a service, its instances and its pipeline from a ServiceSpec.
+    Create {
+        name: String,
+        #[arg(long)]
+        template: String,
+        #[arg(long)]
+        major: u32,
+        #[arg(long)]
+        minor: Option<u32>,
+        /// A Proton spec file (proton: ServiceSpec).
+        #[arg(long)]
+        spec: PathBuf,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        repository_connection_arn: Option<String>,
+        #[arg(long)]
+        repository_id: Option<String>,
+        #[arg(long)]
+        branch_name: Option<String>,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    List,
+    Show {
+        name: String,
+    },
+    /// Delete a service with its instances and pipeline.
+    Delete {
+        name: String,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InstanceCommand {
+    List {
+        #[arg(long)]
+        service: Option<String>,
+        #[arg(long)]
+        environment: Option<String>,
+    },
+    Show {
+        service: String,
+        name: String,
+    },
+    /// Update an instance: new spec (a ServiceSpec naming it, or its inputs) and/or version.
+    Update {
+        service: String,
+        name: String,
+        #[command(flatten)]
+        update: UpdateArgs,
+    },
+    Outputs {
+        service: String,
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PipelineCommand {
+    Show {
+        service: String,
+    },
+    /// Update a pipeline: new spec (a ServiceSpec's pipeline) and/or version.
+    Update {
+        service: String,
+        #[command(flatten)]
+        update: UpdateArgs,
+    },
+    Outputs {
+        service: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeploymentCommand {
+    /// List deployments, newest first (kept after their resources are deleted).
+    List {
+        #[arg(long)]
+        environment: Option<String>,
+        #[arg(long)]
+        service: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    Show {
+        id: String,
+    },
+    /// Print a deployment's log.
+    Logs {
+        id: String,
+        /// Keep printing new lines until the deployment finishes.
+        #[arg(long, short)]
+        follow: bool,
+    },
+    /// Cancel a queued or running deployment.
+    Cancel {
+        id: String,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
 }
 
 /// Template kind: `environment` (alias `env`) or `service` (alias `svc`).

@@ -8,6 +8,8 @@
 //! | 3 | invalid input: bad name, bundle, schema, spec or context; nothing changed |
 //! | 4 | not found |
 //! | 5 | conflict: name taken, concurrent change, or the target is in use |
+//! | 6 | a deployment waited for (`--wait`) ended FAILED, DELETE_FAILED or CANCELLED |
+//! | 7 | `--wait` gave up after `--wait-timeout` seconds |
 
 use std::process::ExitCode;
 
@@ -19,6 +21,8 @@ pub const INTERNAL: u8 = 1;
 pub const INVALID: u8 = 3;
 pub const NOT_FOUND: u8 = 4;
 pub const CONFLICT: u8 = 5;
+pub const DEPLOYMENT_FAILED: u8 = 6;
+pub const WAIT_TIMEOUT: u8 = 7;
 
 /// A failed command: its exit code, a one-line error and detail lines.
 #[derive(Debug)]

@@ -6,9 +6,11 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 
 mod cli;
+mod examples;
 mod exit;
 mod output;
 mod render_cmd;
+mod resource_cmd;
 mod server;
 mod template_cmd;
 
@@ -56,6 +58,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Template(cmd) => template_cmd::run(&service(&cli.global).await?, cli.global.output, cmd).await,
+        Command::Worker(args) => server::run_worker(&cli.global, args).await,
+        Command::Env(cmd) => resource_cmd::env(&service(&cli.global).await?, cli.global.output, cmd).await,
+        Command::Service(cmd) => resource_cmd::service(&service(&cli.global).await?, cli.global.output, cmd).await,
+        Command::Instance(cmd) => resource_cmd::instance(&service(&cli.global).await?, cli.global.output, cmd).await,
+        Command::Pipeline(cmd) => resource_cmd::pipeline(&service(&cli.global).await?, cli.global.output, cmd).await,
+        Command::Deployment(cmd) => resource_cmd::deployment(&service(&cli.global).await?, cli.global.output, cmd).await,
         Command::Render(args) => render_cmd::run(cli.global.output, &cli.global.limits.limits(), args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "deuteron", &mut std::io::stdout());
@@ -66,7 +74,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_level = if matches!(cli.command, Command::Server(_)) { "info" } else { "warn" };
+    let default_level = if matches!(cli.command, Command::Server(_) | Command::Worker(_)) { "info" } else { "warn" };
     init_logging(&cli.global, default_level);
     let output = cli.global.output;
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

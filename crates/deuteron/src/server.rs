@@ -17,7 +17,7 @@ use axum::routing::get;
 use deuteron_core::{TemplateKind, TemplateVersionStatus};
 use deuteron_service::Deuteron;
 
-use crate::cli::{Global, ServerArgs};
+use crate::cli::{Global, ServerArgs, WorkerArgs};
 use crate::exit::Failure;
 
 #[derive(Clone)]
@@ -27,14 +27,59 @@ struct AppState {
     requests: Arc<Mutex<BTreeMap<(String, u16), u64>>>,
 }
 
+/// The deployment workers of this process.
+fn engine(global: &Global, svc: &Deuteron, args: &WorkerArgs) -> deuteron_engine::Engine {
+    let data_dir = std::fs::canonicalize(&global.data_dir).unwrap_or_else(|_| global.data_dir.clone());
+    let mut cfg = deuteron_engine::EngineConfig::new(data_dir);
+    cfg.deployment_timeout = std::time::Duration::from_secs(args.deployment_timeout);
+    cfg.lease = std::time::Duration::from_secs(args.lease_seconds.max(1));
+    cfg.bundle_limits = global.limits.limits();
+    let provisioners = deuteron_engine::Provisioners { command: Arc::new(deuteron_provision::command::CommandProvisioner::default()) };
+    deuteron_engine::Engine::new(svc.store().clone(), Arc::new(deuteron_render::Renderer::default()), provisioners, cfg)
+}
+
+/// Starts the workers; the returned sender stops them, the handle ends once they have.
+fn start_workers(global: &Global, svc: &Deuteron, args: &WorkerArgs) -> (tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let engine = engine(global, svc, args);
+    let n = args.workers;
+    tracing::info!(worker = %engine.config().worker_id, concurrency = n, "deployment workers started");
+    let handle = tokio::spawn(async move {
+        if n > 0 {
+            engine.run(n, stop_rx).await;
+        }
+    });
+    (stop_tx, handle)
+}
+
+/// `deuteron worker`: deployment workers without the HTTP server.
+pub async fn run_worker(global: &Global, args: WorkerArgs) -> Result<(), Failure> {
+    let svc = crate::service(global).await?;
+    if args.workers == 0 {
+        return Err(Failure::invalid("--workers must be at least 1 for `deuteron worker`"));
+    }
+    let (stop, handle) = start_workers(global, &svc, &args);
+    shutdown_signal().await;
+    let _ = stop.send(true);
+    let _ = handle.await;
+    tracing::info!("deuteron worker stopped");
+    Ok(())
+}
+
 pub async fn run(global: &Global, args: ServerArgs) -> Result<(), Failure> {
     let started = Instant::now();
     let svc = crate::service(global).await?;
+    if !args.no_examples {
+        crate::examples::register_if_empty(&svc)
+            .await
+            .map_err(|e| Failure::internal(format!("cannot register the example templates: {e}")))?;
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| Failure::internal(format!("cannot listen on {}: {e}", args.listen)))?;
     let addr = listener.local_addr().map_err(|e| Failure::internal(e.to_string()))?;
     let backend = format!("{:?}", svc.store().backend()).to_lowercase();
+    let (stop_workers, workers) = start_workers(global, &svc, &args.workers);
     let state = AppState { svc, started, requests: Arc::default() };
     let app = router(state);
     tracing::info!(%addr, store = %backend, startup_ms = started.elapsed().as_millis() as u64, "deuteron server listening");
@@ -42,6 +87,9 @@ pub async fn run(global: &Global, args: ServerArgs) -> Result<(), Failure> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| Failure::internal(format!("server error: {e}")))?;
+    let _ = stop_workers.send(true);
+    tracing::info!("waiting for running deployments to finish");
+    let _ = workers.await;
     tracing::info!("deuteron server stopped");
     Ok(())
 }

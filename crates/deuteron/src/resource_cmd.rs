@@ -1,0 +1,448 @@
+//! `deuteron env|service|instance|pipeline|deployment ...`: resources and their deployments.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use deuteron_core::{DeploymentStatus, ServiceStatus};
+use deuteron_service::resources::{CreateEnvironment, CreateService, UpdateResource};
+use deuteron_service::views::{DeploymentView, EnvironmentView, InstanceView, LogLineView, OutputView, PipelineView, ServiceView};
+use deuteron_service::{Deuteron, ServiceError};
+use deuteron_store::{DeploymentFilter, DeploymentRecord, JobState, Target};
+
+use crate::cli::{DeploymentCommand, EnvCommand, InstanceCommand, Output, PipelineCommand, ServiceCommand, UpdateArgs, WaitArgs};
+use crate::exit::{DEPLOYMENT_FAILED, Failure, WAIT_TIMEOUT};
+use crate::output::{opt, print, print_fields};
+
+fn read_spec(path: &Path) -> Result<String, Failure> {
+    std::fs::read_to_string(path).map_err(|e| Failure::invalid(format!("cannot read spec {}: {e}", path.display())))
+}
+
+fn update(u: &UpdateArgs) -> Result<UpdateResource, Failure> {
+    Ok(UpdateResource {
+        update_type: u.update_type.into(),
+        spec: u.spec.as_deref().map(read_spec).transpose()?,
+        major: u.major,
+        minor: u.minor,
+    })
+}
+
+fn show_env(output: Output, e: &EnvironmentView) {
+    print_fields(
+        output,
+        e,
+        vec![
+            ("name", e.name.clone()),
+            ("template", format!("{} {}.{}", e.template_name, e.template_major_version, e.template_minor_version)),
+            ("status", e.deployment.deployment_status.clone()),
+            ("status message", opt(&e.deployment.deployment_status_message)),
+            ("last attempted", opt(&e.deployment.last_attempted_deployment_id)),
+            ("last succeeded", opt(&e.deployment.last_succeeded_deployment_id)),
+            ("description", opt(&e.description)),
+        ],
+    );
+}
+
+fn show_instance(output: Output, i: &InstanceView) {
+    print_fields(
+        output,
+        i,
+        vec![
+            ("instance", format!("{}/{}", i.service_name, i.name)),
+            ("environment", i.environment_name.clone()),
+            ("template", format!("{} {}.{}", i.template_name, i.template_major_version, i.template_minor_version)),
+            ("status", i.deployment.deployment_status.clone()),
+            ("status message", opt(&i.deployment.deployment_status_message)),
+            ("last attempted", opt(&i.deployment.last_attempted_deployment_id)),
+            ("last succeeded", opt(&i.deployment.last_succeeded_deployment_id)),
+        ],
+    );
+}
+
+fn show_deployment(output: Output, d: &DeploymentView) {
+    let version =
+        |s: &deuteron_store::ResourceState| format!("{} {}.{}", s.template_name, s.template_major_version, s.template_minor_version);
+    print_fields(
+        output,
+        d,
+        vec![
+            ("id", d.id.clone()),
+            ("target", format!("{} {}", d.target_resource_type, d.target)),
+            ("action", d.action.clone()),
+            ("status", d.deployment_status.clone()),
+            ("status message", opt(&d.deployment_status_message)),
+            ("from", d.initial_state.as_ref().map_or_else(|| "-".into(), version)),
+            ("to", version(&d.target_state)),
+            ("attempts", d.attempts.to_string()),
+            ("created", d.created_at.clone()),
+            ("completed", opt(&d.completed_at)),
+        ],
+    );
+}
+
+fn show_outputs(output: Output, pairs: Vec<(String, String)>) {
+    let views: Vec<OutputView> = pairs.into_iter().map(|(key, value_string)| OutputView { key, value_string }).collect();
+    let rows = views.iter().map(|o| vec![o.key.clone(), o.value_string.clone()]).collect();
+    print(output, &views, &["KEY", "VALUE"], rows);
+}
+
+fn deployments_table(output: Output, list: &[DeploymentRecord]) {
+    let views: Vec<DeploymentView> = list.iter().map(DeploymentView::from).collect();
+    let rows = views
+        .iter()
+        .map(|d| {
+            vec![
+                d.id.clone(),
+                format!("{} {}", d.target_resource_type, d.target),
+                d.action.clone(),
+                format!("{}.{}", d.target_state.template_major_version, d.target_state.template_minor_version),
+                d.deployment_status.clone(),
+                d.created_at.clone(),
+            ]
+        })
+        .collect();
+    print(output, &views, &["ID", "TARGET", "ACTION", "VERSION", "STATUS", "CREATED"], rows);
+}
+
+/// Follows deployments until they end, printing their logs and status changes to stderr.
+async fn wait_for(svc: &Deuteron, ids: &[String], args: WaitArgs, output: Output) -> Result<Vec<DeploymentRecord>, Failure> {
+    let start = Instant::now();
+    let mut seen: HashMap<String, (i64, DeploymentStatus)> = HashMap::new();
+    let mut hinted = false;
+    loop {
+        let mut done = Vec::new();
+        for id in ids {
+            let d = svc.get_deployment(id).await?;
+            let (seq, last) = seen.entry(id.clone()).or_insert((0, d.status));
+            for l in svc.deployment_log(id, *seq).await? {
+                if output == Output::Table {
+                    eprintln!("[{}] {}", d.target.key(), l.line);
+                }
+                *seq = l.seq;
+            }
+            if *last != d.status && output == Output::Table {
+                eprintln!("[{}] deployment {}: {} -> {}", d.target.key(), d.id, last, d.status);
+            }
+            *last = d.status;
+            if d.job_state == JobState::Done {
+                done.push(d);
+            } else if !hinted && d.attempts == 0 && start.elapsed() > Duration::from_secs(5) {
+                hinted = true;
+                eprintln!(
+                    "note: no worker has picked up deployment {} yet; is `deuteron server` (or `deuteron worker`) running on this store?",
+                    d.id
+                );
+            }
+        }
+        if done.len() == ids.len() {
+            let bad: Vec<_> =
+                done.iter().filter(|d| !matches!(d.status, DeploymentStatus::Succeeded | DeploymentStatus::DeleteComplete)).collect();
+            if let Some(d) = bad.first() {
+                return Err(Failure {
+                    code: DEPLOYMENT_FAILED,
+                    kind: "DeploymentFailed",
+                    message: format!(
+                        "deployment {} of {} ended {}: {}",
+                        d.id,
+                        d.target,
+                        d.status,
+                        d.status_message.clone().unwrap_or_default()
+                    ),
+                    details: Vec::new(),
+                });
+            }
+            return Ok(done);
+        }
+        if start.elapsed() > Duration::from_secs(args.wait_timeout) {
+            return Err(Failure {
+                code: WAIT_TIMEOUT,
+                kind: "WaitTimeout",
+                message: format!("gave up waiting after {}s", args.wait_timeout),
+                details: Vec::new(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until a service is no longer in progress (or gone, when deleting).
+async fn wait_service(
+    svc: &Deuteron,
+    name: &str,
+    args: WaitArgs,
+    output: Output,
+) -> Result<Option<deuteron_store::ServiceRecord>, Failure> {
+    let start = Instant::now();
+    let mut followed: Vec<String> = Vec::new();
+    loop {
+        let list = svc
+            .list_deployments(&DeploymentFilter { service_name: Some(name.to_string()), limit: Some(100), ..Default::default() })
+            .await?;
+        for d in list.iter().filter(|d| d.job_state != JobState::Done) {
+            if !followed.contains(&d.id) {
+                followed.push(d.id.clone());
+                if output == Output::Table {
+                    eprintln!("[{}] deployment {} {} started", d.target.key(), d.id, d.action.as_str());
+                }
+            }
+        }
+        match svc.get_service(name).await {
+            Err(ServiceError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+            Ok(s) => match s.status {
+                ServiceStatus::CreateInProgress | ServiceStatus::UpdateInProgress | ServiceStatus::DeleteInProgress => {}
+                ServiceStatus::Active => return Ok(Some(s)),
+                other => {
+                    return Err(Failure {
+                        code: DEPLOYMENT_FAILED,
+                        kind: "DeploymentFailed",
+                        message: format!("service {name} is {other}: {}", s.status_message.unwrap_or_default()),
+                        details: Vec::new(),
+                    });
+                }
+            },
+        }
+        if start.elapsed() > Duration::from_secs(args.wait_timeout) {
+            return Err(Failure {
+                code: WAIT_TIMEOUT,
+                kind: "WaitTimeout",
+                message: format!("gave up waiting after {}s", args.wait_timeout),
+                details: Vec::new(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+pub async fn env(svc: &Deuteron, output: Output, cmd: EnvCommand) -> Result<(), Failure> {
+    match cmd {
+        EnvCommand::Create { name, template, major, minor, spec, description, role_arn, wait } => {
+            let (_, dep) = svc
+                .create_environment(CreateEnvironment {
+                    name: name.clone(),
+                    template_name: template,
+                    major,
+                    minor,
+                    spec: read_spec(&spec)?,
+                    description,
+                    role_arn,
+                    ..Default::default()
+                })
+                .await?;
+            if wait.wait {
+                wait_for(svc, &[dep], wait, output).await?;
+            }
+            show_env(output, &EnvironmentView::from(&svc.get_environment(&name).await?));
+        }
+        EnvCommand::List => {
+            let list: Vec<EnvironmentView> = svc.list_environments().await?.iter().map(EnvironmentView::from).collect();
+            let rows = list
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.name.clone(),
+                        e.template_name.clone(),
+                        format!("{}.{}", e.template_major_version, e.template_minor_version),
+                        e.deployment.deployment_status.clone(),
+                    ]
+                })
+                .collect();
+            print(output, &list, &["NAME", "TEMPLATE", "VERSION", "STATUS"], rows);
+        }
+        EnvCommand::Show { name } => show_env(output, &EnvironmentView::from(&svc.get_environment(&name).await?)),
+        EnvCommand::Update { name, description, update: u } => {
+            let (_, dep) = svc.update_environment(&name, description.map(Some), update(&u)?).await?;
+            if let (Some(d), true) = (&dep, u.wait.wait) {
+                wait_for(svc, std::slice::from_ref(&d.id), u.wait, output).await?;
+            }
+            show_env(output, &EnvironmentView::from(&svc.get_environment(&name).await?));
+        }
+        EnvCommand::Delete { name, wait } => {
+            let dep = svc.delete_environment(&name).await?;
+            if wait.wait {
+                wait_for(svc, std::slice::from_ref(&dep.id), wait, output).await?;
+            }
+            show_deployment(output, &DeploymentView::from(&svc.get_deployment(&dep.id).await?));
+        }
+        EnvCommand::Outputs { name } => {
+            svc.get_environment(&name).await?;
+            show_outputs(output, svc.outputs(&Target::Environment(name)).await?);
+        }
+    }
+    Ok(())
+}
+
+pub async fn service(svc: &Deuteron, output: Output, cmd: ServiceCommand) -> Result<(), Failure> {
+    match cmd {
+        ServiceCommand::Create {
+            name,
+            template,
+            major,
+            minor,
+            spec,
+            description,
+            repository_connection_arn,
+            repository_id,
+            branch_name,
+            wait,
+        } => {
+            let mut s = svc
+                .create_service(CreateService {
+                    name: name.clone(),
+                    template_name: template,
+                    major,
+                    minor,
+                    spec: read_spec(&spec)?,
+                    description,
+                    repository_connection_arn,
+                    repository_id,
+                    branch_name,
+                })
+                .await?;
+            if wait.wait {
+                s = wait_service(svc, &name, wait, output).await?.unwrap_or(s);
+            }
+            show_service(output, &ServiceView::from(&s));
+        }
+        ServiceCommand::List => {
+            let list: Vec<ServiceView> = svc.list_services().await?.iter().map(ServiceView::from).collect();
+            let rows = list.iter().map(|s| vec![s.name.clone(), s.template_name.clone(), s.status.clone()]).collect();
+            print(output, &list, &["NAME", "TEMPLATE", "STATUS"], rows);
+        }
+        ServiceCommand::Show { name } => show_service(output, &ServiceView::from(&svc.get_service(&name).await?)),
+        ServiceCommand::Delete { name, wait } => {
+            let deps = svc.delete_service(&name).await?;
+            if wait.wait {
+                wait_service(svc, &name, wait, output).await?;
+            }
+            deployments_table(output, &deps);
+        }
+    }
+    Ok(())
+}
+
+fn show_service(output: Output, s: &ServiceView) {
+    print_fields(
+        output,
+        s,
+        vec![
+            ("name", s.name.clone()),
+            ("template", s.template_name.clone()),
+            ("status", s.status.clone()),
+            ("status message", opt(&s.status_message)),
+        ],
+    );
+}
+
+pub async fn instance(svc: &Deuteron, output: Output, cmd: InstanceCommand) -> Result<(), Failure> {
+    match cmd {
+        InstanceCommand::List { service, environment } => {
+            let list: Vec<InstanceView> =
+                svc.list_instances(service.as_deref(), environment.as_deref()).await?.iter().map(InstanceView::from).collect();
+            let rows = list
+                .iter()
+                .map(|i| {
+                    vec![
+                        i.service_name.clone(),
+                        i.name.clone(),
+                        i.environment_name.clone(),
+                        format!("{}.{}", i.template_major_version, i.template_minor_version),
+                        i.deployment.deployment_status.clone(),
+                    ]
+                })
+                .collect();
+            print(output, &list, &["SERVICE", "NAME", "ENVIRONMENT", "VERSION", "STATUS"], rows);
+        }
+        InstanceCommand::Show { service, name } => show_instance(output, &InstanceView::from(&svc.get_instance(&service, &name).await?)),
+        InstanceCommand::Update { service, name, update: u } => {
+            if let Some(d) = svc.update_instance(&service, &name, update(&u)?).await?
+                && u.wait.wait
+            {
+                wait_for(svc, std::slice::from_ref(&d.id), u.wait, output).await?;
+            }
+            show_instance(output, &InstanceView::from(&svc.get_instance(&service, &name).await?));
+        }
+        InstanceCommand::Outputs { service, name } => {
+            svc.get_instance(&service, &name).await?;
+            show_outputs(output, svc.outputs(&Target::ServiceInstance { service, instance: name }).await?);
+        }
+    }
+    Ok(())
+}
+
+pub async fn pipeline(svc: &Deuteron, output: Output, cmd: PipelineCommand) -> Result<(), Failure> {
+    let show = |p: &PipelineView| {
+        print_fields(
+            output,
+            p,
+            vec![
+                ("service", p.service_name.clone()),
+                ("template", format!("{} {}.{}", p.template_name, p.template_major_version, p.template_minor_version)),
+                ("status", p.deployment.deployment_status.clone()),
+                ("status message", opt(&p.deployment.deployment_status_message)),
+            ],
+        )
+    };
+    match cmd {
+        PipelineCommand::Show { service } => show(&PipelineView::from(&svc.get_pipeline(&service).await?)),
+        PipelineCommand::Update { service, update: u } => {
+            if let Some(d) = svc.update_pipeline(&service, update(&u)?).await?
+                && u.wait.wait
+            {
+                wait_for(svc, std::slice::from_ref(&d.id), u.wait, output).await?;
+            }
+            show(&PipelineView::from(&svc.get_pipeline(&service).await?));
+        }
+        PipelineCommand::Outputs { service } => {
+            svc.get_pipeline(&service).await?;
+            show_outputs(output, svc.outputs(&Target::ServicePipeline(service)).await?);
+        }
+    }
+    Ok(())
+}
+
+pub async fn deployment(svc: &Deuteron, output: Output, cmd: DeploymentCommand) -> Result<(), Failure> {
+    match cmd {
+        DeploymentCommand::List { environment, service, limit } => {
+            let list = svc
+                .list_deployments(&DeploymentFilter {
+                    environment_name: environment,
+                    service_name: service,
+                    limit: Some(limit),
+                    ..Default::default()
+                })
+                .await?;
+            deployments_table(output, &list);
+        }
+        DeploymentCommand::Show { id } => show_deployment(output, &DeploymentView::from(&svc.get_deployment(&id).await?)),
+        DeploymentCommand::Logs { id, follow } => {
+            let mut seq = 0;
+            loop {
+                let lines = svc.deployment_log(&id, seq).await?;
+                for l in &lines {
+                    match output {
+                        Output::Json => println!("{}", serde_json::to_string(&LogLineView::from(l)).expect("log lines serialise")),
+                        Output::Table => println!("{} {:8} {}", LogLineView::from(l).at, l.stream, l.line),
+                    }
+                    seq = l.seq;
+                }
+                if !follow || svc.get_deployment(&id).await?.job_state == JobState::Done && lines.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        DeploymentCommand::Cancel { id, wait } => {
+            let mut d = svc.cancel_deployment(&id).await?;
+            if wait.wait {
+                d = match wait_for(svc, std::slice::from_ref(&id), wait, output).await {
+                    Ok(mut v) => v.remove(0),
+                    Err(f) if f.code == DEPLOYMENT_FAILED => svc.get_deployment(&id).await?,
+                    Err(f) => return Err(f),
+                };
+            }
+            show_deployment(output, &DeploymentView::from(&d));
+        }
+    }
+    Ok(())
+}
