@@ -16,12 +16,14 @@ pub(crate) fn parse<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, Bu
     })
 }
 
-/// serde_norway appends " at line X column Y" to its messages; the prefix already says where.
+/// serde_norway puts " at line X column Y" into its messages; the prefix already says where.
 fn strip_location(msg: &str) -> String {
-    match msg.rfind(" at line ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg.to_string(),
-    }
+    let Some(i) = msg.find(" at line ") else { return msg.to_string() };
+    let rest = &msg[i + " at line ".len()..];
+    // Skip "X column Y" (digits, " column ", digits), keep what follows (", while parsing ...").
+    let after = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+    let after = after.strip_prefix(" column ").map_or(after, |a| a.trim_start_matches(|c: char| c.is_ascii_digit()));
+    format!("{}{after}", &msg[..i])
 }
 
 /// The 1-based line of the first line in `text` that contains `needle` as a YAML key

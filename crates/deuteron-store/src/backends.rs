@@ -48,7 +48,20 @@ impl SqliteStore {
             .connect_with(opts)
             .await
             .map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        // Several processes may open one file at once (a server and CLI commands); SQLite has
+        // no advisory lock for migrations, so a lock file next to the database serialises them.
+        let lock_path = path.with_file_name(format!("{}.migrate-lock", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
+        let lock = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+            let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path)?;
+            f.lock()?;
+            Ok(f)
+        })
+        .await
+        .map_err(|e| StoreError::Open(format!("migration lock: {e}")))?
+        .map_err(|e| StoreError::Open(format!("migration lock next to {}: {e}", path.display())))?;
+        let migrated = sqlx::migrate!("./migrations/sqlite").run(&pool).await;
+        drop(lock);
+        migrated?;
         Ok(Self { pool })
     }
 
