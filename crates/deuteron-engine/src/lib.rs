@@ -62,7 +62,13 @@ impl EngineConfig {
 #[derive(Clone)]
 pub struct Provisioners {
     pub command: Arc<dyn Provisioner>,
+    pub terraform: Arc<dyn Provisioner>,
 }
+
+/// Parsed bundles by template version. Versions are immutable once registered, so a parsed
+/// bundle stays valid; the cache is bounded and simply cleared when full.
+type BundleCache = Arc<Mutex<std::collections::HashMap<(TemplateKind, String, VersionNumber), Arc<Bundle>>>>;
+const BUNDLE_CACHE_MAX: usize = 256;
 
 #[derive(Clone)]
 pub struct Engine {
@@ -70,6 +76,7 @@ pub struct Engine {
     renderer: Arc<Renderer>,
     provisioners: Provisioners,
     config: Arc<EngineConfig>,
+    bundles: BundleCache,
 }
 
 /// Collects log lines in memory; a task flushes them to the store in batches.
@@ -98,7 +105,7 @@ struct Prepared {
 
 impl Engine {
     pub fn new(store: Arc<dyn Store>, renderer: Arc<Renderer>, provisioners: Provisioners, config: EngineConfig) -> Self {
-        Self { store, renderer, provisioners, config: Arc::new(config) }
+        Self { store, renderer, provisioners, config: Arc::new(config), bundles: Arc::default() }
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -187,6 +194,7 @@ impl Engine {
     async fn provision(&self, dep: &DeploymentRecord, p: Prepared) -> Result<Option<Finish>, EngineError> {
         let provisioner = match p.engine {
             "codebuild" => self.provisioners.command.clone(),
+            "hcl" => self.provisioners.terraform.clone(),
             other => {
                 let message = format!(
                     "the {} provisioner is not available in this Deuteron build yet; this bundle's manifest uses rendering_engine {other}",
@@ -204,6 +212,7 @@ impl Engine {
             stack_name: stack_name(&dep.target),
             files: p.files,
             work_dir: work_dir.clone(),
+            resource_dir: self.config.data_dir.join("resources").join(stack_name(&dep.target)),
             env: p.env,
             commands: p.commands,
             timeout: self.config.deployment_timeout,
@@ -312,11 +321,21 @@ impl Engine {
         })
     }
 
-    async fn bundle(&self, kind: TemplateKind, name: &str, version: VersionNumber) -> Result<Bundle, String> {
+    async fn bundle(&self, kind: TemplateKind, name: &str, version: VersionNumber) -> Result<Arc<Bundle>, String> {
+        let key = (kind, name.to_string(), version);
+        if let Some(b) = self.bundles.lock().expect("bundle cache").get(&key) {
+            return Ok(b.clone());
+        }
         let template = self.store.get_template(kind, name).await.map_err(|e| e.to_string())?;
         let bytes = self.store.get_version_bundle(kind, name, version).await.map_err(|e| e.to_string())?;
         let files = BundleFiles::from_archive_bytes(&bytes, &self.config.bundle_limits).map_err(|e| format!("stored bundle: {e}"))?;
-        Bundle::parse(files, kind, template.provisioning).map_err(|e| format!("stored bundle: {e}"))
+        let bundle = Arc::new(Bundle::parse(files, kind, template.provisioning).map_err(|e| format!("stored bundle: {e}"))?);
+        let mut cache = self.bundles.lock().expect("bundle cache");
+        if cache.len() >= BUNDLE_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(key, bundle.clone());
+        Ok(bundle)
     }
 
     /// Service orchestration after an instance or pipeline deployment ends.

@@ -77,7 +77,10 @@ impl World {
         Engine::new(
             self.store.clone(),
             Arc::new(Renderer::default()),
-            Provisioners { command: Arc::new(CommandProvisioner::default()) },
+            Provisioners {
+                command: Arc::new(CommandProvisioner::default()),
+                terraform: Arc::new(deuteron_provision::terraform::TerraformProvisioner::default()),
+            },
             cfg,
         )
     }

@@ -9,20 +9,10 @@
 //! `proton-outputs.json` after success.
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::{Cancel, LogSink, Outcome, ProvisionError, ProvisionRequest, Provisioner, write_files};
-
-/// Environment variables passed through from Deuteron's own environment to commands.
-const PASSTHROUGH: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER", "SHELL", "TZ"];
-/// Prefixes of variables passed through (AWS SDK and CLI configuration, e.g. endpoints).
-const PASSTHROUGH_PREFIXES: &[&str] = &["AWS_", "DEUTERON_COMMAND_"];
-/// How long a process group gets between SIGTERM and SIGKILL.
-const GRACE: Duration = Duration::from_secs(3);
+use crate::{Cancel, LogSink, Outcome, ProvisionError, ProvisionRequest, Provisioner, process, write_files};
 
 #[derive(Debug, Clone)]
 pub struct CommandProvisioner {
@@ -43,98 +33,26 @@ impl Provisioner for CommandProvisioner {
         let outputs_file = req.work_dir.join("proton-outputs.json");
         let _ = std::fs::remove_file(&outputs_file);
         let script = format!("set -e\n{}\n", req.commands.join("\n"));
-        let mut env: BTreeMap<String, String> = std::env::vars()
-            .filter(|(k, _)| PASSTHROUGH.contains(&k.as_str()) || PASSTHROUGH_PREFIXES.iter().any(|p| k.starts_with(p)))
-            .collect();
+        let mut env: BTreeMap<String, String> = process::base_env();
         env.extend(req.env.clone());
         env.insert("RESOURCE_ARN".into(), req.resource_arn.clone());
         env.insert("STACK_NAME".into(), req.stack_name.clone());
         env.insert("DEPLOYMENT_ID".into(), req.deployment_id.clone());
         env.insert("PROTON_DEPLOYMENT_ID".into(), req.deployment_id.clone());
         env.insert("DEUTERON_ACTION".into(), req.action.as_str().to_string());
-        let mut child = tokio::process::Command::new(&self.shell)
-            .arg("-c")
-            .arg(&script)
-            .current_dir(&req.work_dir)
-            .env_clear()
-            .envs(&env)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| ProvisionError::Failed(format!("cannot start {}: {e}", self.shell)))?;
-        let pid = child.id();
-        log.line(
-            "deuteron",
-            format!("running {} command(s) in {} (process group {})", req.commands.len(), req.work_dir.display(), pid.unwrap_or(0)),
-        );
-        let stdout = child.stdout.take().expect("piped stdout");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let last_err = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let pump = async {
-            let mut out = BufReader::new(stdout).lines();
-            let mut err = BufReader::new(stderr).lines();
-            let (mut out_done, mut err_done) = (false, false);
-            while !(out_done && err_done) {
-                tokio::select! {
-                    line = out.next_line(), if !out_done => match line {
-                        Ok(Some(l)) => log.line("stdout", l),
-                        _ => out_done = true,
-                    },
-                    line = err.next_line(), if !err_done => match line {
-                        Ok(Some(l)) => {
-                            *last_err.lock().expect("lock") = l.clone();
-                            log.line("stderr", l);
-                        }
-                        _ => err_done = true,
-                    },
-                }
-            }
-        };
-        let outcome = tokio::select! {
-            (status, ()) = async { tokio::join!(child.wait(), pump) } => Ok(status),
-            _ = tokio::time::sleep(req.timeout) => Err(ProvisionError::TimedOut(req.timeout)),
-            _ = cancel.cancelled() => Err(ProvisionError::Cancelled),
-        };
-        match outcome {
-            Ok(Ok(status)) if status.success() => {
-                let outputs = match std::fs::read_to_string(&outputs_file) {
-                    Ok(text) => crate::outputs::parse_outputs(&text).map_err(ProvisionError::Failed)?,
-                    Err(_) => Vec::new(),
-                };
-                log.line("deuteron", format!("commands succeeded with {} output(s)", outputs.len()));
-                Ok(Outcome { outputs })
-            }
-            Ok(Ok(status)) => {
-                let detail = last_err.lock().expect("lock").clone();
-                let code = status.code().map_or_else(|| "a signal".to_string(), |c| format!("status {c}"));
-                Err(ProvisionError::Failed(if detail.is_empty() {
-                    format!("command exited with {code}")
-                } else {
-                    format!("command exited with {code}: {detail}")
-                }))
-            }
-            Ok(Err(e)) => Err(ProvisionError::Failed(format!("waiting for the command failed: {e}"))),
-            Err(stop) => {
-                log.line("deuteron", format!("{stop}: stopping process group {}", pid.unwrap_or(0)));
-                if let Some(pid) = pid {
-                    kill_group(pid, "TERM").await;
-                    if tokio::time::timeout(GRACE, child.wait()).await.is_err() {
-                        kill_group(pid, "KILL").await;
-                    }
-                }
-                let _ = child.wait().await;
-                Err(stop)
-            }
+        log.line("deuteron", format!("running {} command(s) in {}", req.commands.len(), req.work_dir.display()));
+        let deadline = tokio::time::Instant::now() + req.timeout;
+        let exit = process::run(&self.shell, &["-c", &script], &req.work_dir, &env, log, &mut cancel, deadline, req.timeout).await?;
+        if !exit.success {
+            return Err(ProvisionError::Failed(format!("command {}", exit.describe())));
         }
+        let outputs = match std::fs::read_to_string(&outputs_file) {
+            Ok(text) => crate::outputs::parse_outputs(&text).map_err(ProvisionError::Failed)?,
+            Err(_) => Vec::new(),
+        };
+        log.line("deuteron", format!("commands succeeded with {} output(s)", outputs.len()));
+        Ok(Outcome { outputs })
     }
-}
-
-/// Signals every process in the group `pgid` (the child was made a group leader).
-async fn kill_group(pgid: u32, signal: &str) {
-    let _ = tokio::process::Command::new("kill").arg(format!("-{signal}")).arg("--").arg(format!("-{pgid}")).status().await;
 }
 
 #[cfg(test)]
@@ -143,6 +61,7 @@ mod tests {
     use crate::WorkFile;
     use deuteron_core::DeploymentAction;
     use std::sync::Mutex;
+    use std::time::Duration;
 
     #[derive(Default)]
     struct Lines(Mutex<Vec<(String, String)>>);
@@ -163,6 +82,7 @@ mod tests {
                 contents: br#"{"environment": {"name": "dev", "inputs": {"x": "$(touch pwned); `touch pwned2`; rm -rf /"}}}"#.to_vec(),
             }],
             work_dir: dir.to_path_buf(),
+            resource_dir: dir.join("resource"),
             env: BTreeMap::from([("STAGE".to_string(), "dev".to_string())]),
             commands: commands.iter().map(|c| c.to_string()).collect(),
             timeout,

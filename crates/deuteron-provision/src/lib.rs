@@ -11,6 +11,8 @@ use deuteron_core::DeploymentAction;
 
 pub mod command;
 pub mod outputs;
+pub mod process;
+pub mod terraform;
 
 /// A file to place in the working directory, at a path relative to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +34,8 @@ pub struct ProvisionRequest {
     pub files: Vec<WorkFile>,
     /// Where to run: created fresh for the deployment.
     pub work_dir: PathBuf,
+    /// A directory that lives as long as the resource (Terraform state), under the data dir.
+    pub resource_dir: PathBuf,
     /// Extra environment variables (the manifest's `env.variables`).
     pub env: BTreeMap<String, String>,
     /// Command provisioner: the manifest's `provision` or `deprovision` commands.

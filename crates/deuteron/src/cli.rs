@@ -135,6 +135,9 @@ pub struct WorkerArgs {
     /// Seconds a worker's claim on a deployment lasts without a heartbeat.
     #[arg(long, env = "DEUTERON_LEASE_SECONDS", default_value_t = 30)]
     pub lease_seconds: u64,
+    /// The Terraform or OpenTofu binary that runs HCL bundles.
+    #[arg(long, env = "DEUTERON_TERRAFORM_BIN", default_value = "terraform")]
+    pub terraform_bin: String,
 }
 
 /// How to move a resource: Proton's deployment types.
