@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use deuteron_bundle::{BundleFiles, Limits};
 use deuteron_core::TemplateKind;
 use deuteron_engine::{Engine, EngineConfig, Provisioners};
-use deuteron_provision::command::CommandProvisioner;
 use deuteron_render::Renderer;
 use deuteron_service::registry::{CreateTemplate, RegisterOptions};
 use deuteron_service::resources::CreateEnvironment;
@@ -81,15 +80,7 @@ async fn main() {
     let enqueue = enqueue_start.elapsed();
     let mut cfg = EngineConfig::new(dir.path().to_path_buf());
     cfg.deployment_timeout = Duration::from_secs(60);
-    let engine = Engine::new(
-        store.clone(),
-        Arc::new(Renderer::default()),
-        Provisioners {
-            command: Arc::new(CommandProvisioner::default()),
-            terraform: Arc::new(deuteron_provision::terraform::TerraformProvisioner::default()),
-        },
-        cfg,
-    );
+    let engine = Engine::new(store.clone(), Arc::new(Renderer::default()), Provisioners::standard("terraform"), cfg);
     let run_start = Instant::now();
     let mut done = 0;
     while engine.run_next().await.unwrap().is_some() {

@@ -63,6 +63,19 @@ impl EngineConfig {
 pub struct Provisioners {
     pub command: Arc<dyn Provisioner>,
     pub terraform: Arc<dyn Provisioner>,
+    pub cloudformation: Arc<dyn Provisioner>,
+}
+
+impl Provisioners {
+    /// The real provisioners: `bash` for commands, `terraform_bin` for HCL bundles, and the AWS
+    /// SDK's standard configuration for CloudFormation.
+    pub fn standard(terraform_bin: &str) -> Self {
+        Self {
+            command: Arc::new(deuteron_provision::command::CommandProvisioner::default()),
+            terraform: Arc::new(deuteron_provision::terraform::TerraformProvisioner { binary: terraform_bin.to_string() }),
+            cloudformation: Arc::new(deuteron_provision::cloudformation::CloudFormationProvisioner::default()),
+        }
+    }
 }
 
 /// Parsed bundles by template version. Versions are immutable once registered, so a parsed
@@ -98,6 +111,7 @@ impl Buffered {
 /// What rendering produced for a deployment.
 struct Prepared {
     files: Vec<WorkFile>,
+    role_arn: Option<String>,
     commands: Vec<String>,
     env: std::collections::BTreeMap<String, String>,
     engine: &'static str,
@@ -195,13 +209,7 @@ impl Engine {
         let provisioner = match p.engine {
             "codebuild" => self.provisioners.command.clone(),
             "hcl" => self.provisioners.terraform.clone(),
-            other => {
-                let message = format!(
-                    "the {} provisioner is not available in this Deuteron build yet; this bundle's manifest uses rendering_engine {other}",
-                    if other == "jinja" { "cloudformation" } else { "terraform" }
-                );
-                return Ok(Some(Finish { status: failed(dep.action), status_message: Some(message), outputs: None }));
-            }
+            _ => self.provisioners.cloudformation.clone(),
         };
         let work_dir = self.config.data_dir.join("work").join(&dep.id);
         let _ = std::fs::remove_dir_all(&work_dir);
@@ -213,6 +221,7 @@ impl Engine {
             files: p.files,
             work_dir: work_dir.clone(),
             resource_dir: self.config.data_dir.join("resources").join(stack_name(&dep.target)),
+            role_arn: p.role_arn,
             env: p.env,
             commands: p.commands,
             timeout: self.config.deployment_timeout,
@@ -313,8 +322,17 @@ impl Engine {
             }
             _ => (Vec::new(), Default::default()),
         };
+        let role_arn = match &dep.target {
+            Target::Environment(n) => self.store.get_environment(n).await.ok().and_then(|e| e.role_arn),
+            Target::ServiceInstance { .. } => match &dep.environment_name {
+                Some(n) => self.store.get_environment(n).await.ok().and_then(|e| e.role_arn),
+                None => None,
+            },
+            Target::ServicePipeline(_) => None,
+        };
         Ok(Prepared {
             files: rendered.into_iter().map(|f| WorkFile { path: f.path, contents: f.contents }).collect(),
+            role_arn,
             commands,
             env,
             engine: manifest.engine(),

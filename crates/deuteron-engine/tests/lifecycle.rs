@@ -7,7 +7,6 @@ use std::time::Duration;
 use deuteron_bundle::{BundleFiles, Limits};
 use deuteron_core::{DeploymentStatus as D, ServiceStatus, TemplateKind, UpdateType, VersionNumber};
 use deuteron_engine::{Engine, EngineConfig, Provisioners};
-use deuteron_provision::command::CommandProvisioner;
 use deuteron_render::Renderer;
 use deuteron_service::registry::{CreateTemplate, RegisterOptions};
 use deuteron_service::resources::{CreateEnvironment, CreateService, UpdateResource};
@@ -74,15 +73,7 @@ impl World {
         cfg.worker_id = worker.into();
         cfg.deployment_timeout = timeout;
         cfg.lease = lease;
-        Engine::new(
-            self.store.clone(),
-            Arc::new(Renderer::default()),
-            Provisioners {
-                command: Arc::new(CommandProvisioner::default()),
-                terraform: Arc::new(deuteron_provision::terraform::TerraformProvisioner::default()),
-            },
-            cfg,
-        )
+        Engine::new(self.store.clone(), Arc::new(Renderer::default()), Provisioners::standard("terraform"), cfg)
     }
 
     async fn drain(&self) {

@@ -8,8 +8,6 @@ use std::time::Duration;
 use deuteron_bundle::{BundleFiles, Limits};
 use deuteron_core::{DeploymentStatus as D, ServiceStatus, TemplateKind, UpdateType};
 use deuteron_engine::{Engine, EngineConfig, Provisioners};
-use deuteron_provision::command::CommandProvisioner;
-use deuteron_provision::terraform::TerraformProvisioner;
 use deuteron_render::Renderer;
 use deuteron_service::registry::{CreateTemplate, RegisterOptions};
 use deuteron_service::resources::{CreateEnvironment, CreateService, UpdateResource};
@@ -90,12 +88,7 @@ async fn terraform_bundles_deploy_update_and_destroy() {
     publish(&svc, TemplateKind::Service, "app", svc_files()).await;
     let mut cfg = EngineConfig::new(dir.path().to_path_buf());
     cfg.deployment_timeout = Duration::from_secs(120);
-    let engine = Engine::new(
-        store.clone(),
-        Arc::new(Renderer::default()),
-        Provisioners { command: Arc::new(CommandProvisioner::default()), terraform: Arc::new(TerraformProvisioner { binary: bin }) },
-        cfg,
-    );
+    let engine = Engine::new(store.clone(), Arc::new(Renderer::default()), Provisioners::standard(&bin), cfg);
     let drain = || async { while engine.run_next().await.unwrap().is_some() {} };
 
     svc.create_environment(CreateEnvironment {

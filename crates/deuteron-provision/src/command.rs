@@ -83,6 +83,7 @@ mod tests {
             }],
             work_dir: dir.to_path_buf(),
             resource_dir: dir.join("resource"),
+            role_arn: None,
             env: BTreeMap::from([("STAGE".to_string(), "dev".to_string())]),
             commands: commands.iter().map(|c| c.to_string()).collect(),
             timeout,

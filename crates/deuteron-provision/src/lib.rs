@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 use deuteron_core::DeploymentAction;
 
+pub mod cloudformation;
 pub mod command;
 pub mod outputs;
 pub mod process;
@@ -38,6 +39,8 @@ pub struct ProvisionRequest {
     pub resource_dir: PathBuf,
     /// Extra environment variables (the manifest's `env.variables`).
     pub env: BTreeMap<String, String>,
+    /// CloudFormation: the role the stack runs with (the environment's role ARN).
+    pub role_arn: Option<String>,
     /// Command provisioner: the manifest's `provision` or `deprovision` commands.
     pub commands: Vec<String>,
     pub timeout: Duration,

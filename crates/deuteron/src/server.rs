@@ -34,10 +34,7 @@ fn engine(global: &Global, svc: &Deuteron, args: &WorkerArgs) -> deuteron_engine
     cfg.deployment_timeout = std::time::Duration::from_secs(args.deployment_timeout);
     cfg.lease = std::time::Duration::from_secs(args.lease_seconds.max(1));
     cfg.bundle_limits = global.limits.limits();
-    let provisioners = deuteron_engine::Provisioners {
-        command: Arc::new(deuteron_provision::command::CommandProvisioner::default()),
-        terraform: Arc::new(deuteron_provision::terraform::TerraformProvisioner { binary: args.terraform_bin.clone() }),
-    };
+    let provisioners = deuteron_engine::Provisioners::standard(&args.terraform_bin);
     deuteron_engine::Engine::new(svc.store().clone(), Arc::new(deuteron_render::Renderer::default()), provisioners, cfg)
 }
 
