@@ -397,6 +397,11 @@ impl Engine {
                 if instances.iter().any(|i| i.deployment.status.is_active()) {
                     return Ok(());
                 }
+                if done.status == D::DeleteFailed {
+                    let msg = format!("removing {} failed: {}", done.target, done.status_message.clone().unwrap_or_default());
+                    self.store.set_service_status(&service, failed_status, Some(&msg)).await?;
+                    return Ok(());
+                }
                 let failed: Vec<_> =
                     instances.iter().filter(|i| !matches!(i.deployment.status, D::Succeeded)).map(|i| i.name.clone()).collect();
                 if !failed.is_empty() {

@@ -328,9 +328,61 @@ async fn lifecycle(w: World) {
     assert!(log.iter().any(|l| l.line.starts_with("resumed by w-rescuer (attempt 2)")), "{log:?}");
     assert_eq!(svc.get_instance("api", "api-dev").await.unwrap().version, VersionNumber::new(1, 2));
 
+    // Adding and removing instances: a ServiceSpec without api-prod and with a new api-dev2.
+    let e = svc
+        .create_service(CreateService {
+            name: "api2".into(),
+            template_name: "web".into(),
+            major: 1,
+            spec: SERVICE_SPEC.replace("environment: prod", "environment: other"),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.to_string(), "$.instances[1].environment: environment other does not exist");
+    register(svc, TemplateKind::Environment, "net2", env_bundle(), None).await;
+    svc.create_environment(CreateEnvironment {
+        name: "odd".into(),
+        template_name: "net2".into(),
+        major: 1,
+        spec: "proton: EnvironmentSpec\n".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    w.drain().await;
+    let e = svc
+        .create_service(CreateService {
+            name: "api2".into(),
+            template_name: "web".into(),
+            major: 1,
+            spec: SERVICE_SPEC.replace("environment: prod", "environment: odd"),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "$.instances[1].environment: environment odd runs net2:1, which service template web version 1.2 is not compatible with (compatible: net:1)"
+    );
+    assert!(matches!(svc.get_service("api2").await, Err(ServiceError::NotFound(_))), "nothing was stored");
+    let spec = "proton: ServiceSpec\ninstances:\n  - name: api-dev\n    environment: dev\n  - name: api-dev2\n    environment: dev\n    spec:\n      port: 9090\n";
+    let s = svc.update_service("api", None, Some(spec.into())).await.unwrap();
+    assert_eq!(s.status, ServiceStatus::UpdateInProgress);
+    w.drain().await;
+    let s = svc.get_service("api").await.unwrap();
+    assert_eq!(s.status, ServiceStatus::Active, "{:?}", s.status_message);
+    let names: Vec<String> = svc.list_instances(Some("api"), None).await.unwrap().into_iter().map(|i| i.name).collect();
+    assert_eq!(names, vec!["api-dev", "api-dev2"]);
+    let pipe_out = outputs(svc.outputs(&Target::ServicePipeline("api".into())).await.unwrap());
+    assert_eq!(
+        pipe_out["Endpoints"], "http://api-dev.vpc-dev:80,http://api-dev2.vpc-dev:9090",
+        "the pipeline was redeployed with the new set"
+    );
+
     // Deleting an environment in use is refused; deleting the service removes instances and pipeline.
     let e = svc.delete_environment("dev").await.unwrap_err();
-    assert_eq!(e.to_string(), "environment dev still has service instances: api/api-dev; delete them first");
+    assert_eq!(e.to_string(), "environment dev still has service instances: api/api-dev, api/api-dev2; delete them first");
     let history = svc.list_deployments(&DeploymentFilter { service_name: Some("api".into()), ..Default::default() }).await.unwrap().len();
     svc.delete_service("api").await.unwrap();
     assert_eq!(svc.get_service("api").await.unwrap().status, ServiceStatus::DeleteInProgress);

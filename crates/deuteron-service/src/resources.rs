@@ -378,6 +378,102 @@ impl Deuteron {
         Ok(out)
     }
 
+    /// Proton's `UpdateService`: a new description, and/or a ServiceSpec that adds instances
+    /// (new entries) and removes instances (entries left out). Remaining instances and the
+    /// pipeline keep their specs; the pipeline is redeployed once the instances are settled, so
+    /// its `service_instances` loop sees the new set.
+    pub async fn update_service(&self, name: &str, description: Option<Option<String>>, spec: Option<String>) -> Result<ServiceRecord> {
+        let svc = self.store.get_service(name).await?;
+        if let Some(d) = description {
+            self.store.set_service_description(name, d.as_deref()).await?;
+        }
+        let Some(spec_text) = spec else { return Ok(self.store.get_service(name).await?) };
+        if matches!(svc.status, ServiceStatus::CreateInProgress | ServiceStatus::UpdateInProgress | ServiceStatus::DeleteInProgress) {
+            return Err(ServiceError::Conflict(format!("service {name} is {}; wait for it to settle", svc.status)));
+        }
+        let parsed = match SpecFile::parse("spec", &spec_text).map_err(|e| ServiceError::validation(e.to_string()))? {
+            SpecFile::Service(s) => s,
+            SpecFile::Environment(_) => return Err(ServiceError::validation("a service update needs a ServiceSpec")),
+        };
+        let current = self.store.list_instances(Some(name), None).await?;
+        for i in &current {
+            conflict_if_active(&format!("service instance {name}/{}", i.name), i.deployment.status)?;
+        }
+        let added: Vec<(usize, &deuteron_bundle::ServiceSpecInstance)> =
+            parsed.instances.iter().enumerate().filter(|(_, i)| !current.iter().any(|c| c.name == i.name)).collect();
+        let removed: Vec<&InstanceRecord> = current.iter().filter(|c| !parsed.instances.iter().any(|i| i.name == c.name)).collect();
+        for (i, inst) in parsed.instances.iter().enumerate() {
+            if let Some(c) = current.iter().find(|c| c.name == inst.name) {
+                if c.environment_name != inst.environment {
+                    return Err(ServiceError::validation(format!(
+                        "$.instances[{i}].environment: instance {} runs in {}; an update may not move it (remove it and add a new one)",
+                        inst.name, c.environment_name
+                    )));
+                }
+            }
+        }
+        if added.is_empty() && removed.is_empty() {
+            return Err(ServiceError::validation("the spec neither adds nor removes an instance; update instances with `instance update`"));
+        }
+        // New instances deploy at the version of the template's recommended minor of the major the
+        // service's instances run (Proton adds them at the service's current version).
+        let major = current.first().map(|c| c.version.major).unwrap_or(1);
+        let version = self.deployable_version(TemplateKind::Service, &svc.template_name, major, None).await?;
+        let schema = Self::schema_of(&version)?;
+        let mut errors = Vec::new();
+        let mut instances = Vec::new();
+        let mut deployments = Vec::new();
+        for (i, inst) in &added {
+            match schema.validate(InputKind::ServiceInstance, &inst.spec, &format!("$.instances[{i}].spec")) {
+                Err(e) => errors.extend(e),
+                Ok(inputs) => {
+                    let inst_spec = json!({"name": inst.name, "environment": inst.environment, "spec": inst.spec}).to_string();
+                    instances.push(NewInstance {
+                        service_name: name.to_string(),
+                        name: inst.name.clone(),
+                        environment_name: inst.environment.clone(),
+                        template_name: svc.template_name.clone(),
+                        version: version.version,
+                        spec: inst_spec.clone(),
+                        inputs: inputs.to_string(),
+                    });
+                    deployments.push(NewDeployment {
+                        id: new_id(),
+                        target: Target::ServiceInstance { service: name.to_string(), instance: inst.name.clone() },
+                        environment_name: Some(inst.environment.clone()),
+                        action: DeploymentAction::Provision,
+                        initial_state: None,
+                        target_state: state(&version, &inst_spec, inputs),
+                    });
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(invalid_inputs("the service spec", errors));
+        }
+        let new_instances: Vec<_> = added.iter().map(|(_, i)| (*i).clone()).collect();
+        self.check_environments(&version, &new_instances).await?;
+        if parsed.instances.is_empty() {
+            return Err(ServiceError::validation("a service keeps at least one instance; delete the service instead"));
+        }
+        self.store.set_service_status(name, ServiceStatus::UpdateInProgress, None).await?;
+        self.store.add_instances(name, &spec_text, &instances, &deployments).await?;
+        for r in removed {
+            let current = current_state(&r.template_name, r.version, &r.spec, &r.inputs);
+            let d = NewDeployment {
+                id: new_id(),
+                target: Target::ServiceInstance { service: name.to_string(), instance: r.name.clone() },
+                environment_name: Some(r.environment_name.clone()),
+                action: DeploymentAction::Deprovision,
+                initial_state: Some(current.clone()),
+                target_state: current,
+            };
+            self.store.enqueue_deployment(&d, DeploymentStatus::DeleteInProgress).await?;
+        }
+        tracing::info!(service = %name, added = instances.len(), "service update enqueued");
+        Ok(self.store.get_service(name).await?)
+    }
+
     pub async fn get_instance(&self, service: &str, name: &str) -> Result<InstanceRecord> {
         Ok(self.store.get_instance(service, name).await?)
     }

@@ -310,6 +310,13 @@ pub async fn service(svc: &Deuteron, output: Output, cmd: ServiceCommand) -> Res
             print(output, &list, &["NAME", "TEMPLATE", "STATUS"], rows);
         }
         ServiceCommand::Show { name } => show_service(output, &ServiceView::from(&svc.get_service(&name).await?)),
+        ServiceCommand::Update { name, description, spec, wait } => {
+            let mut s = svc.update_service(&name, description.map(Some), spec.as_deref().map(read_spec).transpose()?).await?;
+            if wait.wait {
+                s = wait_service(svc, &name, wait, output).await?.unwrap_or(s);
+            }
+            show_service(output, &ServiceView::from(&s));
+        }
         ServiceCommand::Delete { name, wait } => {
             let deps = svc.delete_service(&name).await?;
             if wait.wait {
