@@ -403,13 +403,13 @@ impl Deuteron {
             parsed.instances.iter().enumerate().filter(|(_, i)| !current.iter().any(|c| c.name == i.name)).collect();
         let removed: Vec<&InstanceRecord> = current.iter().filter(|c| !parsed.instances.iter().any(|i| i.name == c.name)).collect();
         for (i, inst) in parsed.instances.iter().enumerate() {
-            if let Some(c) = current.iter().find(|c| c.name == inst.name) {
-                if c.environment_name != inst.environment {
-                    return Err(ServiceError::validation(format!(
-                        "$.instances[{i}].environment: instance {} runs in {}; an update may not move it (remove it and add a new one)",
-                        inst.name, c.environment_name
-                    )));
-                }
+            if let Some(c) = current.iter().find(|c| c.name == inst.name)
+                && c.environment_name != inst.environment
+            {
+                return Err(ServiceError::validation(format!(
+                    "$.instances[{i}].environment: instance {} runs in {}; an update may not move it (remove it and add a new one)",
+                    inst.name, c.environment_name
+                )));
             }
         }
         if added.is_empty() && removed.is_empty() {
