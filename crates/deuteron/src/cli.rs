@@ -269,6 +269,17 @@ pub enum ServiceCommand {
     Show {
         name: String,
     },
+    /// Change the description, and/or add and remove instances with a ServiceSpec listing the
+    /// instances the service should have.
+    Update {
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        spec: Option<PathBuf>,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
     /// Delete a service with its instances and pipeline.
     Delete {
         name: String,
