@@ -322,13 +322,15 @@ impl Engine {
             }
             _ => (Vec::new(), Default::default()),
         };
-        let role_arn = match &dep.target {
-            Target::Environment(n) => self.store.get_environment(n).await.ok().and_then(|e| e.role_arn),
-            Target::ServiceInstance { .. } => match &dep.environment_name {
-                Some(n) => self.store.get_environment(n).await.ok().and_then(|e| e.role_arn),
-                None => None,
-            },
+        // Only CloudFormation stacks take a role; other engines skip the lookup.
+        let env_name = match &dep.target {
+            Target::Environment(n) => Some(n.as_str()),
+            Target::ServiceInstance { .. } => dep.environment_name.as_deref(),
             Target::ServicePipeline(_) => None,
+        };
+        let role_arn = match env_name {
+            Some(n) if manifest.engine() == "jinja" => self.store.get_environment(n).await.ok().and_then(|e| e.role_arn),
+            _ => None,
         };
         Ok(Prepared {
             files: rendered.into_iter().map(|f| WorkFile { path: f.path, contents: f.contents }).collect(),

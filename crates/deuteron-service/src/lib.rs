@@ -73,17 +73,22 @@ pub struct Config {
     pub render_limits: RenderLimits,
 }
 
+/// Compiled schemas by their text: a version's schema never changes once it is deployable.
+type SchemaCache = Arc<std::sync::Mutex<std::collections::HashMap<u64, Arc<deuteron_bundle::TemplateSchema>>>>;
+const SCHEMA_CACHE_MAX: usize = 512;
+
 /// The service layer: cheap to clone, shared by every transport.
 #[derive(Clone)]
 pub struct Deuteron {
     store: Arc<dyn Store>,
     renderer: Arc<Renderer>,
     config: Arc<Config>,
+    schemas: SchemaCache,
 }
 
 impl Deuteron {
     pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
-        Self { renderer: Arc::new(Renderer::new(config.render_limits)), store, config: Arc::new(config) }
+        Self { renderer: Arc::new(Renderer::new(config.render_limits)), store, config: Arc::new(config), schemas: Arc::default() }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -96,5 +101,26 @@ impl Deuteron {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The compiled schema of a stored version (parsing and compiling it once).
+    pub(crate) fn compiled_schema(&self, schema_text: &str) -> Result<Arc<deuteron_bundle::TemplateSchema>> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        schema_text.hash(&mut h);
+        let key = h.finish();
+        if let Some(s) = self.schemas.lock().expect("schema cache").get(&key) {
+            return Ok(s.clone());
+        }
+        let schema = Arc::new(
+            deuteron_bundle::TemplateSchema::parse("schema/schema.yaml", schema_text)
+                .map_err(|e| ServiceError::Internal(format!("stored schema: {e}")))?,
+        );
+        let mut cache = self.schemas.lock().expect("schema cache");
+        if cache.len() >= SCHEMA_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(key, schema.clone());
+        Ok(schema)
     }
 }

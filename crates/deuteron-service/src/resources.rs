@@ -106,9 +106,8 @@ impl Deuteron {
         Ok(v)
     }
 
-    fn schema_of(v: &VersionRecord) -> Result<TemplateSchema> {
-        TemplateSchema::parse("schema/schema.yaml", &v.schema)
-            .map_err(|e| ServiceError::Internal(format!("stored schema of version {}: {e}", v.version)))
+    fn schema_of(&self, v: &VersionRecord) -> Result<std::sync::Arc<TemplateSchema>> {
+        self.compiled_schema(&v.schema)
     }
 
     pub async fn create_environment(&self, input: CreateEnvironment) -> Result<(EnvironmentRecord, String)> {
@@ -118,7 +117,7 @@ impl Deuteron {
             return Err(ServiceError::validation("environments of CUSTOMER_MANAGED templates are not supported yet"));
         }
         let version = self.deployable_version(TemplateKind::Environment, &input.template_name, input.major, input.minor).await?;
-        let inputs = environment_inputs(&version, &input.spec)?;
+        let inputs = environment_inputs(self, &version, &input.spec)?;
         let d = NewDeployment {
             id: new_id(),
             target: Target::Environment(input.name.clone()),
@@ -183,7 +182,7 @@ impl Deuteron {
         conflict_if_active(&format!("environment {name}"), env.deployment.status)?;
         let version = self.store.get_version(TemplateKind::Environment, &env.template_name, target).await?;
         let spec = update.spec.unwrap_or_else(|| env.spec.clone());
-        let inputs = environment_inputs(&version, &spec)?;
+        let inputs = environment_inputs(self, &version, &spec)?;
         let d = NewDeployment {
             id: new_id(),
             target: Target::Environment(name.to_string()),
@@ -268,7 +267,7 @@ impl Deuteron {
                 return Err(ServiceError::validation("a service needs a ServiceSpec (proton: ServiceSpec), not an EnvironmentSpec"));
             }
         };
-        let schema = Self::schema_of(&version)?;
+        let schema = self.schema_of(&version)?;
         let (pipeline_inputs, instance_inputs) = spec.validate(&schema).map_err(|e| invalid_inputs("the service spec", e))?;
         self.check_environments(&version, &spec.instances).await?;
         let has_pipeline = template.provisioning == Provisioning::Standard;
@@ -419,7 +418,7 @@ impl Deuteron {
         // service's instances run (Proton adds them at the service's current version).
         let major = current.first().map(|c| c.version.major).unwrap_or(1);
         let version = self.deployable_version(TemplateKind::Service, &svc.template_name, major, None).await?;
-        let schema = Self::schema_of(&version)?;
+        let schema = self.schema_of(&version)?;
         let mut errors = Vec::new();
         let mut instances = Vec::new();
         let mut deployments = Vec::new();
@@ -505,7 +504,7 @@ impl Deuteron {
             None => serde_json::from_str::<Value>(&inst.spec).ok().and_then(|v| v.get("spec").cloned()).unwrap_or_else(|| json!({})),
             Some(text) => instance_spec_from(text, name)?,
         };
-        let schema = Self::schema_of(&version)?;
+        let schema = self.schema_of(&version)?;
         let inputs = schema
             .validate(InputKind::ServiceInstance, &given, "$.spec")
             .map_err(|e| invalid_inputs(&format!("the spec of instance {name}"), e))?;
@@ -545,7 +544,7 @@ impl Deuteron {
                 SpecFile::Environment(_) => return Err(ServiceError::validation("a pipeline update needs a ServiceSpec")),
             },
         };
-        let schema = Self::schema_of(&version)?;
+        let schema = self.schema_of(&version)?;
         let inputs = schema.validate(InputKind::Pipeline, &given, "$.pipeline").map_err(|e| invalid_inputs("the pipeline spec", e))?;
         let d = NewDeployment {
             id: new_id(),
@@ -584,14 +583,14 @@ impl Deuteron {
 }
 
 /// Inputs from an EnvironmentSpec, validated against the version's schema.
-fn environment_inputs(version: &VersionRecord, spec: &str) -> Result<Value> {
+fn environment_inputs(svc: &Deuteron, version: &VersionRecord, spec: &str) -> Result<Value> {
     let parsed = match SpecFile::parse("spec", spec).map_err(|e| ServiceError::validation(e.to_string()))? {
         SpecFile::Environment(e) => e,
         SpecFile::Service(_) => {
             return Err(ServiceError::validation("an environment needs an EnvironmentSpec (proton: EnvironmentSpec), not a ServiceSpec"));
         }
     };
-    let schema = Deuteron::schema_of(version)?;
+    let schema = svc.schema_of(version)?;
     parsed.validate(&schema).map_err(|e| invalid_inputs("the environment spec", e))
 }
 

@@ -777,8 +777,9 @@ macro_rules! store_impl {
                 .bind(&id)
                 .execute(&mut *tx)
                 .await?;
+                let row = sqlx::query("SELECT * FROM deployments WHERE id = $1").bind(&id).fetch_one(&mut *tx).await?;
                 tx.commit().await?;
-                Ok(Some(self.get_deployment(&id).await?))
+                Ok(Some(Self::deployment_from_row(&row)?))
             }
 
             async fn heartbeat(&self, id: &str, worker: &str, lease_ms: i64) -> Result<Heartbeat> {
@@ -943,8 +944,9 @@ macro_rules! store_impl {
                         q.bind(finish.status.as_str()).bind(&finish.status_message).bind(now).execute(&mut *tx).await?;
                     }
                 }
+                let row = sqlx::query("SELECT * FROM deployments WHERE id = $1").bind(id).fetch_one(&mut *tx).await?;
                 tx.commit().await?;
-                self.get_deployment(id).await
+                Self::deployment_from_row(&row)
             }
 
             async fn outputs(&self, target: &Target) -> Result<Vec<(String, String)>> {
