@@ -176,13 +176,15 @@ impl Engine {
                 .await?;
         }
         let finish = if dep.cancel_requested {
-            Finish { status: D::Cancelled, status_message: Some("cancelled before it started".into()), outputs: None }
+            Finish { status: D::Cancelled, status_message: Some("cancelled before it started".into()), outputs: None, log: Vec::new() }
         } else {
             match self.prepare(&dep).await {
-                Err(message) => {
-                    self.store.append_log(&dep.id, "deuteron", std::slice::from_ref(&message)).await?;
-                    Finish { status: failed(dep.action), status_message: Some(message), outputs: None }
-                }
+                Err(message) => Finish {
+                    status: failed(dep.action),
+                    status_message: Some(message.clone()),
+                    outputs: None,
+                    log: vec![("deuteron".into(), message)],
+                },
                 Ok(prepared) => match self.provision(&dep, prepared).await? {
                     None => return self.store.get_deployment(&dep.id).await.map_err(Into::into),
                     Some(f) => f,
@@ -264,14 +266,16 @@ impl Engine {
         let guard = AbortOnDrop(beat);
         let result = provisioner.run(&req, log.as_ref(), cancel).await;
         drop(guard);
-        for (stream, chunk) in group_by_stream(log.take()) {
-            self.store.append_log(&dep.id, &stream, &chunk).await?;
-        }
         if !self.config.keep_work_dirs {
             let _ = std::fs::remove_dir_all(&work_dir);
         }
+        // The last lines are written with the outcome, in the finish transaction.
+        let mut tail = log.take();
         if lost.load(std::sync::atomic::Ordering::SeqCst) {
             tracing::warn!(deployment = %dep.id, worker = %self.config.worker_id, "lease lost; another worker owns the deployment");
+            for (stream, chunk) in group_by_stream(tail) {
+                self.store.append_log(&dep.id, &stream, &chunk).await?;
+            }
             return Ok(None);
         }
         let finish = match result {
@@ -279,15 +283,17 @@ impl Engine {
                 status: if dep.action == DeploymentAction::Deprovision { D::DeleteComplete } else { D::Succeeded },
                 status_message: None,
                 outputs: Some(outcome.outputs),
+                log: tail,
             },
-            Err(ProvisionError::Cancelled) => {
-                Finish { status: D::Cancelled, status_message: Some("cancelled by request".into()), outputs: None }
+            Err(e) => {
+                let (status, message) = match e {
+                    ProvisionError::Cancelled => (D::Cancelled, "cancelled by request".to_string()),
+                    other => (failed(dep.action), other.to_string()),
+                };
+                tail.push(("deuteron".into(), message.clone()));
+                Finish { status, status_message: Some(message), outputs: None, log: tail }
             }
-            Err(e) => Finish { status: failed(dep.action), status_message: Some(e.to_string()), outputs: None },
         };
-        if let Some(m) = &finish.status_message {
-            self.store.append_log(&dep.id, "deuteron", std::slice::from_ref(m)).await?;
-        }
         Ok(Some(finish))
     }
 

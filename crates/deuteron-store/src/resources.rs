@@ -253,6 +253,8 @@ pub struct Finish {
     pub status_message: Option<String>,
     /// Outputs replacing the resource's outputs (successful provisions only).
     pub outputs: Option<Vec<(String, String)>>,
+    /// Last `(stream, line)` log lines, written in the same transaction.
+    pub log: Vec<(String, String)>,
 }
 
 /// What a running job learns from a heartbeat.

@@ -283,17 +283,31 @@ async fn deployment_story(store: Arc<dyn Store>) {
         log.iter().map(|l| (l.seq, l.stream.as_str(), l.line.as_str())).collect::<Vec<_>>(),
         vec![(2, "stdout", "two"), (3, "stderr", "three")]
     );
-    let e = store.finish_deployment("d1", "w2", &Finish { status: D::Succeeded, status_message: None, outputs: None }).await.unwrap_err();
+    let e = store
+        .finish_deployment("d1", "w2", &Finish { status: D::Succeeded, status_message: None, outputs: None, log: Vec::new() })
+        .await
+        .unwrap_err();
     assert!(matches!(e, StoreError::Conflict(_)));
     let done = store
         .finish_deployment(
             "d1",
             "w1",
-            &Finish { status: D::Succeeded, status_message: None, outputs: Some(vec![("Vpc".into(), "vpc-1".into())]) },
+            &Finish {
+                status: D::Succeeded,
+                status_message: None,
+                outputs: Some(vec![("Vpc".into(), "vpc-1".into())]),
+                log: vec![("deuteron".into(), "done".into())],
+            },
         )
         .await
         .unwrap();
     assert_eq!((done.status, done.job_state), (D::Succeeded, JobState::Done));
+    let last = store.read_log("d1", 3).await.unwrap();
+    assert_eq!(
+        last.iter().map(|l| (l.seq, l.stream.as_str(), l.line.as_str())).collect::<Vec<_>>(),
+        vec![(4, "deuteron", "done")],
+        "finish writes its log lines"
+    );
     let e = store.get_environment("dev").await.unwrap();
     assert_eq!(
         (e.deployment.status, e.deployment.last_succeeded_deployment_id.as_deref(), e.spec.as_str()),
@@ -308,7 +322,10 @@ async fn deployment_story(store: Arc<dyn Store>) {
     let again = store.claim_deployment("w3", 60_000).await.unwrap().unwrap();
     assert_eq!((again.id.as_str(), again.attempts, again.lease_owner.as_deref()), ("d4", 2, Some("w3")));
     assert_eq!(store.heartbeat("d4", "dead", 1000).await.unwrap(), Heartbeat::Lost);
-    store.finish_deployment("d4", "w3", &Finish { status: D::Failed, status_message: Some("boom".into()), outputs: None }).await.unwrap();
+    store
+        .finish_deployment("d4", "w3", &Finish { status: D::Failed, status_message: Some("boom".into()), outputs: None, log: Vec::new() })
+        .await
+        .unwrap();
     let e = store.get_environment("dev").await.unwrap();
     assert_eq!(
         (e.deployment.status, e.deployment.status_message.as_deref(), e.version),
@@ -324,7 +341,10 @@ async fn deployment_story(store: Arc<dyn Store>) {
     assert_eq!(store.get_environment("dev").await.unwrap().deployment.status, D::Cancelling);
     store.claim_deployment("w1", 60_000).await.unwrap().unwrap();
     assert_eq!(store.heartbeat("d5", "w1", 60_000).await.unwrap(), Heartbeat::Held { cancel_requested: true });
-    store.finish_deployment("d5", "w1", &Finish { status: D::Cancelled, status_message: None, outputs: None }).await.unwrap();
+    store
+        .finish_deployment("d5", "w1", &Finish { status: D::Cancelled, status_message: None, outputs: None, log: Vec::new() })
+        .await
+        .unwrap();
     let e = store.request_cancel("d5").await.unwrap_err();
     assert!(e.to_string().contains("already finished as CANCELLED"), "{e}");
 
@@ -391,11 +411,17 @@ async fn deployment_story(store: Arc<dyn Store>) {
 
     // Deprovision removes the row and outputs; the deployment history stays.
     let w = store.claim_deployment("w1", 60_000).await.unwrap().unwrap();
-    store.finish_deployment(&w.id, "w1", &Finish { status: D::Succeeded, status_message: None, outputs: None }).await.unwrap();
+    store
+        .finish_deployment(&w.id, "w1", &Finish { status: D::Succeeded, status_message: None, outputs: None, log: Vec::new() })
+        .await
+        .unwrap();
     store.enqueue_deployment(&deployment("d7", inst.clone(), Deprovision, 0), D::DeleteInProgress).await.unwrap();
     assert_eq!(store.get_instance("api", "api-dev").await.unwrap().deployment.status, D::DeleteInProgress);
     store.claim_deployment("w1", 60_000).await.unwrap().unwrap();
-    store.finish_deployment("d7", "w1", &Finish { status: D::DeleteComplete, status_message: None, outputs: None }).await.unwrap();
+    store
+        .finish_deployment("d7", "w1", &Finish { status: D::DeleteComplete, status_message: None, outputs: None, log: Vec::new() })
+        .await
+        .unwrap();
     assert!(matches!(store.get_instance("api", "api-dev").await, Err(StoreError::NotFound(_))));
     assert_eq!(store.get_deployment("d7").await.unwrap().status, D::DeleteComplete);
     let e = store.delete_service("api").await.unwrap_err();
