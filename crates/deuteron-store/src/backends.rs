@@ -838,21 +838,7 @@ macro_rules! store_impl {
                 }
                 let now = now_millis();
                 let mut tx = self.pool.begin_with($begin_write).await?;
-                let next: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS s FROM deployment_logs WHERE deployment_id = $1")
-                    .bind(id)
-                    .fetch_one(&mut *tx)
-                    .await?
-                    .try_get("s")?;
-                for (i, line) in lines.iter().enumerate() {
-                    sqlx::query("INSERT INTO deployment_logs (deployment_id, seq, at, stream, line) VALUES ($1, $2, $3, $4, $5)")
-                        .bind(id)
-                        .bind(next + 1 + i as i64)
-                        .bind(now)
-                        .bind(stream)
-                        .bind(line)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+                Self::insert_log(&mut tx, id, lines.iter().map(|l| (stream, l.as_str())), now).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -944,23 +930,7 @@ macro_rules! store_impl {
                         q.bind(finish.status.as_str()).bind(&finish.status_message).bind(now).execute(&mut *tx).await?;
                     }
                 }
-                if !finish.log.is_empty() {
-                    let next: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS s FROM deployment_logs WHERE deployment_id = $1")
-                        .bind(id)
-                        .fetch_one(&mut *tx)
-                        .await?
-                        .try_get("s")?;
-                    for (i, (stream, line)) in finish.log.iter().enumerate() {
-                        sqlx::query("INSERT INTO deployment_logs (deployment_id, seq, at, stream, line) VALUES ($1, $2, $3, $4, $5)")
-                            .bind(id)
-                            .bind(next + 1 + i as i64)
-                            .bind(now)
-                            .bind(stream)
-                            .bind(line)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                }
+                Self::insert_log(&mut tx, id, finish.log.iter().map(|(s, l)| (s.as_str(), l.as_str())), now).await?;
                 let row = sqlx::query("SELECT * FROM deployments WHERE id = $1").bind(id).fetch_one(&mut *tx).await?;
                 tx.commit().await?;
                 Self::deployment_from_row(&row)

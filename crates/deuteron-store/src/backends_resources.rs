@@ -207,6 +207,32 @@ macro_rules! resource_helpers {
                 Ok(())
             }
 
+            /// Appends `(stream, line)` pairs to a deployment's log after its last line.
+            async fn insert_log<'a>(
+                tx: &mut sqlx::Transaction<'static, <$store as HasDb>::Db>,
+                id: &str,
+                lines: impl Iterator<Item = (&'a str, &'a str)>,
+                now: i64,
+            ) -> Result<()> {
+                let mut seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS s FROM deployment_logs WHERE deployment_id = $1")
+                    .bind(id)
+                    .fetch_one(&mut **tx)
+                    .await?
+                    .try_get("s")?;
+                for (stream, line) in lines {
+                    seq += 1;
+                    sqlx::query("INSERT INTO deployment_logs (deployment_id, seq, at, stream, line) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(id)
+                        .bind(seq)
+                        .bind(now)
+                        .bind(stream)
+                        .bind(line)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                Ok(())
+            }
+
             /// `(table, where clause with $1.., binds)` selecting a target's row.
             fn target_row(target: &Target) -> (&'static str, &'static str, Vec<String>) {
                 match target {
