@@ -14,6 +14,6 @@ mod yaml;
 
 pub use archive::{BundleFiles, Limits};
 pub use bundle::{Bundle, BundleError, InfraFolder};
-pub use manifest::{CodebuildSettings, Manifest, TemplateEntry};
+pub use manifest::{CodebuildSettings, ComponentTemplate, Manifest, TemplateEntry};
 pub use schema::{InputError, InputKind, TemplateSchema};
 pub use spec::{EnvironmentSpec, ServiceSpec, ServiceSpecInstance, SpecFile};

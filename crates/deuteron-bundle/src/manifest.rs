@@ -185,6 +185,47 @@ impl Manifest {
     }
 }
 
+/// The one template of a directly defined component's manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ComponentTemplate {
+    /// Jinja-rendered CloudFormation, written as `file`.
+    CloudFormation { file: String },
+    /// Terraform, written as `file` (`main.tf` for `*`).
+    Terraform { file: String },
+}
+
+impl ComponentTemplate {
+    /// Parses a component manifest (Proton's limit: 1,024 characters): exactly one CloudFormation
+    /// or Terraform template; Proton never ran components through CodeBuild.
+    pub fn parse(manifest: &str) -> Result<Self, BundleError> {
+        const MAX: usize = 1_024;
+        let fail = |message: String| BundleError::Invalid { file: "manifest".into(), line: None, message };
+        if manifest.len() > MAX {
+            return Err(fail(format!("{} characters; the limit is {MAX}", manifest.len())));
+        }
+        let parsed = Manifest::parse("manifest", manifest)?;
+        if parsed.templates.len() != 1 {
+            return Err(fail(format!("infrastructure.templates has {} entries; a component has exactly one", parsed.templates.len())));
+        }
+        match &parsed.templates[0] {
+            TemplateEntry::CloudFormation { file } => Ok(Self::CloudFormation { file: file.clone() }),
+            TemplateEntry::Terraform { file } if file == "*" => Ok(Self::Terraform { file: "main.tf".into() }),
+            TemplateEntry::Terraform { file } => Ok(Self::Terraform { file: file.clone() }),
+            TemplateEntry::Codebuild(_) => Err(fail(
+                "infrastructure.templates[0].rendering_engine: components use jinja (CloudFormation) or hcl (Terraform); \
+                 codebuild provisioning is not available for components"
+                    .into(),
+            )),
+        }
+    }
+
+    pub fn file(&self) -> &str {
+        match self {
+            Self::CloudFormation { file } | Self::Terraform { file } => file,
+        }
+    }
+}
+
 impl TemplateEntry {
     pub fn engine(&self) -> &'static str {
         match self {

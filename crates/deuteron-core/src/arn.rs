@@ -36,6 +36,10 @@ impl ArnConfig {
         self.arn(&format!("service/{service}/pipeline"))
     }
 
+    pub fn component(&self, name: &str) -> String {
+        self.arn(&format!("component/{name}"))
+    }
+
     pub fn template(&self, kind: crate::TemplateKind, name: &str) -> String {
         self.arn(&format!("{}/{name}", kind.arn_type()))
     }

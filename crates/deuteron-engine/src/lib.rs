@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{Map, json};
+use serde_json::Map;
 
-use deuteron_bundle::{Bundle, BundleFiles, InfraFolder, Limits, TemplateEntry};
+use deuteron_bundle::{Bundle, BundleFiles, ComponentTemplate, InfraFolder, Limits, TemplateEntry};
 use deuteron_core::{ArnConfig, DeploymentAction, DeploymentStatus as D, ServiceStatus, TemplateKind, VersionNumber};
 use deuteron_provision::{Cancel, LogSink, ProvisionError, ProvisionRequest, Provisioner, WorkFile};
 use deuteron_render::{Renderer, ResourceMeta};
@@ -302,18 +302,20 @@ impl Engine {
             Target::Environment(n) => self.config.arn.environment(n),
             Target::ServiceInstance { service, instance } => self.config.arn.service_instance(service, instance),
             Target::ServicePipeline(s) => self.config.arn.service_pipeline(s),
+            Target::Component(n) => self.config.arn.component(n),
         }
     }
 
     /// Loads the bundle, builds the namespaces and renders the target's folder.
     async fn prepare(&self, dep: &DeploymentRecord) -> Result<Prepared, String> {
         let state = &dep.target_state;
-        let version = state.version().ok_or_else(|| format!("deployment {} has no valid target version", dep.id))?;
         let (kind, folder) = match dep.target {
             Target::Environment(_) => (TemplateKind::Environment, InfraFolder::Infrastructure),
             Target::ServiceInstance { .. } => (TemplateKind::Service, InfraFolder::InstanceInfrastructure),
             Target::ServicePipeline(_) => (TemplateKind::Service, InfraFolder::PipelineInfrastructure),
+            Target::Component(_) => return self.prepare_component(dep).await,
         };
+        let version = state.version().ok_or_else(|| format!("deployment {} has no valid target version", dep.id))?;
         let bundle = self.bundle(kind, &state.template_name, version).await?;
         let ctx = context::build(self.store.as_ref(), &self.config.arn, &dep.target, state)
             .await
@@ -331,7 +333,7 @@ impl Engine {
         // Only CloudFormation stacks take a role; other engines skip the lookup.
         let env_name = match &dep.target {
             Target::Environment(n) => Some(n.as_str()),
-            Target::ServiceInstance { .. } => dep.environment_name.as_deref(),
+            Target::ServiceInstance { .. } | Target::Component(_) => dep.environment_name.as_deref(),
             Target::ServicePipeline(_) => None,
         };
         let role_arn = match env_name {
@@ -345,6 +347,34 @@ impl Engine {
             env,
             engine: manifest.engine(),
         })
+    }
+
+    /// A directly defined component: its one template file, rendered (CloudFormation) or with
+    /// the generated variable files (Terraform); CloudFormation stacks take the environment's
+    /// component role.
+    async fn prepare_component(&self, dep: &DeploymentRecord) -> Result<Prepared, String> {
+        let state = &dep.target_state;
+        let comp = state.component.as_ref().ok_or_else(|| format!("deployment {} carries no component state", dep.id))?;
+        let template = ComponentTemplate::parse(&comp.manifest).map_err(|e| e.to_string())?;
+        let ctx = context::build(self.store.as_ref(), &self.config.arn, &dep.target, state)
+            .await
+            .map_err(|e| format!("cannot build the render context: {e}"))?;
+        let meta = ResourceMeta { arn: self.arn(&dep.target), proton_tags: Map::new() };
+        let env_name = dep.environment_name.as_deref().ok_or_else(|| format!("deployment {} names no environment", dep.id))?;
+        let (files, engine, role_arn) = match &template {
+            ComponentTemplate::CloudFormation { file } => {
+                let out = self.renderer.render_str(file, &comp.template_file, &ctx).map_err(|e| format!("render failed: {e}"))?;
+                let role = self.store.get_environment(env_name).await.ok().and_then(|e| e.component_role_arn);
+                (vec![WorkFile { path: file.clone(), contents: out.into_bytes() }], "jinja", role)
+            }
+            ComponentTemplate::Terraform { file } => {
+                let mut files = vec![WorkFile { path: file.clone(), contents: comp.template_file.clone().into_bytes() }];
+                let generated = deuteron_render::terraform::component_files(&ctx, &meta).map_err(|e| format!("render failed: {e}"))?;
+                files.extend(generated.into_iter().map(|f| WorkFile { path: f.path, contents: f.contents }));
+                (files, "hcl", None)
+            }
+        };
+        Ok(Prepared { files, role_arn, commands: Vec::new(), env: Default::default(), engine })
     }
 
     async fn bundle(&self, kind: TemplateKind, name: &str, version: VersionNumber) -> Result<Arc<Bundle>, String> {
@@ -368,7 +398,7 @@ impl Engine {
     async fn after(&self, done: &DeploymentRecord) -> Result<(), StoreError> {
         let service = match &done.target {
             Target::ServiceInstance { service, .. } | Target::ServicePipeline(service) => service.clone(),
-            Target::Environment(_) => return Ok(()),
+            Target::Environment(_) | Target::Component(_) => return Ok(()),
         };
         let svc = match self.store.get_service(&service).await {
             Ok(s) => s,
@@ -416,13 +446,7 @@ impl Engine {
                     let msg = format!("instance(s) {} failed to deploy", failed.join(", "));
                     self.store.set_service_status(&service, failed_status, Some(&msg)).await?;
                 } else if let Some(p) = pipeline {
-                    let state = ResourceState {
-                        template_name: p.template_name.clone(),
-                        template_major_version: p.version.major.to_string(),
-                        template_minor_version: p.version.minor.to_string(),
-                        spec: p.spec.clone(),
-                        inputs: serde_json::from_str(&p.inputs).unwrap_or_else(|_| json!({})),
-                    };
+                    let state = ResourceState::stored(&p.template_name, p.version, &p.spec, &p.inputs);
                     let d = NewDeployment {
                         id: uuid::Uuid::new_v4().to_string(),
                         target: Target::ServicePipeline(service.clone()),
@@ -465,6 +489,7 @@ pub fn stack_name(target: &Target) -> String {
         Target::Environment(n) => format!("deuteron-env-{n}"),
         Target::ServiceInstance { service, instance } => format!("deuteron-svc-{service}-{instance}"),
         Target::ServicePipeline(s) => format!("deuteron-pipeline-{s}"),
+        Target::Component(n) => format!("deuteron-component-{n}"),
     }
 }
 

@@ -410,3 +410,96 @@ async fn lifecycle_on_postgres() {
     let store: Arc<dyn Store> = Arc::new(deuteron_store::PostgresStore::open(&url).await.unwrap());
     lifecycle(world(store, dir).await).await;
 }
+
+/// Proton's component rules, checked before anything is stored.
+#[tokio::test]
+async fn component_rules() {
+    use deuteron_service::components::{CreateComponent, UpdateComponent};
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(deuteron_store::SqliteStore::open(&dir.path().join("d.db")).await.unwrap());
+    let w = world(store, dir).await;
+    let svc = &w.svc;
+    for env in ["dev", "stage"] {
+        svc.create_environment(CreateEnvironment {
+            name: env.into(),
+            template_name: "net".into(),
+            major: 1,
+            spec: "proton: EnvironmentSpec\nspec: {}\n".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    w.drain().await;
+    svc.create_service(CreateService {
+        name: "api".into(),
+        template_name: "web".into(),
+        major: 1,
+        spec: "proton: ServiceSpec\ninstances:\n  - name: api-dev\n    environment: dev\n".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    w.drain().await;
+    let cfn = "infrastructure:\n  templates:\n    - file: c.yaml\n      rendering_engine: jinja\n      template_language: cloudformation\n";
+    let base = CreateComponent {
+        name: "c".into(),
+        environment_name: Some("dev".into()),
+        template_file: "Resources: {}\n".into(),
+        manifest: cfn.into(),
+        ..Default::default()
+    };
+    let refused = |r: Result<(deuteron_store::ComponentRecord, String), ServiceError>| match r {
+        Err(ServiceError::Validation { message, .. }) => message,
+        other => panic!("expected a validation error, got {other:?}"),
+    };
+    let m = refused(
+        svc.create_component(CreateComponent {
+            service_name: Some("api".into()),
+            service_instance_name: Some("api-dev".into()),
+            environment_name: None,
+            ..base.clone()
+        })
+        .await,
+    );
+    assert!(
+        m.contains(
+            "service instance api/api-dev runs service template web version 1.0, which does not support directly defined components"
+        ),
+        "{m}"
+    );
+    let m = refused(svc.create_component(CreateComponent { manifest: manifest().into(), ..base.clone() }).await);
+    assert!(m.contains("codebuild provisioning is not available for components"), "{m}");
+    let m = refused(svc.create_component(CreateComponent { service_name: Some("api".into()), ..base.clone() }).await);
+    assert_eq!(m, "serviceName and serviceInstanceName: give both to attach a component, or neither");
+    let m = refused(svc.create_component(CreateComponent { environment_name: None, ..base.clone() }).await);
+    assert!(m.starts_with("environmentName: a component that is not attached"), "{m}");
+    let m = refused(svc.create_component(CreateComponent { environment_name: Some("ghost".into()), ..base.clone() }).await);
+    assert_eq!(m, "environmentName: environment ghost does not exist");
+    let m = refused(svc.create_component(CreateComponent { template_file: "a: 1\nb: {{ x \n".into(), ..base.clone() }).await);
+    assert!(m.starts_with("templateFile: c.yaml:2: syntax error"), "{m}");
+    let m = refused(svc.create_component(CreateComponent { name: "bad name".into(), ..base.clone() }).await);
+    assert!(m.starts_with("name: "), "{m}");
+    assert!(svc.list_components(&Default::default()).await.unwrap().is_empty(), "nothing was stored");
+
+    // A valid component is stored with its deployment queued; rules that depend on it hold.
+    let (c, dep) = svc.create_component(CreateComponent { environment_name: Some("stage".into()), ..base.clone() }).await.unwrap();
+    assert_eq!((c.deployment.status, c.deployment.last_attempted_deployment_id.as_deref()), (D::InProgress, Some(dep.as_str())));
+    let e = svc.delete_environment("stage").await.unwrap_err();
+    assert_eq!(e.to_string(), "environment stage still has components: c; delete them first");
+    let e = svc
+        .update_component("c", UpdateComponent { template_file: Some("Resources: {}\n".into()), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert!(e.to_string().starts_with("deploymentType NONE changes the description only"), "{e}");
+    let e = svc
+        .update_component("c", UpdateComponent { redeploy: true, template_file: Some("Resources: {}\n".into()), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ServiceError::Conflict(ref m) if m.starts_with("component c has a deployment in progress")), "{e}");
+    let e = svc.delete_component("c").await.unwrap_err();
+    assert!(matches!(e, ServiceError::Conflict(_)), "{e}");
+    let (c, none) =
+        svc.update_component("c", UpdateComponent { description: Some(Some("cache".into())), ..Default::default() }).await.unwrap();
+    assert_eq!((c.description.as_deref(), none.is_none()), (Some("cache"), true), "NONE updates the description only");
+}

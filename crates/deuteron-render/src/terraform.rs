@@ -81,12 +81,38 @@ pub fn generated_files(folder: InfraFolder, ctx: &Value, meta: &ResourceMeta) ->
     if !meta.proton_tags.is_empty() {
         vars.insert("proton_tags".into(), Value::Object(meta.proton_tags.clone()));
     }
+    Ok(vec![RenderedFile { path: variables_file_name(folder).into(), contents: decl.into_bytes() }, tfvars_file(vars)])
+}
+
+/// `proton.component.variables.tf` and `proton.auto.tfvars.json` for a directly defined
+/// component: the environment (with outputs), the component's name and, when attached, the
+/// service and the instance with its inputs.
+pub fn component_files(ctx: &Value, meta: &ResourceMeta) -> Result<Vec<RenderedFile>, RenderError> {
+    let obj = ctx.as_object().ok_or_else(|| RenderError::Context("the Terraform context must be a mapping".into()))?;
+    let mut decl = header(meta);
+    decl.push_str("variable \"environment\" {\n  type = object({\n    account_id = string\n    name       = string\n    outputs    = map(string)\n  })\n  default = null\n}\n\n");
+    decl.push_str("variable \"service\" {\n  type = object({\n    name = string\n  })\n  default = null\n}\n\n");
+    decl.push_str(
+        "variable \"service_instance\" {\n  type = object({\n    name   = string\n    inputs = any\n  })\n  default = null\n}\n\n",
+    );
+    decl.push_str("variable \"component\" {\n  type = object({\n    name = string\n  })\n  default = null\n}\n\n");
+    decl.push_str(PROTON_TAGS);
+    let mut vars = Map::new();
+    for k in ["environment", "service", "service_instance", "component"] {
+        if let Some(v) = obj.get(k) {
+            vars.insert(k.into(), v.clone());
+        }
+    }
+    if !meta.proton_tags.is_empty() {
+        vars.insert("proton_tags".into(), Value::Object(meta.proton_tags.clone()));
+    }
+    Ok(vec![RenderedFile { path: "proton.component.variables.tf".into(), contents: decl.into_bytes() }, tfvars_file(vars)])
+}
+
+fn tfvars_file(vars: Map<String, Value>) -> RenderedFile {
     let mut tfvars = serde_json::to_string_pretty(&Value::Object(vars)).expect("JSON values serialise");
     tfvars.push('\n');
-    Ok(vec![
-        RenderedFile { path: variables_file_name(folder).into(), contents: decl.into_bytes() },
-        RenderedFile { path: TFVARS_FILE.into(), contents: tfvars.into_bytes() },
-    ])
+    RenderedFile { path: TFVARS_FILE.into(), contents: tfvars.into_bytes() }
 }
 
 /// `service` carries the repository fields only when the service has a pipeline.

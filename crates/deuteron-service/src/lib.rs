@@ -9,6 +9,7 @@ use deuteron_bundle::{BundleError, Limits};
 use deuteron_render::{RenderLimits, Renderer};
 use deuteron_store::{Store, StoreError};
 
+pub mod components;
 pub mod registry;
 pub mod resources;
 pub mod views;

@@ -11,8 +11,8 @@ use deuteron_core::{
     VersionNumber,
 };
 use deuteron_store::{
-    DeploymentFilter, DeploymentRecord, EnvironmentRecord, InstanceRecord, LogLine, NewDeployment, NewEnvironment, NewInstance,
-    NewPipeline, NewService, PipelineRecord, ResourceState, ServiceRecord, StoreError, Target, VersionRecord,
+    ComponentFilter, ComponentRecord, DeploymentFilter, DeploymentRecord, EnvironmentRecord, InstanceRecord, LogLine, NewDeployment,
+    NewEnvironment, NewInstance, NewPipeline, NewService, PipelineRecord, ResourceState, ServiceRecord, StoreError, Target, VersionRecord,
 };
 
 use crate::{Deuteron, Result, ServiceError};
@@ -63,30 +63,18 @@ fn invalid_inputs(what: &str, errors: Vec<deuteron_bundle::InputError>) -> Servi
 }
 
 fn state(version: &VersionRecord, spec: &str, inputs: Value) -> ResourceState {
-    ResourceState {
-        template_name: version.template_name.clone(),
-        template_major_version: version.version.major.to_string(),
-        template_minor_version: version.version.minor.to_string(),
-        spec: spec.to_string(),
-        inputs,
-    }
+    ResourceState::versioned(&version.template_name, version.version, spec, inputs)
 }
 
 fn current_state(template: &str, version: VersionNumber, spec: &str, inputs: &str) -> ResourceState {
-    ResourceState {
-        template_name: template.to_string(),
-        template_major_version: version.major.to_string(),
-        template_minor_version: version.minor.to_string(),
-        spec: spec.to_string(),
-        inputs: serde_json::from_str(inputs).unwrap_or_else(|_| json!({})),
-    }
+    ResourceState::stored(template, version, spec, inputs)
 }
 
 fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-fn conflict_if_active(what: &str, status: DeploymentStatus) -> Result<()> {
+pub(crate) fn conflict_if_active(what: &str, status: DeploymentStatus) -> Result<()> {
     if status.is_active() {
         return Err(ServiceError::Conflict(format!("{what} has a deployment in progress ({status}); wait for it to finish or cancel it")));
     }
@@ -206,6 +194,14 @@ impl Deuteron {
                 users.iter().map(|i| format!("{}/{}", i.service_name, i.name)).collect::<Vec<_>>().join(", ")
             )));
         }
+        let components =
+            self.store.list_components(&ComponentFilter { environment_name: Some(name.to_string()), ..Default::default() }).await?;
+        if !components.is_empty() {
+            return Err(ServiceError::Conflict(format!(
+                "environment {name} still has components: {}; delete them first",
+                components.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        }
         conflict_if_active(&format!("environment {name}"), env.deployment.status)?;
         let current = current_state(&env.template_name, env.version, &env.spec, &env.inputs);
         let d = NewDeployment {
@@ -217,6 +213,33 @@ impl Deuteron {
             target_state: current,
         };
         Ok(self.store.enqueue_deployment(&d, DeploymentStatus::DeleteInProgress).await?)
+    }
+
+    async fn attached_components(&self, service: &str, instance: Option<&str>) -> Result<Vec<ComponentRecord>> {
+        let filter = ComponentFilter {
+            service_name: Some(service.to_string()),
+            service_instance_name: instance.map(str::to_string),
+            ..Default::default()
+        };
+        Ok(self.store.list_components(&filter).await?)
+    }
+
+    /// Refuses to remove instances of `service` that have a component attached (Proton's rule).
+    async fn refuse_attached<'a>(&self, service: &str, instances: impl Iterator<Item = &'a str>) -> Result<()> {
+        let attached = self.attached_components(service, None).await?;
+        let names: Vec<&str> = instances.collect();
+        let blocking: Vec<String> = attached
+            .iter()
+            .filter(|c| c.service_instance_name.as_deref().is_some_and(|i| names.contains(&i)))
+            .map(|c| format!("component {} on instance {}", c.name, c.service_instance_name.as_deref().unwrap_or_default()))
+            .collect();
+        if !blocking.is_empty() {
+            return Err(ServiceError::Conflict(format!(
+                "service {service}: {} attached; detach or delete the component(s) first",
+                blocking.join(", ")
+            )));
+        }
+        Ok(())
     }
 
     async fn version_list(&self, kind: TemplateKind, template: &str) -> Result<Vec<(VersionNumber, TemplateVersionStatus)>> {
@@ -338,6 +361,7 @@ impl Deuteron {
         let svc = self.store.get_service(name).await?;
         let instances = self.store.list_instances(Some(name), None).await?;
         let pipeline = self.store.get_pipeline(name).await.ok();
+        self.refuse_attached(name, instances.iter().map(|i| i.name.as_str())).await?;
         for i in &instances {
             conflict_if_active(&format!("service instance {name}/{}", i.name), i.deployment.status)?;
         }
@@ -411,6 +435,7 @@ impl Deuteron {
                 )));
             }
         }
+        self.refuse_attached(name, removed.iter().map(|r| r.name.as_str())).await?;
         if added.is_empty() && removed.is_empty() {
             return Err(ServiceError::validation("the spec neither adds nor removes an instance; update instances with `instance update`"));
         }
@@ -492,6 +517,9 @@ impl Deuteron {
             return Ok(None);
         }
         conflict_if_active(&format!("service instance {service}/{name}"), inst.deployment.status)?;
+        for c in self.attached_components(service, Some(name)).await? {
+            conflict_if_active(&format!("component {} attached to service instance {service}/{name}", c.name), c.deployment.status)?;
+        }
         let version = self.store.get_version(TemplateKind::Service, &inst.template_name, target).await?;
         let env = self.store.get_environment(&inst.environment_name).await?;
         if !environment_is_compatible(&version.compatible_environments, &env.template_name, env.version.major) {
@@ -595,7 +623,7 @@ fn environment_inputs(svc: &Deuteron, version: &VersionRecord, spec: &str) -> Re
 }
 
 /// An instance's inputs from a ServiceSpec entry named `name`, or a plain mapping of inputs.
-fn instance_spec_from(text: &str, name: &str) -> Result<Value> {
+pub(crate) fn instance_spec_from(text: &str, name: &str) -> Result<Value> {
     if let Ok(SpecFile::Service(s)) = SpecFile::parse("spec", text) {
         return s
             .instances

@@ -108,7 +108,9 @@ impl From<&VersionRecord> for VersionView {
     }
 }
 
-use deuteron_store::{DeploymentFields, DeploymentRecord, EnvironmentRecord, InstanceRecord, LogLine, PipelineRecord, ServiceRecord};
+use deuteron_store::{
+    ComponentRecord, DeploymentFields, DeploymentRecord, EnvironmentRecord, InstanceRecord, LogLine, PipelineRecord, ServiceRecord,
+};
 
 fn iso_opt(ms: Option<Millis>) -> Option<String> {
     ms.map(iso)
@@ -266,6 +268,44 @@ impl From<&PipelineRecord> for PipelineView {
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
+pub struct ComponentView {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub environment_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_instance_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_spec: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_client_request_token: Option<String>,
+    #[serde(flatten)]
+    pub deployment: DeploymentFieldsView,
+    pub created_at: String,
+    pub last_modified_at: String,
+}
+
+impl From<&ComponentRecord> for ComponentView {
+    fn from(c: &ComponentRecord) -> Self {
+        Self {
+            name: c.name.clone(),
+            description: c.description.clone(),
+            environment_name: c.environment_name.clone(),
+            service_name: c.service_name.clone(),
+            service_instance_name: c.service_instance_name.clone(),
+            service_spec: c.service_spec.clone(),
+            last_client_request_token: c.last_client_request_token.clone(),
+            deployment: (&c.deployment).into(),
+            created_at: iso(c.created_at),
+            last_modified_at: iso(c.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
 pub struct DeploymentView {
     pub id: String,
     pub target_resource_type: String,
@@ -276,6 +316,8 @@ pub struct DeploymentView {
     pub service_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service_instance_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub component_name: Option<String>,
     pub action: String,
     pub deployment_status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -293,10 +335,14 @@ pub struct DeploymentView {
 
 impl From<&DeploymentRecord> for DeploymentView {
     fn from(d: &DeploymentRecord) -> Self {
-        let (service, instance) = match &d.target {
-            deuteron_store::Target::ServiceInstance { service, instance } => (Some(service.clone()), Some(instance.clone())),
-            deuteron_store::Target::ServicePipeline(s) => (Some(s.clone()), None),
-            deuteron_store::Target::Environment(_) => (None, None),
+        let (service, instance, component) = match &d.target {
+            deuteron_store::Target::ServiceInstance { service, instance } => (Some(service.clone()), Some(instance.clone()), None),
+            deuteron_store::Target::ServicePipeline(s) => (Some(s.clone()), None, None),
+            deuteron_store::Target::Environment(_) => (None, None, None),
+            deuteron_store::Target::Component(c) => {
+                let attached = d.target_state.component.as_ref();
+                (attached.and_then(|a| a.service_name.clone()), attached.and_then(|a| a.service_instance_name.clone()), Some(c.clone()))
+            }
         };
         Self {
             id: d.id.clone(),
@@ -305,6 +351,7 @@ impl From<&DeploymentRecord> for DeploymentView {
             environment_name: d.environment_name.clone(),
             service_name: service,
             service_instance_name: instance,
+            component_name: component,
             action: d.action.as_str().to_string(),
             deployment_status: d.status.to_string(),
             deployment_status_message: d.status_message.clone(),

@@ -139,6 +139,13 @@ fn map_unique(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
     }
 }
 
+fn component_conflict(c: &NewComponent) -> String {
+    match (&c.service_name, &c.service_instance_name) {
+        (Some(s), Some(i)) => format!("component {} already exists, or service instance {s}/{i} already has a component", c.name),
+        _ => format!("component {} already exists", c.name),
+    }
+}
+
 const TEMPLATE_COLUMNS: &str =
     "t.kind, t.name, t.display_name, t.description, t.provisioning, t.encryption_key, t.created_at, t.updated_at,
     (SELECT v.major FROM template_versions v WHERE v.kind = t.kind AND v.template_name = t.name AND v.status = 'PUBLISHED'
@@ -720,6 +727,88 @@ macro_rules! store_impl {
                 rows.iter().map(Self::pipeline_from_row).collect()
             }
 
+            async fn create_component(&self, c: &NewComponent, d: &NewDeployment) -> Result<ComponentRecord> {
+                let now = now_millis();
+                let mut tx = self.pool.begin_with($begin_write).await?;
+                sqlx::query(
+                    "INSERT INTO components (name, description, environment_name, service_name, service_instance_name, service_spec,
+                         template_file, manifest, last_client_request_token, deployment_status, last_attempted_deployment_id,
+                         last_deployment_attempted_at, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'IN_PROGRESS', $10, $11, $11, $11)",
+                )
+                .bind(&c.name)
+                .bind(&c.description)
+                .bind(&c.environment_name)
+                .bind(&c.service_name)
+                .bind(&c.service_instance_name)
+                .bind(&c.service_spec)
+                .bind(&c.template_file)
+                .bind(&c.manifest)
+                .bind(&c.client_token)
+                .bind(&d.id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| map_unique(e, || component_conflict(c)))?;
+                Self::insert_deployment(&mut *tx, d, DeploymentStatus::InProgress, now).await?;
+                tx.commit().await?;
+                self.get_component(&c.name).await
+            }
+
+            async fn get_component(&self, name: &str) -> Result<ComponentRecord> {
+                let row = sqlx::query("SELECT * FROM components WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("component {name}")))?;
+                Self::component_from_row(&row)
+            }
+
+            async fn list_components(&self, f: &ComponentFilter) -> Result<Vec<ComponentRecord>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM components WHERE ($1 = '' OR environment_name = $1) AND ($2 = '' OR service_name = $2)
+                       AND ($3 = '' OR service_instance_name = $3) ORDER BY name",
+                )
+                .bind(f.environment_name.as_deref().unwrap_or(""))
+                .bind(f.service_name.as_deref().unwrap_or(""))
+                .bind(f.service_instance_name.as_deref().unwrap_or(""))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(Self::component_from_row).collect()
+            }
+
+            async fn update_component(&self, c: &NewComponent, d: Option<&NewDeployment>) -> Result<ComponentRecord> {
+                let now = now_millis();
+                let mut tx = self.pool.begin_with($begin_write).await?;
+                let done = sqlx::query(
+                    "UPDATE components SET description = $1, service_name = $2, service_instance_name = $3, service_spec = $4,
+                            template_file = $5, manifest = $6, last_client_request_token = COALESCE($7, last_client_request_token),
+                            updated_at = $8
+                      WHERE name = $9",
+                )
+                .bind(&c.description)
+                .bind(&c.service_name)
+                .bind(&c.service_instance_name)
+                .bind(&c.service_spec)
+                .bind(&c.template_file)
+                .bind(&c.manifest)
+                .bind(&c.client_token)
+                .bind(now)
+                .bind(&c.name)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| map_unique(e, || component_conflict(c)))?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound(format!("component {}", c.name)));
+                }
+                if let Some(d) = d {
+                    Self::mark_attempt(&mut *tx, &d.target, &d.id, DeploymentStatus::InProgress, now).await?;
+                    Self::insert_deployment(&mut *tx, d, DeploymentStatus::InProgress, now).await?;
+                }
+                tx.commit().await?;
+                self.get_component(&c.name).await
+            }
+
             async fn enqueue_deployment(&self, d: &NewDeployment, status: DeploymentStatus) -> Result<DeploymentRecord> {
                 let now = now_millis();
                 let mut tx = self.pool.begin_with($begin_write).await?;
@@ -889,6 +978,19 @@ macro_rules! store_impl {
                         q.execute(&mut *tx).await?;
                         sqlx::query("DELETE FROM resource_outputs WHERE target_type = $1 AND target_key = $2").bind(tt).bind(&key).execute(&mut *tx).await?;
                     }
+                    (DeploymentAction::Provision, true) if matches!(d.target, Target::Component(_)) => {
+                        // A component's fields are written when it is created or updated.
+                        sqlx::query(
+                            "UPDATE components SET deployment_status = 'SUCCEEDED', deployment_status_message = NULL,
+                                    last_succeeded_deployment_id = $1, last_deployment_succeeded_at = $2, updated_at = $2 WHERE name = $3",
+                        )
+                        .bind(id)
+                        .bind(now)
+                        .bind(&key)
+                        .execute(&mut *tx)
+                        .await?;
+                        Self::replace_outputs(&mut tx, tt, &key, id, finish.outputs.as_deref()).await?;
+                    }
                     (DeploymentAction::Provision, true) => {
                         let t = &d.target_state;
                         let sql = format!(
@@ -904,19 +1006,7 @@ macro_rules! store_impl {
                         let major: i64 = t.template_major_version.parse().map_err(|_| StoreError::Corrupt("target major".into()))?;
                         let minor: i64 = t.template_minor_version.parse().map_err(|_| StoreError::Corrupt("target minor".into()))?;
                         q.bind(major).bind(minor).bind(&t.spec).bind(t.inputs.to_string()).bind(id).bind(now).execute(&mut *tx).await?;
-                        if let Some(outputs) = &finish.outputs {
-                            sqlx::query("DELETE FROM resource_outputs WHERE target_type = $1 AND target_key = $2").bind(tt).bind(&key).execute(&mut *tx).await?;
-                            for (k, v) in outputs {
-                                sqlx::query("INSERT INTO resource_outputs (target_type, target_key, key, value, deployment_id) VALUES ($1, $2, $3, $4, $5)")
-                                    .bind(tt)
-                                    .bind(&key)
-                                    .bind(k)
-                                    .bind(v)
-                                    .bind(id)
-                                    .execute(&mut *tx)
-                                    .await?;
-                            }
-                        }
+                        Self::replace_outputs(&mut tx, tt, &key, id, finish.outputs.as_deref()).await?;
                     }
                     (_, false) => {
                         let sql = format!(

@@ -113,6 +113,30 @@ macro_rules! resource_helpers {
                 })
             }
 
+            fn component_from_row<R: Row>(row: &R) -> Result<ComponentRecord>
+            where
+                for<'c> &'c str: sqlx::ColumnIndex<R>,
+                for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+                for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+                for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+                for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+            {
+                Ok(ComponentRecord {
+                    name: row.try_get("name")?,
+                    description: row.try_get("description")?,
+                    environment_name: row.try_get("environment_name")?,
+                    service_name: row.try_get("service_name")?,
+                    service_instance_name: row.try_get("service_instance_name")?,
+                    service_spec: row.try_get("service_spec")?,
+                    template_file: row.try_get("template_file")?,
+                    manifest: row.try_get("manifest")?,
+                    last_client_request_token: row.try_get("last_client_request_token")?,
+                    deployment: Self::deploy_fields(row)?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            }
+
             fn deployment_from_row<R: Row>(row: &R) -> Result<DeploymentRecord>
             where
                 for<'c> &'c str: sqlx::ColumnIndex<R>,
@@ -156,16 +180,24 @@ macro_rules! resource_helpers {
             where
                 E: sqlx::Executor<'e, Database = <$store as HasDb>::Db>,
             {
-                let (service, instance) = match &d.target {
-                    Target::ServiceInstance { service, instance } => (Some(service.as_str()), Some(instance.as_str())),
-                    Target::ServicePipeline(s) => (Some(s.as_str()), None),
-                    Target::Environment(_) => (None, None),
+                let (service, instance, component) = match &d.target {
+                    Target::ServiceInstance { service, instance } => (Some(service.as_str()), Some(instance.as_str()), None),
+                    Target::ServicePipeline(s) => (Some(s.as_str()), None, None),
+                    Target::Environment(_) => (None, None, None),
+                    Target::Component(c) => {
+                        let attached = d.target_state.component.as_ref();
+                        (
+                            attached.and_then(|a| a.service_name.as_deref()),
+                            attached.and_then(|a| a.service_instance_name.as_deref()),
+                            Some(c.as_str()),
+                        )
+                    }
                 };
                 let json = |s: &ResourceState| serde_json::to_string(s).expect("states serialise");
                 sqlx::query(
                     "INSERT INTO deployments (id, target_type, target_key, environment_name, service_name, service_instance_name,
-                         action, status, initial_state, target_state, job_state, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'QUEUED', $11, $11)",
+                         component_name, action, status, initial_state, target_state, job_state, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'QUEUED', $12, $12)",
                 )
                 .bind(&d.id)
                 .bind(d.target.target_type().as_str())
@@ -173,6 +205,7 @@ macro_rules! resource_helpers {
                 .bind(&d.environment_name)
                 .bind(service)
                 .bind(instance)
+                .bind(component)
                 .bind(d.action.as_str())
                 .bind(status.as_str())
                 .bind(d.initial_state.as_ref().map(json))
@@ -233,6 +266,33 @@ macro_rules! resource_helpers {
                 Ok(())
             }
 
+            /// Replaces a resource's outputs with `outputs` (when given), recording the deployment.
+            async fn replace_outputs(
+                tx: &mut sqlx::Transaction<'static, <$store as HasDb>::Db>,
+                target_type: &str,
+                key: &str,
+                id: &str,
+                outputs: Option<&[(String, String)]>,
+            ) -> Result<()> {
+                let Some(outputs) = outputs else { return Ok(()) };
+                sqlx::query("DELETE FROM resource_outputs WHERE target_type = $1 AND target_key = $2")
+                    .bind(target_type)
+                    .bind(key)
+                    .execute(&mut **tx)
+                    .await?;
+                for (k, v) in outputs {
+                    sqlx::query("INSERT INTO resource_outputs (target_type, target_key, key, value, deployment_id) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(target_type)
+                        .bind(key)
+                        .bind(k)
+                        .bind(v)
+                        .bind(id)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                Ok(())
+            }
+
             /// `(table, where clause with $1.., binds)` selecting a target's row.
             fn target_row(target: &Target) -> (&'static str, &'static str, Vec<String>) {
                 match target {
@@ -241,6 +301,7 @@ macro_rules! resource_helpers {
                         ("service_instances", "service_name = $1 AND name = $2", vec![service.clone(), instance.clone()])
                     }
                     Target::ServicePipeline(s) => ("service_pipelines", "service_name = $1", vec![s.clone()]),
+                    Target::Component(n) => ("components", "name = $1", vec![n.clone()]),
                 }
             }
 

@@ -202,6 +202,16 @@ pub trait Store: Send + Sync + 'static {
     async fn get_pipeline(&self, service: &str) -> Result<PipelineRecord>;
     async fn list_pipelines(&self) -> Result<Vec<PipelineRecord>>;
 
+    /// Inserts a component and enqueues its first deployment, in one transaction.
+    /// [`StoreError::Conflict`] if the name is taken or the instance already has a component.
+    async fn create_component(&self, component: &NewComponent, deployment: &NewDeployment) -> Result<ComponentRecord>;
+    async fn get_component(&self, name: &str) -> Result<ComponentRecord>;
+    /// Components by name, filtered by environment, service and instance.
+    async fn list_components(&self, filter: &ComponentFilter) -> Result<Vec<ComponentRecord>>;
+    /// Rewrites a component's fields and, with `deployment`, enqueues its redeployment in the
+    /// same transaction.
+    async fn update_component(&self, component: &NewComponent, deployment: Option<&NewDeployment>) -> Result<ComponentRecord>;
+
     /// Enqueues a deployment of an existing resource and marks the resource `status`
     /// (`IN_PROGRESS` or `DELETE_IN_PROGRESS`). [`StoreError::Conflict`] if the resource already
     /// has an active deployment.

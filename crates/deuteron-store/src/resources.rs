@@ -121,12 +121,70 @@ pub struct NewPipeline {
     pub inputs: String,
 }
 
+/// A directly defined component: its own template file and manifest, deployed in an
+/// environment and optionally attached to one service instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentRecord {
+    pub name: String,
+    pub description: Option<String>,
+    pub environment_name: String,
+    pub service_name: Option<String>,
+    pub service_instance_name: Option<String>,
+    /// The ServiceSpec the component reads its instance's inputs from (attached components).
+    pub service_spec: Option<String>,
+    pub template_file: String,
+    pub manifest: String,
+    pub last_client_request_token: Option<String>,
+    pub deployment: DeploymentFields,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// A component's fields as written by a create or an update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewComponent {
+    pub name: String,
+    pub description: Option<String>,
+    pub environment_name: String,
+    pub service_name: Option<String>,
+    pub service_instance_name: Option<String>,
+    pub service_spec: Option<String>,
+    pub template_file: String,
+    pub manifest: String,
+    pub client_token: Option<String>,
+}
+
+impl From<&ComponentRecord> for NewComponent {
+    fn from(c: &ComponentRecord) -> Self {
+        NewComponent {
+            name: c.name.clone(),
+            description: c.description.clone(),
+            environment_name: c.environment_name.clone(),
+            service_name: c.service_name.clone(),
+            service_instance_name: c.service_instance_name.clone(),
+            service_spec: c.service_spec.clone(),
+            template_file: c.template_file.clone(),
+            manifest: c.manifest.clone(),
+            client_token: None,
+        }
+    }
+}
+
+/// Filters of component lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ComponentFilter {
+    pub environment_name: Option<String>,
+    pub service_name: Option<String>,
+    pub service_instance_name: Option<String>,
+}
+
 /// Names a provisioned resource.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Target {
     Environment(String),
     ServiceInstance { service: String, instance: String },
     ServicePipeline(String),
+    Component(String),
 }
 
 impl Target {
@@ -135,13 +193,14 @@ impl Target {
             Target::Environment(_) => TargetType::Environment,
             Target::ServiceInstance { .. } => TargetType::ServiceInstance,
             Target::ServicePipeline(_) => TargetType::ServicePipeline,
+            Target::Component(_) => TargetType::Component,
         }
     }
 
-    /// The key stored with deployments and outputs: `env`, `service/instance`, `service`.
+    /// The key stored with deployments and outputs: `env`, `service/instance`, `service`, `component`.
     pub fn key(&self) -> String {
         match self {
-            Target::Environment(n) | Target::ServicePipeline(n) => n.clone(),
+            Target::Environment(n) | Target::ServicePipeline(n) | Target::Component(n) => n.clone(),
             Target::ServiceInstance { service, instance } => format!("{service}/{instance}"),
         }
     }
@@ -154,7 +213,7 @@ impl Target {
                 let (s, i) = key.split_once('/')?;
                 Some(Target::ServiceInstance { service: s.into(), instance: i.into() })
             }
-            TargetType::Component => None,
+            TargetType::Component => Some(Target::Component(key.to_string())),
         }
     }
 }
@@ -165,6 +224,7 @@ impl std::fmt::Display for Target {
             Target::Environment(n) => write!(f, "environment {n}"),
             Target::ServiceInstance { service, instance } => write!(f, "service instance {service}/{instance}"),
             Target::ServicePipeline(s) => write!(f, "pipeline of service {s}"),
+            Target::Component(n) => write!(f, "component {n}"),
         }
     }
 }
@@ -180,9 +240,57 @@ pub struct ResourceState {
     pub spec: String,
     /// Validated inputs with defaults (JSON).
     pub inputs: serde_json::Value,
+    /// Components only: what a component deploys (components have no template version; their
+    /// `spec` is the ServiceSpec they read instance inputs from, empty when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component: Option<ComponentState>,
+}
+
+/// The part of a component's state that templates version for other resources.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ComponentState {
+    pub service_name: Option<String>,
+    pub service_instance_name: Option<String>,
+    pub template_file: String,
+    pub manifest: String,
 }
 
 impl ResourceState {
+    /// The state of a versioned resource; `inputs` is the stored JSON text.
+    pub fn versioned(template: &str, version: VersionNumber, spec: &str, inputs: serde_json::Value) -> Self {
+        Self {
+            template_name: template.to_string(),
+            template_major_version: version.major.to_string(),
+            template_minor_version: version.minor.to_string(),
+            spec: spec.to_string(),
+            inputs,
+            component: None,
+        }
+    }
+
+    /// The state of a stored versioned resource (its inputs kept as JSON text).
+    pub fn stored(template: &str, version: VersionNumber, spec: &str, inputs: &str) -> Self {
+        Self::versioned(template, version, spec, serde_json::from_str(inputs).unwrap_or_else(|_| serde_json::json!({})))
+    }
+
+    /// The state of a component with fields `c`.
+    pub fn of_component(c: &NewComponent) -> Self {
+        Self {
+            template_name: String::new(),
+            template_major_version: String::new(),
+            template_minor_version: String::new(),
+            spec: c.service_spec.clone().unwrap_or_default(),
+            inputs: serde_json::json!({}),
+            component: Some(ComponentState {
+                service_name: c.service_name.clone(),
+                service_instance_name: c.service_instance_name.clone(),
+                template_file: c.template_file.clone(),
+                manifest: c.manifest.clone(),
+            }),
+        }
+    }
+
     pub fn version(&self) -> Option<VersionNumber> {
         Some(VersionNumber::new(self.template_major_version.parse().ok()?, self.template_minor_version.parse().ok()?))
     }

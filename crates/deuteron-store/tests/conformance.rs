@@ -210,13 +210,7 @@ async fn postgres_conformance() {
 }
 
 fn state(minor: u32, spec: &str) -> deuteron_store::ResourceState {
-    deuteron_store::ResourceState {
-        template_name: "net".into(),
-        template_major_version: "1".into(),
-        template_minor_version: minor.to_string(),
-        spec: spec.into(),
-        inputs: serde_json::json!({"cidr": spec}),
-    }
+    deuteron_store::ResourceState::versioned("net", VersionNumber::new(1, minor), spec, serde_json::json!({"cidr": spec}))
 }
 
 fn deployment(
@@ -233,6 +227,96 @@ fn deployment(
         initial_state: None,
         target_state: state(minor, id),
     }
+}
+
+/// Components: one per instance, updates enqueue in the same transaction, finishing applies
+/// status and outputs, a successful deprovision removes the row and keeps the history.
+async fn component_story(store: Arc<dyn Store>) {
+    use deuteron_core::{DeploymentAction::*, DeploymentStatus as D};
+    use deuteron_store::*;
+    let new = |name: &str, attach: Option<(&str, &str)>| NewComponent {
+        name: name.into(),
+        description: None,
+        environment_name: "dev".into(),
+        service_name: attach.map(|a| a.0.to_string()),
+        service_instance_name: attach.map(|a| a.1.to_string()),
+        service_spec: None,
+        template_file: "Resources: {}".into(),
+        manifest: "m".into(),
+        client_token: Some("tok".into()),
+    };
+    let dep = |id: &str, c: &NewComponent, action| NewDeployment {
+        id: id.into(),
+        target: Target::Component(c.name.clone()),
+        environment_name: Some("dev".into()),
+        action,
+        initial_state: None,
+        target_state: ResourceState::of_component(c),
+    };
+    let c1 = new("c1", Some(("api", "i1")));
+    let rec = store.create_component(&c1, &dep("c1-a", &c1, Provision)).await.unwrap();
+    assert_eq!(
+        (rec.deployment.status, rec.service_instance_name.as_deref(), rec.last_client_request_token.as_deref()),
+        (D::InProgress, Some("i1"), Some("tok"))
+    );
+    let c2 = new("c2", Some(("api", "i1")));
+    let e = store.create_component(&c2, &dep("c2-a", &c2, Provision)).await.unwrap_err();
+    assert!(
+        matches!(&e, StoreError::Conflict(m) if m == "component c2 already exists, or service instance api/i1 already has a component"),
+        "{e}"
+    );
+    assert!(matches!(store.get_deployment("c2-a").await, Err(StoreError::NotFound(_))), "nothing of a refused create is kept");
+    let c3 = new("c3", None);
+    store.create_component(&c3, &dep("c3-a", &c3, Provision)).await.unwrap();
+    let attached = ComponentFilter { service_name: Some("api".into()), service_instance_name: Some("i1".into()), ..Default::default() };
+    assert_eq!(store.list_components(&attached).await.unwrap().iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["c1"]);
+    assert_eq!(store.list_components(&ComponentFilter::default()).await.unwrap().len(), 2);
+    // An update while a deployment is active changes nothing.
+    let mut moved = c1.clone();
+    moved.template_file = "Resources: {X: 1}".into();
+    let e = store.update_component(&moved, Some(&dep("c1-b", &moved, Provision))).await.unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e}");
+    assert_eq!(store.get_component("c1").await.unwrap().template_file, "Resources: {}", "the refused update was rolled back");
+
+    let claimed = store.claim_deployment("w", 60_000).await.unwrap().unwrap();
+    assert_eq!(claimed.target, Target::Component("c1".into()));
+    assert_eq!(claimed.target_state.component.as_ref().unwrap().service_instance_name.as_deref(), Some("i1"));
+    let finish =
+        Finish { status: D::Succeeded, status_message: None, outputs: Some(vec![("Bucket".into(), "b-1".into())]), log: Vec::new() };
+    store.finish_deployment("c1-a", "w", &finish).await.unwrap();
+    let rec = store.get_component("c1").await.unwrap();
+    assert_eq!((rec.deployment.status, rec.deployment.last_succeeded_deployment_id.as_deref()), (D::Succeeded, Some("c1-a")));
+    assert_eq!(store.outputs(&Target::Component("c1".into())).await.unwrap(), vec![("Bucket".to_string(), "b-1".to_string())]);
+
+    // Detach and redeploy in one transaction; then deprovision removes the row.
+    let mut detached = c1.clone();
+    (detached.service_name, detached.service_instance_name, detached.client_token) = (None, None, None);
+    let rec = store.update_component(&detached, Some(&dep("c1-c", &detached, Provision))).await.unwrap();
+    assert_eq!(
+        (rec.deployment.status, rec.service_name.as_deref(), rec.last_client_request_token.as_deref()),
+        (D::InProgress, None, Some("tok"))
+    );
+    assert!(store.list_components(&attached).await.unwrap().is_empty());
+    store.claim_deployment("w", 60_000).await.unwrap().unwrap(); // c3-a
+    store
+        .finish_deployment("c3-a", "w", &Finish { status: D::Failed, status_message: Some("x".into()), outputs: None, log: Vec::new() })
+        .await
+        .unwrap();
+    store.claim_deployment("w", 60_000).await.unwrap().unwrap(); // c1-c
+    store.finish_deployment("c1-c", "w", &finish).await.unwrap();
+    store.enqueue_deployment(&dep("c1-d", &detached, Deprovision), D::DeleteInProgress).await.unwrap();
+    assert_eq!(store.get_component("c1").await.unwrap().deployment.status, D::DeleteInProgress);
+    store.claim_deployment("w", 60_000).await.unwrap().unwrap();
+    store
+        .finish_deployment("c1-d", "w", &Finish { status: D::DeleteComplete, status_message: None, outputs: None, log: Vec::new() })
+        .await
+        .unwrap();
+    assert!(matches!(store.get_component("c1").await, Err(StoreError::NotFound(_))));
+    assert!(store.outputs(&Target::Component("c1".into())).await.unwrap().is_empty());
+    let history =
+        store.list_deployments(&DeploymentFilter { target: Some(Target::Component("c1".into())), ..Default::default() }).await.unwrap();
+    assert_eq!(history.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["c1-d", "c1-c", "c1-a"], "history outlives the component");
+    assert_eq!(store.get_component("c3").await.unwrap().deployment.status_message.as_deref(), Some("x"));
 }
 
 /// Resources, the deployment queue, leases, cancellation, logs and outputs.
@@ -431,11 +515,15 @@ async fn deployment_story(store: Arc<dyn Store>) {
 #[tokio::test]
 async fn sqlite_deployments() {
     let dir = tempfile::tempdir().unwrap();
-    deployment_story(Arc::new(SqliteStore::open(&dir.path().join("d.db")).await.unwrap())).await;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("d.db")).await.unwrap());
+    deployment_story(store.clone()).await;
+    component_story(store).await;
 }
 
 #[tokio::test]
 async fn postgres_deployments() {
     let url = deuteron_store::testing::fresh_postgres_url().await;
-    deployment_story(Arc::new(PostgresStore::open(&url).await.unwrap())).await;
+    let store: Arc<dyn Store> = Arc::new(PostgresStore::open(&url).await.unwrap());
+    deployment_story(store.clone()).await;
+    component_story(store).await;
 }

@@ -102,6 +102,9 @@ pub enum Command {
     /// Manage service pipelines.
     #[command(subcommand)]
     Pipeline(PipelineCommand),
+    /// Manage directly defined components (a template file attached to an environment or instance).
+    #[command(subcommand)]
+    Component(ComponentCommand),
     /// Inspect and cancel deployments.
     #[command(subcommand)]
     Deployment(DeploymentCommand),
@@ -326,6 +329,85 @@ pub enum PipelineCommand {
     },
     Outputs {
         service: String,
+    },
+}
+
+/// Where a component is attached: a service instance (both flags) or nothing.
+#[derive(Debug, Args, Clone, Default)]
+pub struct AttachArgs {
+    /// The service of the instance to attach to (with --instance).
+    #[arg(long, requires = "instance")]
+    pub service: Option<String>,
+    /// The service instance to attach to (with --service).
+    #[arg(long, requires = "service")]
+    pub instance: Option<String>,
+    /// A ServiceSpec file the component reads its instance's inputs from (attached components).
+    #[arg(long)]
+    pub service_spec: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ComponentCommand {
+    /// Create a component from a template file and a manifest (CloudFormation or Terraform).
+    Create {
+        name: String,
+        /// The environment to deploy in (implied by --service/--instance).
+        #[arg(long)]
+        environment: Option<String>,
+        /// The infrastructure-as-code file (Jinja-rendered CloudFormation, or Terraform).
+        #[arg(long)]
+        template_file: PathBuf,
+        /// The manifest naming the file and its rendering engine.
+        #[arg(long)]
+        manifest: PathBuf,
+        #[command(flatten)]
+        attach: AttachArgs,
+        #[arg(long)]
+        description: Option<String>,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    List {
+        #[arg(long)]
+        environment: Option<String>,
+        #[arg(long)]
+        service: Option<String>,
+        #[arg(long)]
+        instance: Option<String>,
+    },
+    Show {
+        name: String,
+    },
+    /// Redeploy a component with a new template, manifest, spec or attachment, or change its
+    /// description only (--description without other changes).
+    Update {
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        template_file: Option<PathBuf>,
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+        #[command(flatten)]
+        attach: AttachArgs,
+        /// Detach the component from its service instance.
+        #[arg(long, conflicts_with_all = ["service", "instance", "service_spec"])]
+        detach: bool,
+        /// Redeploy even when only the description changes.
+        #[arg(long)]
+        redeploy: bool,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// Delete (deprovision) a detached component.
+    Delete {
+        name: String,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// Show a component's outputs.
+    Outputs {
+        name: String,
     },
 }
 

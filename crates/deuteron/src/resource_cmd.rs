@@ -5,17 +5,27 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use deuteron_core::{DeploymentStatus, ServiceStatus};
+use deuteron_service::components::{CreateComponent, UpdateComponent};
 use deuteron_service::resources::{CreateEnvironment, CreateService, UpdateResource};
-use deuteron_service::views::{DeploymentView, EnvironmentView, InstanceView, LogLineView, OutputView, PipelineView, ServiceView};
+use deuteron_service::views::{
+    ComponentView, DeploymentView, EnvironmentView, InstanceView, LogLineView, OutputView, PipelineView, ServiceView,
+};
 use deuteron_service::{Deuteron, ServiceError};
 use deuteron_store::{DeploymentFilter, DeploymentRecord, JobState, Target};
 
-use crate::cli::{DeploymentCommand, EnvCommand, InstanceCommand, Output, PipelineCommand, ServiceCommand, UpdateArgs, WaitArgs};
+use crate::cli::{
+    AttachArgs, ComponentCommand, DeploymentCommand, EnvCommand, InstanceCommand, Output, PipelineCommand, ServiceCommand, UpdateArgs,
+    WaitArgs,
+};
 use crate::exit::{DEPLOYMENT_FAILED, Failure, WAIT_TIMEOUT};
 use crate::output::{opt, print, print_fields};
 
 fn read_spec(path: &Path) -> Result<String, Failure> {
-    std::fs::read_to_string(path).map_err(|e| Failure::invalid(format!("cannot read spec {}: {e}", path.display())))
+    read_file("spec", path)
+}
+
+fn read_file(what: &str, path: &Path) -> Result<String, Failure> {
+    std::fs::read_to_string(path).map_err(|e| Failure::invalid(format!("cannot read {what} {}: {e}", path.display())))
 }
 
 fn update(u: &UpdateArgs) -> Result<UpdateResource, Failure> {
@@ -60,8 +70,10 @@ fn show_instance(output: Output, i: &InstanceView) {
 }
 
 fn show_deployment(output: Output, d: &DeploymentView) {
-    let version =
-        |s: &deuteron_store::ResourceState| format!("{} {}.{}", s.template_name, s.template_major_version, s.template_minor_version);
+    let version = |s: &deuteron_store::ResourceState| match &s.component {
+        Some(c) => format!("template file ({} bytes)", c.template_file.len()),
+        None => format!("{} {}.{}", s.template_name, s.template_major_version, s.template_minor_version),
+    };
     print_fields(
         output,
         d,
@@ -95,7 +107,10 @@ fn deployments_table(output: Output, list: &[DeploymentRecord]) {
                 d.id.clone(),
                 format!("{} {}", d.target_resource_type, d.target),
                 d.action.clone(),
-                format!("{}.{}", d.target_state.template_major_version, d.target_state.template_minor_version),
+                match d.target_state.component {
+                    Some(_) => "-".into(),
+                    None => format!("{}.{}", d.target_state.template_major_version, d.target_state.template_minor_version),
+                },
                 d.deployment_status.clone(),
                 d.created_at.clone(),
             ]
@@ -449,6 +464,113 @@ pub async fn deployment(svc: &Deuteron, output: Output, cmd: DeploymentCommand) 
                 };
             }
             show_deployment(output, &DeploymentView::from(&d));
+        }
+    }
+    Ok(())
+}
+
+fn show_component(output: Output, c: &ComponentView) {
+    let attached = match (&c.service_name, &c.service_instance_name) {
+        (Some(s), Some(i)) => format!("{s}/{i}"),
+        _ => "-".into(),
+    };
+    print_fields(
+        output,
+        c,
+        vec![
+            ("name", c.name.clone()),
+            ("environment", c.environment_name.clone()),
+            ("attached to", attached),
+            ("status", c.deployment.deployment_status.clone()),
+            ("status message", opt(&c.deployment.deployment_status_message)),
+            ("last attempted", opt(&c.deployment.last_attempted_deployment_id)),
+            ("last succeeded", opt(&c.deployment.last_succeeded_deployment_id)),
+            ("description", opt(&c.description)),
+        ],
+    );
+}
+
+pub async fn component(svc: &Deuteron, output: Output, cmd: ComponentCommand) -> Result<(), Failure> {
+    let spec_of = |a: &AttachArgs| a.service_spec.as_deref().map(read_spec).transpose();
+    match cmd {
+        ComponentCommand::Create { name, environment, template_file, manifest, attach, description, wait } => {
+            let (_, dep) = svc
+                .create_component(CreateComponent {
+                    name: name.clone(),
+                    description,
+                    environment_name: environment,
+                    service_spec: spec_of(&attach)?,
+                    service_name: attach.service,
+                    service_instance_name: attach.instance,
+                    template_file: read_file("template file", &template_file)?,
+                    manifest: read_file("manifest", &manifest)?,
+                    client_token: None,
+                })
+                .await?;
+            if wait.wait {
+                wait_for(svc, &[dep], wait, output).await?;
+            }
+            show_component(output, &ComponentView::from(&svc.get_component(&name).await?));
+        }
+        ComponentCommand::List { environment, service, instance } => {
+            let filter =
+                deuteron_store::ComponentFilter { environment_name: environment, service_name: service, service_instance_name: instance };
+            let list: Vec<ComponentView> = svc.list_components(&filter).await?.iter().map(ComponentView::from).collect();
+            let rows = list
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.name.clone(),
+                        c.environment_name.clone(),
+                        match (&c.service_name, &c.service_instance_name) {
+                            (Some(s), Some(i)) => format!("{s}/{i}"),
+                            _ => "-".into(),
+                        },
+                        c.deployment.deployment_status.clone(),
+                    ]
+                })
+                .collect();
+            print(output, &list, &["NAME", "ENVIRONMENT", "ATTACHED TO", "STATUS"], rows);
+        }
+        ComponentCommand::Show { name } => show_component(output, &ComponentView::from(&svc.get_component(&name).await?)),
+        ComponentCommand::Update { name, description, template_file, manifest, attach, detach, redeploy, wait } => {
+            let template_file = template_file.as_deref().map(|p| read_file("template file", p)).transpose()?;
+            let manifest = manifest.as_deref().map(|p| read_file("manifest", p)).transpose()?;
+            let service_spec = spec_of(&attach)?;
+            let changes =
+                redeploy || detach || template_file.is_some() || manifest.is_some() || attach.service.is_some() || service_spec.is_some();
+            let (service_name, service_instance_name) =
+                if detach { (Some(String::new()), Some(String::new())) } else { (attach.service, attach.instance) };
+            let (_, dep) = svc
+                .update_component(
+                    &name,
+                    UpdateComponent {
+                        redeploy: changes,
+                        description: description.map(Some),
+                        service_name,
+                        service_instance_name,
+                        service_spec,
+                        template_file,
+                        manifest,
+                        client_token: None,
+                    },
+                )
+                .await?;
+            if let (Some(d), true) = (&dep, wait.wait) {
+                wait_for(svc, std::slice::from_ref(&d.id), wait, output).await?;
+            }
+            show_component(output, &ComponentView::from(&svc.get_component(&name).await?));
+        }
+        ComponentCommand::Delete { name, wait } => {
+            let dep = svc.delete_component(&name).await?;
+            if wait.wait {
+                wait_for(svc, std::slice::from_ref(&dep.id), wait, output).await?;
+            }
+            show_deployment(output, &DeploymentView::from(&svc.get_deployment(&dep.id).await?));
+        }
+        ComponentCommand::Outputs { name } => {
+            svc.get_component(&name).await?;
+            show_outputs(output, svc.outputs(&Target::Component(name)).await?);
         }
     }
     Ok(())

@@ -1,7 +1,8 @@
 //! CloudFormation bundles deployed by `deuteron server` against a local moto server: the AWS
 //! SDK's standard configuration (AWS_ENDPOINT_URL_CLOUDFORMATION, AWS_REGION, credentials)
 //! points Deuteron at it. Environment stack (VPC, subnet, SNS topic), service instance stacks
-//! (SQS queue, SSM parameter) using the environment's outputs, update, delete, and a failing
+//! (SQS queue, SSM parameter) using the environment's outputs, a directly defined component
+//! (Proton's S3 bucket sample) whose outputs reach the instance, update, delete, and a failing
 //! stack reported FAILED with CloudFormation's reason.
 
 use std::path::{Path, PathBuf};
@@ -13,6 +14,12 @@ fn venv_bin(name: &str) -> PathBuf {
     let p = root.join(name);
     assert!(p.exists(), "{} is missing: run ./scripts/test.sh, which installs moto into .build/venv", p.display());
     p
+}
+
+fn shared() -> PathBuf {
+    std::env::var_os("DEUTERON_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
 }
 
 fn free_port() -> u16 {
@@ -78,6 +85,8 @@ Outputs:
     Value: !Ref Queue
   ParameterName:
     Value: !Ref Parameter
+  ComponentBucket:
+    Value: '{{ service_instance.components.default.outputs.BucketName | default("none") }}'
 "#;
 
 #[test]
@@ -147,7 +156,7 @@ fn cloudformation_stacks_on_moto() {
     ok(&["template", "create", "env", "net"]);
     ok(&["template", "version", "register", "env", "net", env_bundle.to_str().unwrap(), "--publish"]);
     ok(&["template", "create", "service", "queue", "--customer-managed"]);
-    ok(&["template", "version", "register", "service", "queue", svc_bundle.to_str().unwrap(), "--publish"]);
+    ok(&["template", "version", "register", "service", "queue", svc_bundle.to_str().unwrap(), "--components", "--publish"]);
 
     let mut server = Command::new(env!("CARGO_BIN_EXE_deuteron"));
     server
@@ -206,12 +215,53 @@ fn cloudformation_stacks_on_moto() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), format!("{vpc} arn:aws:sns:us-east-1:123456789012:dev-events"));
 
-    // Update: a new spec updates the stack.
+    assert_eq!(get(&q1, "ComponentBucket"), "none", "no component attached yet");
+
+    // Proton's S3 bucket component sample, attached to q1: its own stack, outputs stored.
+    let sample = shared().join("fixtures/proton-samples/cloudformation/component-templates/s3-bucket-component");
+    let comp = ok(&[
+        "component",
+        "create",
+        "bucket",
+        "--service",
+        "jobs",
+        "--instance",
+        "q1",
+        "--template-file",
+        sample.join("cloudformation.yaml").to_str().unwrap(),
+        "--manifest",
+        sample.join("manifest.yaml").to_str().unwrap(),
+        "--wait",
+    ]);
+    assert_eq!((comp["deploymentStatus"].as_str(), comp["environmentName"].as_str()), (Some("SUCCEEDED"), Some("dev")), "{comp}");
+    let c_out = ok(&["component", "outputs", "bucket"]);
+    let bucket = get(&c_out, "BucketName");
+    assert!(bucket.starts_with("arn:aws:s3:::"), "{c_out}");
+    assert!(get(&c_out, "BucketAccessPolicyArn").starts_with("arn:aws:iam::"), "{c_out}");
+
+    // Update: a new spec updates the stack, which now sees the component's outputs.
     std::fs::write(&svc_spec, "retention: 120\n").unwrap();
     let inst = ok(&["instance", "update", "jobs", "q1", "--spec", svc_spec.to_str().unwrap(), "--wait"]);
     assert_eq!(inst["deploymentStatus"], "SUCCEEDED", "{inst}");
     let (_, log, _) = cli(&["deployment", "logs", inst["lastSucceededDeploymentId"].as_str().unwrap()]);
     assert!(log.contains("updating stack deuteron-svc-jobs-q1"), "{log}");
+    assert_eq!(get(&ok(&["instance", "outputs", "jobs", "q1"]), "ComponentBucket"), bucket);
+
+    // Proton's rules: a service with an attached component is not deleted; detach, then delete.
+    let (code, _, err) = cli(&["service", "delete", "jobs"]);
+    assert_eq!(code, Some(5), "{err}");
+    assert!(err.contains("service jobs: component bucket on instance q1 attached; detach or delete the component(s) first"), "{err}");
+    let (code, _, err) = cli(&["component", "delete", "bucket"]);
+    assert_eq!(code, Some(5), "{err}");
+    assert!(err.contains("component bucket is attached to service instance jobs/q1; detach it first"), "{err}");
+    let comp = ok(&["component", "update", "bucket", "--detach", "--wait"]);
+    assert_eq!((comp["deploymentStatus"].as_str(), comp.get("serviceName")), (Some("SUCCEEDED"), None), "{comp}");
+    let (code, _, err) = cli(&["env", "delete", "dev"]);
+    assert_eq!(code, Some(5), "{err}");
+    assert!(err.contains("environment dev still has"), "{err}");
+    ok(&["component", "delete", "bucket", "--wait"]);
+    let (code, _, _) = cli(&["component", "show", "bucket"]);
+    assert_eq!(code, Some(4), "the component is gone after its stack is deleted");
 
     // Delete the service and the environment: the stacks go away.
     ok(&["service", "delete", "jobs", "--wait"]);
