@@ -14,6 +14,6 @@ pub mod version;
 pub use arn::ArnConfig;
 pub use deploy::{DeploymentAction, TargetType, UpdateType};
 pub use name::{NameError, ResourceName};
-pub use status::{DeploymentStatus, ServiceStatus, TemplateVersionStatus};
+pub use status::{DeploymentStatus, Role, ServiceStatus, TemplateVersionStatus};
 pub use template::{CompatibleEnvironmentTemplate, ComponentSource, Provisioning, TemplateKind, UsageRef};
 pub use version::{VersionError, VersionNumber};

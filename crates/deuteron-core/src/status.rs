@@ -96,3 +96,43 @@ mod tests {
         assert_eq!(TemplateVersionStatus::parse("DEPLOYED"), None);
     }
 }
+
+wire_enum!(
+    /// What an access key may do: `admin` everything, `developer` services, instances,
+    /// pipelines, components and deployments, `viewer` read only.
+    Role {
+        Admin = "admin",
+        Developer = "developer",
+        Viewer = "viewer",
+    }
+);
+
+impl Role {
+    /// Whether this role may call a Proton operation (by its name, e.g. `CreateService`).
+    pub fn may_call(self, operation: &str) -> bool {
+        let read = ["Get", "List"].iter().any(|p| operation.starts_with(p));
+        match self {
+            Role::Admin => true,
+            Role::Viewer => read,
+            Role::Developer => {
+                read || !["Template", "Environment", "Repository", "AccountSettings", "SyncConfig", "SyncBlocker"]
+                    .iter()
+                    .any(|w| operation.contains(w))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod role_tests {
+    use super::Role;
+
+    #[test]
+    fn roles() {
+        assert!(Role::Viewer.may_call("ListServiceInstances") && !Role::Viewer.may_call("CreateService"));
+        assert!(Role::Developer.may_call("CreateService") && Role::Developer.may_call("UpdateServiceInstance"));
+        assert!(Role::Developer.may_call("CreateComponent") && Role::Developer.may_call("NotifyResourceDeploymentStatusChange"));
+        assert!(!Role::Developer.may_call("CreateEnvironmentTemplateVersion") && !Role::Developer.may_call("DeleteEnvironment"));
+        assert!(Role::Admin.may_call("DeleteEnvironmentTemplate"));
+    }
+}

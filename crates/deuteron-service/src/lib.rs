@@ -10,6 +10,7 @@ use deuteron_render::{RenderLimits, Renderer};
 use deuteron_store::{Store, StoreError};
 
 pub mod components;
+pub mod keys;
 pub mod registry;
 pub mod resources;
 pub mod views;
@@ -72,6 +73,8 @@ pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 pub struct Config {
     pub bundle_limits: Limits,
     pub render_limits: RenderLimits,
+    /// Seals access-key secrets; key operations fail without it.
+    pub server_key: Option<Arc<keys::ServerKey>>,
 }
 
 /// Compiled schemas by their text: a version's schema never changes once it is deployable.

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use deuteron_store::{Millis, TemplateRecord, VersionRecord};
 
-fn iso(ms: Millis) -> String {
+pub fn iso(ms: Millis) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }

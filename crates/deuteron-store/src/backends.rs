@@ -1026,6 +1026,46 @@ macro_rules! store_impl {
                 Self::deployment_from_row(&row)
             }
 
+            async fn create_access_key(&self, k: &AccessKeyRecord) -> Result<()> {
+                sqlx::query("INSERT INTO access_keys (id, secret_sealed, role, description, created_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&k.id)
+                    .bind(&k.secret_sealed)
+                    .bind(k.role.as_str())
+                    .bind(&k.description)
+                    .bind(k.created_at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| map_unique(e, || format!("access key {} already exists", k.id)))?;
+                Ok(())
+            }
+
+            async fn get_access_key(&self, id: &str) -> Result<AccessKeyRecord> {
+                let row = sqlx::query("SELECT * FROM access_keys WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("access key {id}")))?;
+                Self::key_from_row(&row)
+            }
+
+            async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>> {
+                let rows = sqlx::query("SELECT * FROM access_keys ORDER BY created_at, id").fetch_all(&self.pool).await?;
+                rows.iter().map(Self::key_from_row).collect()
+            }
+
+            async fn revoke_access_key(&self, id: &str) -> Result<AccessKeyRecord> {
+                let done = sqlx::query("UPDATE access_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                    .bind(now_millis())
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                let key = self.get_access_key(id).await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::Conflict(format!("access key {id} is already revoked")));
+                }
+                Ok(key)
+            }
+
             async fn outputs(&self, target: &Target) -> Result<Vec<(String, String)>> {
                 let rows = sqlx::query("SELECT key, value FROM resource_outputs WHERE target_type = $1 AND target_key = $2 ORDER BY key")
                     .bind(target.target_type().as_str())

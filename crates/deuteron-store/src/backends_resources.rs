@@ -137,6 +137,25 @@ macro_rules! resource_helpers {
                 })
             }
 
+            fn key_from_row<R: Row>(row: &R) -> Result<AccessKeyRecord>
+            where
+                for<'c> &'c str: sqlx::ColumnIndex<R>,
+                for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+                for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+                for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+                for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+            {
+                let role: String = row.try_get("role")?;
+                Ok(AccessKeyRecord {
+                    id: row.try_get("id")?,
+                    secret_sealed: row.try_get("secret_sealed")?,
+                    role: deuteron_core::Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
+                    description: row.try_get("description")?,
+                    created_at: row.try_get("created_at")?,
+                    revoked_at: row.try_get("revoked_at")?,
+                })
+            }
+
             fn deployment_from_row<R: Row>(row: &R) -> Result<DeploymentRecord>
             where
                 for<'c> &'c str: sqlx::ColumnIndex<R>,

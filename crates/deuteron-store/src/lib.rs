@@ -234,6 +234,14 @@ pub trait Store: Send + Sync + 'static {
     async fn finish_deployment(&self, id: &str, worker: &str, finish: &Finish) -> Result<DeploymentRecord>;
     /// A resource's outputs, ordered by key.
     async fn outputs(&self, target: &Target) -> Result<Vec<(String, String)>>;
+
+    /// Stores a new access key ([`StoreError::Conflict`] if the id exists).
+    async fn create_access_key(&self, key: &AccessKeyRecord) -> Result<()>;
+    async fn get_access_key(&self, id: &str) -> Result<AccessKeyRecord>;
+    /// Every key, revoked ones included, oldest first.
+    async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>>;
+    /// Marks a key revoked; it stops authenticating at once.
+    async fn revoke_access_key(&self, id: &str) -> Result<AccessKeyRecord>;
 }
 
 pub(crate) fn encode_compat(list: &[CompatibleEnvironmentTemplate]) -> String {

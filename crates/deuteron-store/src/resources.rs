@@ -391,3 +391,14 @@ pub struct DeploymentFilter {
     pub service_name: Option<String>,
     pub limit: Option<i64>,
 }
+
+/// An API access key; the secret stays sealed under the server key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKeyRecord {
+    pub id: String,
+    pub secret_sealed: String,
+    pub role: deuteron_core::Role,
+    pub description: Option<String>,
+    pub created_at: Millis,
+    pub revoked_at: Option<Millis>,
+}

@@ -35,6 +35,36 @@ pub struct Global {
     pub log: Option<String>,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
+}
+
+/// How resources are named (ARNs) and how access-key secrets are sealed.
+#[derive(Debug, Args)]
+pub struct IdentityArgs {
+    /// Partition of the ARNs Deuteron gives resources (aws, aws-cn, aws-us-gov).
+    #[arg(long, global = true, env = "DEUTERON_ARN_PARTITION", default_value = "aws")]
+    pub arn_partition: String,
+    /// Region in the ARNs Deuteron gives resources.
+    #[arg(long, global = true, env = "DEUTERON_ARN_REGION", default_value = "us-east-1")]
+    pub arn_region: String,
+    /// 12-digit account id in the ARNs Deuteron gives resources.
+    #[arg(long, global = true, env = "DEUTERON_ACCOUNT_ID", default_value = "123456789012")]
+    pub account_id: String,
+    /// The key sealing access-key secrets at rest: 32 bytes, base64. Default: DATA_DIR/server.key,
+    /// generated on first use. Servers sharing a PostgreSQL store must share this key.
+    #[arg(long, global = true, env = "DEUTERON_SERVER_KEY", hide_env_values = true)]
+    pub server_key: Option<String>,
+}
+
+impl IdentityArgs {
+    pub fn arn(&self) -> deuteron_core::ArnConfig {
+        deuteron_core::ArnConfig {
+            partition: self.arn_partition.clone(),
+            region: self.arn_region.clone(),
+            account_id: self.account_id.clone(),
+        }
+    }
 }
 
 /// Limits on bundles (defaults in the README).
@@ -108,6 +138,9 @@ pub enum Command {
     /// Inspect and cancel deployments.
     #[command(subcommand)]
     Deployment(DeploymentCommand),
+    /// Manage API access keys (SigV4 for the Proton-compatible endpoint).
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Print a shell completion script.
     Completions {
         /// The shell to complete for.
@@ -125,6 +158,9 @@ pub struct ServerArgs {
     /// Do not register the example templates into an empty store.
     #[arg(long, env = "DEUTERON_NO_EXAMPLES")]
     pub no_examples: bool,
+    /// Largest request body the APIs accept, in bytes.
+    #[arg(long, env = "DEUTERON_MAX_REQUEST_BYTES", default_value_t = 1024 * 1024)]
+    pub max_request_bytes: usize,
 }
 
 #[derive(Debug, Args)]
@@ -409,6 +445,41 @@ pub enum ComponentCommand {
     Outputs {
         name: String,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    /// Everything, including templates, environments and keys.
+    Admin,
+    /// Services, instances, pipelines, components and their deployments; reads everything.
+    Developer,
+    /// Reads everything, changes nothing.
+    Viewer,
+}
+
+impl From<RoleArg> for deuteron_core::Role {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Admin => deuteron_core::Role::Admin,
+            RoleArg::Developer => deuteron_core::Role::Developer,
+            RoleArg::Viewer => deuteron_core::Role::Viewer,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create an access key; its secret is printed once and cannot be shown again.
+    Create {
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// List access keys (never their secrets).
+    List,
+    /// Revoke an access key; requests signed with it are refused at once.
+    Revoke { access_key_id: String },
 }
 
 #[derive(Debug, Subcommand)]

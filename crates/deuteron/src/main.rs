@@ -8,6 +8,7 @@ use clap::{CommandFactory, Parser};
 mod cli;
 mod examples;
 mod exit;
+mod key_cmd;
 mod output;
 mod render_cmd;
 mod resource_cmd;
@@ -45,7 +46,16 @@ async fn open_store(global: &cli::Global) -> Result<std::sync::Arc<dyn deuteron_
 }
 
 async fn service(global: &cli::Global) -> Result<deuteron_service::Deuteron, Failure> {
-    let config = deuteron_service::Config { bundle_limits: global.limits.limits(), ..Default::default() };
+    use deuteron_service::keys::ServerKey;
+    let server_key = match &global.identity.server_key {
+        Some(text) => ServerKey::from_base64(text).map_err(|e| Failure::invalid(format!("DEUTERON_SERVER_KEY: {e}")))?,
+        None => ServerKey::load_or_create(&global.data_dir).map_err(Failure::from)?,
+    };
+    let config = deuteron_service::Config {
+        bundle_limits: global.limits.limits(),
+        server_key: Some(std::sync::Arc::new(server_key)),
+        ..Default::default()
+    };
     Ok(deuteron_service::Deuteron::new(open_store(global).await?, config))
 }
 
@@ -64,6 +74,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Instance(cmd) => resource_cmd::instance(&service(&cli.global).await?, cli.global.output, cmd).await,
         Command::Pipeline(cmd) => resource_cmd::pipeline(&service(&cli.global).await?, cli.global.output, cmd).await,
         Command::Component(cmd) => resource_cmd::component(&service(&cli.global).await?, cli.global.output, cmd).await,
+        Command::Key(cmd) => key_cmd::run(&service(&cli.global).await?, cli.global.output, cmd).await,
         Command::Deployment(cmd) => resource_cmd::deployment(&service(&cli.global).await?, cli.global.output, cmd).await,
         Command::Render(args) => render_cmd::run(cli.global.output, &cli.global.limits.limits(), args),
         Command::Completions { shell } => {

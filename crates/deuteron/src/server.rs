@@ -1,6 +1,6 @@
-//! `deuteron server`: serves `/healthz`, `/readyz` and `/metrics` on one address, with graceful
-//! shutdown. The REST API, the Proton-compatible endpoint, the console and the workers are
-//! mounted here as they land.
+//! `deuteron server`: serves the Proton-compatible endpoint (`POST /`), `/healthz`, `/readyz`
+//! and `/metrics` on one address, runs the deployment workers, and shuts down gracefully. The
+//! REST API and the console are mounted here as they land.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -12,7 +12,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use deuteron_core::{TemplateKind, TemplateVersionStatus};
 use deuteron_service::Deuteron;
@@ -34,6 +34,7 @@ fn engine(global: &Global, svc: &Deuteron, args: &WorkerArgs) -> deuteron_engine
     cfg.deployment_timeout = std::time::Duration::from_secs(args.deployment_timeout);
     cfg.lease = std::time::Duration::from_secs(args.lease_seconds.max(1));
     cfg.bundle_limits = global.limits.limits();
+    cfg.arn = global.identity.arn();
     let provisioners = deuteron_engine::Provisioners::standard(&args.terraform_bin);
     deuteron_engine::Engine::new(svc.store().clone(), Arc::new(deuteron_render::Renderer::default()), provisioners, cfg)
 }
@@ -79,9 +80,16 @@ pub async fn run(global: &Global, args: ServerArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::internal(format!("cannot listen on {}: {e}", args.listen)))?;
     let addr = listener.local_addr().map_err(|e| Failure::internal(e.to_string()))?;
     let backend = format!("{:?}", svc.store().backend()).to_lowercase();
+    bootstrap_admin_key(&svc).await?;
     let (stop_workers, workers) = start_workers(global, &svc, &args.workers);
+    let proton = deuteron_api::proton::ProtonApi {
+        svc: svc.clone(),
+        arn: global.identity.arn(),
+        max_body: args.max_request_bytes,
+        bundles: Some(Arc::new(S3Bundles::from_env().await)),
+    };
     let state = AppState { svc, started, requests: Arc::default() };
-    let app = router(state);
+    let app = router(state, proton);
     tracing::info!(%addr, store = %backend, startup_ms = started.elapsed().as_millis() as u64, "deuteron server listening");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
@@ -94,13 +102,73 @@ pub async fn run(global: &Global, args: ServerArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn router(state: AppState) -> Router {
+fn router(state: AppState, proton: deuteron_api::proton::ProtonApi) -> Router {
+    let proton = Router::new().route("/", post(deuteron_api::proton::handle)).with_state(Arc::new(proton));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .layer(middleware::from_fn_with_state(state.clone(), count_requests))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(proton)
+        .layer(middleware::from_fn_with_state(state, count_requests))
+}
+
+/// On a store without active keys: an admin key from `DEUTERON_ADMIN_ACCESS_KEY_ID` and
+/// `DEUTERON_ADMIN_SECRET_ACCESS_KEY` when both are set, otherwise a generated one whose secret is
+/// printed once (to the terminal, never to the log).
+async fn bootstrap_admin_key(svc: &Deuteron) -> Result<(), Failure> {
+    let id = std::env::var("DEUTERON_ADMIN_ACCESS_KEY_ID").ok().filter(|v| !v.is_empty());
+    let secret = std::env::var("DEUTERON_ADMIN_SECRET_ACCESS_KEY").ok().filter(|v| !v.is_empty());
+    let given = match (id, secret) {
+        (Some(i), Some(s)) => Some((i, s)),
+        (None, None) => None,
+        _ => {
+            return Err(Failure::invalid("set both DEUTERON_ADMIN_ACCESS_KEY_ID and DEUTERON_ADMIN_SECRET_ACCESS_KEY, or neither"));
+        }
+    };
+    match svc.ensure_admin_key(given).await? {
+        None => {}
+        Some((id, None)) => tracing::info!(access_key = %id, "created the admin access key given in the environment"),
+        Some((id, Some(secret))) => {
+            tracing::info!(access_key = %id, "generated an admin access key (its secret was printed once)");
+            eprintln!(
+                "\nDeuteron created an admin access key. The secret is shown only now:\n\n  AWS_ACCESS_KEY_ID={id}\n  AWS_SECRET_ACCESS_KEY={secret}\n\nCreate more with `deuteron key create --role developer`.\n"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Template bundles named by `source.s3`, read with aws-sdk-s3 and the AWS SDK's standard
+/// configuration (`AWS_REGION`, the credential chain, `AWS_ENDPOINT_URL_S3`).
+struct S3Bundles(aws_sdk_s3::Client);
+
+impl S3Bundles {
+    async fn from_env() -> Self {
+        let conf = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        // Path-style addressing works with S3-compatible stores (MinIO, moto) as with AWS.
+        let s3 = aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build();
+        Self(aws_sdk_s3::Client::from_conf(s3))
+    }
+}
+
+#[async_trait::async_trait]
+impl deuteron_api::proton::BundleSource for S3Bundles {
+    async fn fetch(&self, bucket: &str, key: &str, max_bytes: u64) -> Result<Vec<u8>, String> {
+        use aws_sdk_s3::error::ProvideErrorMetadata;
+        let out = self.0.get_object().bucket(bucket).key(key).send().await.map_err(|e| match e.as_service_error() {
+            Some(se) => format!("{}: {}", se.code().unwrap_or("S3 error"), se.message().unwrap_or("no message")),
+            None => aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
+        })?;
+        if out.content_length().is_some_and(|n| n as u64 > max_bytes) {
+            return Err(format!("the object is {} bytes, over the bundle limit of {max_bytes} bytes", out.content_length().unwrap_or(0)));
+        }
+        let bytes = out.body.collect().await.map_err(|e| format!("reading the object: {e}"))?.into_bytes();
+        if bytes.len() as u64 > max_bytes {
+            return Err(format!("the object is {} bytes, over the bundle limit of {max_bytes} bytes", bytes.len()));
+        }
+        Ok(bytes.to_vec())
+    }
 }
 
 async fn shutdown_signal() {

@@ -1,0 +1,5 @@
+//! Deuteron's network APIs. `proton`: the Proton-compatible AWS JSON 1.0 endpoint that the AWS
+//! CLI, boto3 and aws-sdk-proton talk to; `sigv4`: verification of their signatures.
+
+pub mod proton;
+pub mod sigv4;

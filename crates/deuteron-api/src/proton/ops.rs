@@ -1,0 +1,672 @@
+//! Proton operations over the service layer: input members checked as the model constrains
+//! them (an error names the member), records returned in Proton's shapes.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde_json::{Map, Value, json};
+
+use deuteron_core::{
+    CompatibleEnvironmentTemplate, ComponentSource, Provisioning, TemplateKind, TemplateVersionStatus, UpdateType, VersionNumber,
+};
+use deuteron_service::components::{CreateComponent, UpdateComponent};
+use deuteron_service::registry::{CreateTemplate, RegisterOptions};
+use deuteron_service::resources::{CreateEnvironment, CreateService, UpdateResource};
+use deuteron_store::{ComponentFilter, DeploymentFilter, DeploymentRecord, Target, TemplatePatch};
+
+use super::shapes as s;
+use super::{ApiError, Caller, ProtonApi};
+
+/// Operations this endpoint implements.
+pub const OPERATIONS: &[&str] = &[
+    "CreateEnvironmentTemplate",
+    "GetEnvironmentTemplate",
+    "ListEnvironmentTemplates",
+    "UpdateEnvironmentTemplate",
+    "DeleteEnvironmentTemplate",
+    "CreateEnvironmentTemplateVersion",
+    "GetEnvironmentTemplateVersion",
+    "ListEnvironmentTemplateVersions",
+    "UpdateEnvironmentTemplateVersion",
+    "DeleteEnvironmentTemplateVersion",
+    "CreateServiceTemplate",
+    "GetServiceTemplate",
+    "ListServiceTemplates",
+    "UpdateServiceTemplate",
+    "DeleteServiceTemplate",
+    "CreateServiceTemplateVersion",
+    "GetServiceTemplateVersion",
+    "ListServiceTemplateVersions",
+    "UpdateServiceTemplateVersion",
+    "DeleteServiceTemplateVersion",
+    "CreateEnvironment",
+    "GetEnvironment",
+    "ListEnvironments",
+    "UpdateEnvironment",
+    "DeleteEnvironment",
+    "CreateService",
+    "GetService",
+    "ListServices",
+    "UpdateService",
+    "DeleteService",
+    "GetServiceInstance",
+    "ListServiceInstances",
+    "UpdateServiceInstance",
+    "UpdateServicePipeline",
+    "CreateComponent",
+    "GetComponent",
+    "ListComponents",
+    "UpdateComponent",
+    "DeleteComponent",
+    "GetDeployment",
+    "ListDeployments",
+    "CancelEnvironmentDeployment",
+    "CancelServiceInstanceDeployment",
+    "CancelServicePipelineDeployment",
+    "CancelComponentDeployment",
+    "ListEnvironmentOutputs",
+    "ListServiceInstanceOutputs",
+    "ListServicePipelineOutputs",
+    "ListComponentOutputs",
+    "GetAccountSettings",
+];
+
+/// Proton operations that exist but that Deuteron does not serve yet: they answer a
+/// `ValidationException` saying so.
+pub const UNSUPPORTED: &[&str] = &[
+    "CreateServiceInstance",
+    "DeleteDeployment",
+    "NotifyResourceDeploymentStatusChange",
+    "ListEnvironmentProvisionedResources",
+    "ListServiceInstanceProvisionedResources",
+    "ListServicePipelineProvisionedResources",
+    "ListComponentProvisionedResources",
+    "CreateRepository",
+    "GetRepository",
+    "ListRepositories",
+    "DeleteRepository",
+    "GetRepositorySyncStatus",
+    "ListRepositorySyncDefinitions",
+    "CreateTemplateSyncConfig",
+    "GetTemplateSyncConfig",
+    "UpdateTemplateSyncConfig",
+    "DeleteTemplateSyncConfig",
+    "GetTemplateSyncStatus",
+    "CreateServiceSyncConfig",
+    "GetServiceSyncConfig",
+    "UpdateServiceSyncConfig",
+    "DeleteServiceSyncConfig",
+    "GetServiceInstanceSyncStatus",
+    "GetServiceSyncBlockerSummary",
+    "UpdateServiceSyncBlocker",
+    "UpdateAccountSettings",
+    "CreateEnvironmentAccountConnection",
+    "GetEnvironmentAccountConnection",
+    "ListEnvironmentAccountConnections",
+    "UpdateEnvironmentAccountConnection",
+    "AcceptEnvironmentAccountConnection",
+    "RejectEnvironmentAccountConnection",
+    "DeleteEnvironmentAccountConnection",
+    "TagResource",
+    "UntagResource",
+    "ListTagsForResource",
+    "GetResourcesSummary",
+];
+
+type R = Result<Value, ApiError>;
+
+/// Reads and checks request members.
+struct In<'a>(&'a Map<String, Value>);
+
+fn constraint(member: &str, rule: &str) -> ApiError {
+    ApiError::validation(format!("1 validation error detected: Value at '{member}' failed to satisfy constraint: {rule}"))
+}
+
+impl In<'_> {
+    fn opt(&self, k: &str) -> Result<Option<String>, ApiError> {
+        match self.0.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(v)) => Ok(Some(v.clone())),
+            Some(other) => Err(constraint(k, &format!("Member must be a string (got {other})"))),
+        }
+    }
+
+    fn req(&self, k: &str) -> Result<String, ApiError> {
+        self.opt(k)?.ok_or_else(|| constraint(k, "Member must not be null"))
+    }
+
+    fn bounded(&self, k: &str, min: usize, max: usize) -> Result<Option<String>, ApiError> {
+        let v = self.opt(k)?;
+        if let Some(text) = &v
+            && !(min..=max).contains(&text.chars().count())
+        {
+            return Err(constraint(k, &format!("Member must have length between {min} and {max}")));
+        }
+        Ok(v)
+    }
+
+    /// A `ResourceName`: 1..100 characters, `^[0-9A-Za-z]+[0-9A-Za-z_\-]*$`.
+    fn name(&self, k: &str) -> Result<String, ApiError> {
+        let v = self.req(k)?;
+        deuteron_core::ResourceName::parse(&v)
+            .map_err(|e| constraint(k, &format!("Member must satisfy regular expression pattern: ^[0-9A-Za-z]+[0-9A-Za-z_\\-]*$ ({e})")))?;
+        Ok(v)
+    }
+
+    fn part(&self, k: &str) -> Result<Option<u32>, ApiError> {
+        self.opt(k)?
+            .map(|v| {
+                if v.len() > 1 && v.starts_with('0') {
+                    return Err(constraint(k, "Member must satisfy regular expression pattern: ^(0|([1-9]{1}\\d*))$"));
+                }
+                v.parse::<u32>().map_err(|_| constraint(k, "Member must satisfy regular expression pattern: ^(0|([1-9]{1}\\d*))$"))
+            })
+            .transpose()
+    }
+
+    fn req_part(&self, k: &str) -> Result<u32, ApiError> {
+        self.part(k)?.ok_or_else(|| constraint(k, "Member must not be null"))
+    }
+
+    fn version(&self) -> Result<VersionNumber, ApiError> {
+        Ok(VersionNumber::new(self.req_part("majorVersion")?, self.req_part("minorVersion")?))
+    }
+
+    fn description(&self) -> Result<Option<String>, ApiError> {
+        self.bounded("description", 0, 500)
+    }
+
+    fn spec(&self, k: &str) -> Result<Option<String>, ApiError> {
+        self.bounded(k, 1, 51_200)
+    }
+
+    fn update_type(&self) -> Result<UpdateType, ApiError> {
+        let raw = self.req("deploymentType")?;
+        UpdateType::parse(&raw).ok_or_else(|| {
+            constraint("deploymentType", "Member must satisfy enum value set: [NONE, CURRENT_VERSION, MINOR_VERSION, MAJOR_VERSION]")
+        })
+    }
+
+    fn client_token(&self) -> Result<Option<String>, ApiError> {
+        let v = self.bounded("clientToken", 0, 64)?;
+        if v.as_deref().is_some_and(|t| !t.bytes().all(|b| (b'!'..=b'~').contains(&b))) {
+            return Err(constraint("clientToken", "Member must satisfy regular expression pattern: ^[!-~]*$"));
+        }
+        Ok(v.filter(|t| !t.is_empty()))
+    }
+}
+
+/// One page of `items` from `nextToken` (an opaque offset) and `maxResults` (1..100).
+fn page(items: Vec<Value>, input: &In<'_>, key: &str) -> R {
+    let max = match input.0.get("maxResults") {
+        None | Some(Value::Null) => 100,
+        Some(v) => match v.as_u64() {
+            Some(n @ 1..=100) => n as usize,
+            _ => return Err(constraint("maxResults", "Member must have value between 1 and 100")),
+        },
+    };
+    let start = match input.opt("nextToken")? {
+        None => 0,
+        Some(t) => B64
+            .decode(&t)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.strip_prefix("offset:").and_then(|n| n.parse::<usize>().ok()))
+            .ok_or_else(|| ApiError::validation("nextToken: not a token this endpoint issued"))?,
+    };
+    let end = (start + max).min(items.len());
+    let mut out = json!({ key: items.get(start.min(items.len())..end).unwrap_or_default() });
+    if end < items.len() {
+        out["nextToken"] = json!(B64.encode(format!("offset:{end}")));
+    }
+    Ok(out)
+}
+
+fn kind_of(op: &str) -> TemplateKind {
+    if op.contains("EnvironmentTemplate") { TemplateKind::Environment } else { TemplateKind::Service }
+}
+
+fn template_key(kind: TemplateKind) -> &'static str {
+    if kind == TemplateKind::Environment { "environmentTemplate" } else { "serviceTemplate" }
+}
+
+fn version_key(kind: TemplateKind) -> &'static str {
+    if kind == TemplateKind::Environment { "environmentTemplateVersion" } else { "serviceTemplateVersion" }
+}
+
+fn update(i: &In<'_>) -> Result<UpdateResource, ApiError> {
+    let update_type = i.update_type()?;
+    let (major, minor) = (i.part("templateMajorVersion")?, i.part("templateMinorVersion")?);
+    if update_type == UpdateType::CurrentVersion && (major.is_some() || minor.is_some()) {
+        return Err(ApiError::validation(
+            "CURRENT_VERSION redeploys the current version: leave templateMajorVersion and templateMinorVersion out",
+        ));
+    }
+    Ok(UpdateResource { update_type, spec: i.spec("spec")?, major, minor })
+}
+
+/// Cancels the active deployment of `target` (Proton: only while it is in progress).
+async fn cancel(api: &ProtonApi, what: &str, last: Option<String>, active: bool) -> Result<DeploymentRecord, ApiError> {
+    let id = last.filter(|_| active).ok_or_else(|| ApiError::conflict(format!("{what} has no deployment in progress to cancel")))?;
+    Ok(api.svc.cancel_deployment(&id).await?)
+}
+
+pub async fn dispatch(api: &ProtonApi, caller: &Caller, op: &str, body: &Map<String, Value>) -> R {
+    let i = In(body);
+    let svc = &api.svc;
+    let arn = &api.arn;
+    tracing::trace!(access_key = %caller.access_key_id, %op, "dispatch");
+    match op {
+        "CreateEnvironmentTemplate" | "CreateServiceTemplate" => {
+            let kind = kind_of(op);
+            let prov_key = if kind == TemplateKind::Environment { "provisioning" } else { "pipelineProvisioning" };
+            let provisioning = match i.opt(prov_key)? {
+                None => Provisioning::Standard,
+                Some(p) if p == "CUSTOMER_MANAGED" => Provisioning::CustomerManaged,
+                Some(_) => return Err(constraint(prov_key, "Member must satisfy enum value set: [CUSTOMER_MANAGED]")),
+            };
+            let t = svc
+                .create_template(CreateTemplate {
+                    kind,
+                    name: i.name("name")?,
+                    display_name: i.bounded("displayName", 1, 100)?,
+                    description: i.description()?,
+                    provisioning,
+                    encryption_key: i.opt("encryptionKey")?,
+                })
+                .await?;
+            Ok(json!({ template_key(kind): s::template(&t, arn) }))
+        }
+        "GetEnvironmentTemplate" | "GetServiceTemplate" => {
+            let kind = kind_of(op);
+            let t = svc.get_template(kind, &i.name("name")?).await?;
+            Ok(json!({ template_key(kind): s::template(&t, arn) }))
+        }
+        "ListEnvironmentTemplates" | "ListServiceTemplates" => {
+            let list = svc.list_templates(Some(kind_of(op))).await?;
+            page(list.iter().map(|t| s::template_summary(t, arn)).collect(), &i, "templates")
+        }
+        "UpdateEnvironmentTemplate" | "UpdateServiceTemplate" => {
+            let kind = kind_of(op);
+            let patch =
+                TemplatePatch { display_name: i.bounded("displayName", 1, 100)?.map(Some), description: i.description()?.map(Some) };
+            let t = svc.update_template(kind, &i.name("name")?, patch).await?;
+            Ok(json!({ template_key(kind): s::template(&t, arn) }))
+        }
+        "DeleteEnvironmentTemplate" | "DeleteServiceTemplate" => {
+            let kind = kind_of(op);
+            let name = i.name("name")?;
+            let t = svc.get_template(kind, &name).await?;
+            svc.delete_template(kind, &name, false).await?;
+            Ok(json!({ template_key(kind): s::template(&t, arn) }))
+        }
+        "CreateEnvironmentTemplateVersion" | "CreateServiceTemplateVersion" => create_version(api, &i, kind_of(op)).await,
+        "GetEnvironmentTemplateVersion" | "GetServiceTemplateVersion" => {
+            let kind = kind_of(op);
+            let v = svc.get_version(kind, &i.name("templateName")?, i.version()?).await?;
+            Ok(json!({ version_key(kind): s::version(&v, arn) }))
+        }
+        "ListEnvironmentTemplateVersions" | "ListServiceTemplateVersions" => {
+            let kind = kind_of(op);
+            let list = svc.list_versions(kind, &i.name("templateName")?, i.part("majorVersion")?).await?;
+            page(list.iter().map(|v| s::version_summary(v, arn)).collect(), &i, "templateVersions")
+        }
+        "UpdateEnvironmentTemplateVersion" | "UpdateServiceTemplateVersion" => {
+            let kind = kind_of(op);
+            let (name, version) = (i.name("templateName")?, i.version()?);
+            if kind == TemplateKind::Service
+                && (body.contains_key("compatibleEnvironmentTemplates") || body.contains_key("supportedComponentSources"))
+            {
+                return Err(ApiError::validation(
+                    "changing compatibleEnvironmentTemplates or supportedComponentSources of a registered version is not supported; register a new version",
+                ));
+            }
+            if let Some(d) = i.description()? {
+                svc.update_version_description(kind, &name, version, Some(d)).await?;
+            }
+            let v = match i.opt("status")? {
+                None => svc.get_version(kind, &name, version).await?,
+                Some(st) if st == TemplateVersionStatus::Published.as_str() => svc.publish_version(kind, &name, version).await?,
+                Some(st) => {
+                    return Err(ApiError::validation(format!(
+                        "status: {st} cannot be set through an update; the supported transition is DRAFT -> PUBLISHED"
+                    )));
+                }
+            };
+            Ok(json!({ version_key(kind): s::version(&v, arn) }))
+        }
+        "DeleteEnvironmentTemplateVersion" | "DeleteServiceTemplateVersion" => {
+            let kind = kind_of(op);
+            let (name, version) = (i.name("templateName")?, i.version()?);
+            let v = svc.get_version(kind, &name, version).await?;
+            svc.delete_version(kind, &name, version).await?;
+            Ok(json!({ version_key(kind): s::version(&v, arn) }))
+        }
+        "CreateEnvironment" => {
+            let (e, _) = svc
+                .create_environment(CreateEnvironment {
+                    name: i.name("name")?,
+                    template_name: i.name("templateName")?,
+                    major: i.req_part("templateMajorVersion")?,
+                    minor: i.part("templateMinorVersion")?,
+                    spec: i.spec("spec")?.ok_or_else(|| constraint("spec", "Member must not be null"))?,
+                    description: i.description()?,
+                    role_arn: i.opt("protonServiceRoleArn")?,
+                    codebuild_role_arn: i.opt("codebuildRoleArn")?,
+                    component_role_arn: i.opt("componentRoleArn")?,
+                })
+                .await?;
+            Ok(json!({"environment": s::environment(&e, arn)}))
+        }
+        "GetEnvironment" => Ok(json!({"environment": s::environment(&svc.get_environment(&i.name("name")?).await?, arn)})),
+        "ListEnvironments" => {
+            let wanted: Vec<(String, String)> = match body.get("environmentTemplates") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Array(list)) => list
+                    .iter()
+                    .map(|f| {
+                        let f = f.as_object().ok_or_else(|| constraint("environmentTemplates", "Member must be a list of filters"))?;
+                        let fi = In(f);
+                        Ok((fi.name("templateName")?, fi.req("majorVersion")?))
+                    })
+                    .collect::<Result<_, ApiError>>()?,
+                Some(_) => return Err(constraint("environmentTemplates", "Member must be a list")),
+            };
+            let list = svc.list_environments().await?;
+            let items = list
+                .iter()
+                .filter(|e| wanted.is_empty() || wanted.iter().any(|(t, m)| *t == e.template_name && *m == e.version.major.to_string()))
+                .map(|e| s::environment_summary(e, arn))
+                .collect();
+            page(items, &i, "environments")
+        }
+        "UpdateEnvironment" => {
+            let name = i.name("name")?;
+            let (e, _) = svc.update_environment(&name, i.description()?.map(Some), update(&i)?).await?;
+            Ok(json!({"environment": s::environment(&e, arn)}))
+        }
+        "DeleteEnvironment" => {
+            let name = i.name("name")?;
+            svc.delete_environment(&name).await?;
+            Ok(json!({"environment": s::environment(&svc.get_environment(&name).await?, arn)}))
+        }
+        "CreateService" => {
+            let name = i.name("name")?;
+            let created = svc
+                .create_service(CreateService {
+                    name: name.clone(),
+                    template_name: i.name("templateName")?,
+                    major: i.req_part("templateMajorVersion")?,
+                    minor: i.part("templateMinorVersion")?,
+                    spec: i.spec("spec")?.ok_or_else(|| constraint("spec", "Member must not be null"))?,
+                    description: i.description()?,
+                    repository_connection_arn: i.opt("repositoryConnectionArn")?,
+                    repository_id: i.bounded("repositoryId", 1, 200)?,
+                    branch_name: i.bounded("branchName", 1, 200)?,
+                })
+                .await?;
+            let pipeline = svc.get_pipeline(&name).await.ok();
+            Ok(json!({"service": s::service(&created, pipeline.as_ref(), arn)}))
+        }
+        "GetService" => {
+            let name = i.name("name")?;
+            let found = svc.get_service(&name).await?;
+            let pipeline = svc.get_pipeline(&name).await.ok();
+            Ok(json!({"service": s::service(&found, pipeline.as_ref(), arn)}))
+        }
+        "ListServices" => page(svc.list_services().await?.iter().map(|x| s::service_summary(x, arn)).collect(), &i, "services"),
+        "UpdateService" => {
+            let name = i.name("name")?;
+            let updated = svc.update_service(&name, i.description()?.map(Some), i.spec("spec")?).await?;
+            let pipeline = svc.get_pipeline(&name).await.ok();
+            Ok(json!({"service": s::service(&updated, pipeline.as_ref(), arn)}))
+        }
+        "DeleteService" => {
+            let name = i.name("name")?;
+            svc.delete_service(&name).await?;
+            match svc.get_service(&name).await {
+                Ok(found) => Ok(json!({"service": s::service(&found, svc.get_pipeline(&name).await.ok().as_ref(), arn)})),
+                Err(deuteron_service::ServiceError::NotFound(_)) => Ok(json!({})),
+                Err(e) => Err(e.into()),
+            }
+        }
+        "GetServiceInstance" => {
+            let inst = svc.get_instance(&i.name("serviceName")?, &i.name("name")?).await?;
+            Ok(json!({"serviceInstance": s::instance(&inst, arn)}))
+        }
+        "ListServiceInstances" => list_instances(api, &i).await,
+        "UpdateServiceInstance" => {
+            let (service, name) = (i.name("serviceName")?, i.name("name")?);
+            i.client_token()?;
+            svc.update_instance(&service, &name, update(&i)?).await?;
+            Ok(json!({"serviceInstance": s::instance(&svc.get_instance(&service, &name).await?, arn)}))
+        }
+        "UpdateServicePipeline" => {
+            let service = i.name("serviceName")?;
+            svc.update_pipeline(&service, update(&i)?).await?;
+            Ok(json!({"pipeline": s::pipeline(&svc.get_pipeline(&service).await?, arn)}))
+        }
+        "CreateComponent" => {
+            let (c, _) = svc
+                .create_component(CreateComponent {
+                    name: i.name("name")?,
+                    description: i.description()?,
+                    environment_name: i.opt("environmentName")?,
+                    service_name: i.opt("serviceName")?,
+                    service_instance_name: i.opt("serviceInstanceName")?,
+                    service_spec: i.spec("serviceSpec")?,
+                    template_file: i
+                        .bounded("templateFile", 1, 51_200)?
+                        .ok_or_else(|| constraint("templateFile", "Member must not be null"))?,
+                    manifest: i.bounded("manifest", 1, 1_024)?.ok_or_else(|| constraint("manifest", "Member must not be null"))?,
+                    client_token: i.client_token()?,
+                })
+                .await?;
+            Ok(json!({"component": s::component(&c, arn)}))
+        }
+        "GetComponent" => Ok(json!({"component": s::component(&svc.get_component(&i.name("name")?).await?, arn)})),
+        "ListComponents" => {
+            let filter = ComponentFilter {
+                environment_name: i.opt("environmentName")?,
+                service_name: i.opt("serviceName")?,
+                service_instance_name: i.opt("serviceInstanceName")?,
+            };
+            page(svc.list_components(&filter).await?.iter().map(|c| s::component_summary(c, arn)).collect(), &i, "components")
+        }
+        "UpdateComponent" => {
+            let name = i.name("name")?;
+            let redeploy = match i.req("deploymentType")?.as_str() {
+                "NONE" => false,
+                "CURRENT_VERSION" => true,
+                _ => return Err(constraint("deploymentType", "Member must satisfy enum value set: [NONE, CURRENT_VERSION]")),
+            };
+            let (c, _) = svc
+                .update_component(
+                    &name,
+                    UpdateComponent {
+                        redeploy,
+                        description: i.description()?.map(Some),
+                        service_name: i.opt("serviceName")?,
+                        service_instance_name: i.opt("serviceInstanceName")?,
+                        service_spec: i.opt("serviceSpec")?,
+                        template_file: i.opt("templateFile")?,
+                        manifest: None,
+                        client_token: i.client_token()?,
+                    },
+                )
+                .await?;
+            Ok(json!({"component": s::component(&c, arn)}))
+        }
+        "DeleteComponent" => {
+            let name = i.name("name")?;
+            svc.delete_component(&name).await?;
+            Ok(json!({"component": s::component(&svc.get_component(&name).await?, arn)}))
+        }
+        "GetDeployment" => {
+            let d = svc.get_deployment(&i.req("id")?).await?;
+            Ok(json!({"deployment": s::deployment(&d, arn)}))
+        }
+        "ListDeployments" => {
+            let mut filter =
+                DeploymentFilter { environment_name: i.opt("environmentName")?, service_name: i.opt("serviceName")?, ..Default::default() };
+            if let Some(c) = i.opt("componentName")? {
+                filter.target = Some(Target::Component(c));
+            } else if let (Some(svc_name), Some(inst)) = (i.opt("serviceName")?, i.opt("serviceInstanceName")?) {
+                filter.target = Some(Target::ServiceInstance { service: svc_name, instance: inst });
+            }
+            let list = svc.list_deployments(&filter).await?;
+            page(list.iter().map(|d| s::deployment_summary(d, arn)).collect(), &i, "deployments")
+        }
+        "CancelEnvironmentDeployment" => {
+            let name = i.name("environmentName")?;
+            let e = svc.get_environment(&name).await?;
+            cancel(api, &format!("environment {name}"), e.deployment.last_attempted_deployment_id, e.deployment.status.is_active()).await?;
+            Ok(json!({"environment": s::environment(&svc.get_environment(&name).await?, arn)}))
+        }
+        "CancelServiceInstanceDeployment" => {
+            let (service, name) = (i.name("serviceName")?, i.name("serviceInstanceName")?);
+            let x = svc.get_instance(&service, &name).await?;
+            let what = format!("service instance {service}/{name}");
+            cancel(api, &what, x.deployment.last_attempted_deployment_id, x.deployment.status.is_active()).await?;
+            Ok(json!({"serviceInstance": s::instance(&svc.get_instance(&service, &name).await?, arn)}))
+        }
+        "CancelServicePipelineDeployment" => {
+            let service = i.name("serviceName")?;
+            let p = svc.get_pipeline(&service).await?;
+            let what = format!("pipeline of service {service}");
+            cancel(api, &what, p.deployment.last_attempted_deployment_id, p.deployment.status.is_active()).await?;
+            Ok(json!({"pipeline": s::pipeline(&svc.get_pipeline(&service).await?, arn)}))
+        }
+        "CancelComponentDeployment" => {
+            let name = i.name("componentName")?;
+            let c = svc.get_component(&name).await?;
+            cancel(api, &format!("component {name}"), c.deployment.last_attempted_deployment_id, c.deployment.status.is_active()).await?;
+            Ok(json!({"component": s::component(&svc.get_component(&name).await?, arn)}))
+        }
+        "ListEnvironmentOutputs" => {
+            let name = i.name("environmentName")?;
+            svc.get_environment(&name).await?;
+            Ok(json!({"outputs": s::outputs(svc.outputs(&Target::Environment(name)).await?)}))
+        }
+        "ListServiceInstanceOutputs" => {
+            let (service, name) = (i.name("serviceName")?, i.name("serviceInstanceName")?);
+            svc.get_instance(&service, &name).await?;
+            Ok(json!({"outputs": s::outputs(svc.outputs(&Target::ServiceInstance { service, instance: name }).await?)}))
+        }
+        "ListServicePipelineOutputs" => {
+            let service = i.name("serviceName")?;
+            svc.get_pipeline(&service).await?;
+            Ok(json!({"outputs": s::outputs(svc.outputs(&Target::ServicePipeline(service)).await?)}))
+        }
+        "ListComponentOutputs" => {
+            let name = i.name("componentName")?;
+            svc.get_component(&name).await?;
+            Ok(json!({"outputs": s::outputs(svc.outputs(&Target::Component(name)).await?)}))
+        }
+        "GetAccountSettings" => Ok(json!({"accountSettings": {}})),
+        other => Err(ApiError::validation(format!(
+            "{other} is a Proton operation that Deuteron does not support yet (Git sync, account connections, tags and provisioned-resource listings come in later releases)"
+        ))),
+    }
+}
+
+async fn create_version(api: &ProtonApi, i: &In<'_>, kind: TemplateKind) -> R {
+    let template = i.name("templateName")?;
+    let source = i.0.get("source").and_then(Value::as_object).ok_or_else(|| constraint("source", "Member must not be null"))?;
+    let s3 = source.get("s3").and_then(Value::as_object).ok_or_else(|| constraint("source.s3", "Member must not be null"))?;
+    let s3 = In(s3);
+    let bucket = s3.bounded("bucket", 3, 63)?.ok_or_else(|| constraint("source.s3.bucket", "Member must not be null"))?;
+    let key = s3.bounded("key", 1, 1024)?.ok_or_else(|| constraint("source.s3.key", "Member must not be null"))?;
+    let mut opts = RegisterOptions { major: i.part("majorVersion")?, description: i.description()?, ..Default::default() };
+    if kind == TemplateKind::Service {
+        let list =
+            i.0.get("compatibleEnvironmentTemplates")
+                .and_then(Value::as_array)
+                .ok_or_else(|| constraint("compatibleEnvironmentTemplates", "Member must not be null"))?;
+        if !(1..=10).contains(&list.len()) {
+            return Err(constraint("compatibleEnvironmentTemplates", "Member must have length between 1 and 10"));
+        }
+        for (n, c) in list.iter().enumerate() {
+            let c = In(c
+                .as_object()
+                .ok_or_else(|| constraint(&format!("compatibleEnvironmentTemplates.{}", n + 1), "Member must be an object"))?);
+            let major = c.req("majorVersion")?;
+            opts.compatible_environments.push(CompatibleEnvironmentTemplate {
+                template_name: c.name("templateName")?,
+                major_version: major.parse().map_err(|_| {
+                    constraint(&format!("compatibleEnvironmentTemplates.{}.majorVersion", n + 1), "Member must be a major version number")
+                })?,
+            });
+        }
+        if let Some(list) = i.0.get("supportedComponentSources").and_then(Value::as_array) {
+            let mut sources = Vec::new();
+            for v in list {
+                let raw = v.as_str().unwrap_or_default();
+                sources
+                    .push(ComponentSource::parse(raw).ok_or_else(|| {
+                        constraint("supportedComponentSources", "Member must satisfy enum value set: [DIRECTLY_DEFINED]")
+                    })?);
+            }
+            opts.supported_component_sources = Some(sources);
+        }
+    }
+    let fetcher = api.bundles.clone().ok_or_else(|| ApiError::validation("source.s3: this server has no S3 access configured"))?;
+    api.svc.get_template(kind, &template).await?;
+    let limits = api.svc.config().bundle_limits;
+    let bytes = fetcher
+        .fetch(&bucket, &key, limits.max_archive_bytes)
+        .await
+        .map_err(|m| ApiError::validation(format!("source.s3: cannot read s3://{bucket}/{key}: {m}")))?;
+    let files = match deuteron_bundle::BundleFiles::from_archive_bytes(&bytes, &limits) {
+        Ok(f) => f,
+        Err(e) => return Err(ApiError::validation(format!("source.s3: s3://{bucket}/{key}: {e}"))),
+    };
+    let v = api.svc.begin_registration(kind, &template, files, &opts).await?;
+    // Registration finishes asynchronously, as in Proton: the caller polls (or waits) for DRAFT.
+    let svc = api.svc.clone();
+    let version = v.version;
+    let tname = template.clone();
+    tokio::spawn(async move {
+        if let Err(e) = svc.complete_registration(kind, &tname, version, &opts).await {
+            tracing::error!(template = %tname, %version, error = %e, "template version registration failed");
+        }
+    });
+    Ok(json!({ version_key(kind): s::version(&v, &api.arn) }))
+}
+
+async fn list_instances(api: &ProtonApi, i: &In<'_>) -> R {
+    let service = i.opt("serviceName")?;
+    let mut list = api.svc.list_instances(service.as_deref(), None).await?;
+    if let Some(filters) = i.0.get("filters").and_then(Value::as_array) {
+        for f in filters {
+            let f = In(f.as_object().ok_or_else(|| constraint("filters", "Member must be a list of {key, value}"))?);
+            let (key, value) = (f.req("key")?, f.req("value")?);
+            match key.as_str() {
+                "name" => list.retain(|x| x.name == value),
+                "deploymentStatus" => list.retain(|x| x.deployment.status.as_str() == value),
+                "templateName" => list.retain(|x| x.template_name == value),
+                "serviceName" => list.retain(|x| x.service_name == value),
+                "environmentName" => list.retain(|x| x.environment_name == value),
+                _ => {
+                    return Err(ApiError::validation(format!(
+                        "filters: key {key} is not supported yet (supported: name, deploymentStatus, templateName, serviceName, environmentName)"
+                    )));
+                }
+            }
+        }
+    }
+    let descending = i.opt("sortOrder")?.as_deref() == Some("DESCENDING");
+    match i.opt("sortBy")?.as_deref() {
+        None | Some("name") => list.sort_by(|a, b| (&a.name, &a.service_name).cmp(&(&b.name, &b.service_name))),
+        Some("serviceName") => list.sort_by(|a, b| (&a.service_name, &a.name).cmp(&(&b.service_name, &b.name))),
+        Some("environmentName") => list.sort_by(|a, b| a.environment_name.cmp(&b.environment_name)),
+        Some("templateName") => list.sort_by(|a, b| a.template_name.cmp(&b.template_name)),
+        Some("deploymentStatus") => list.sort_by(|a, b| a.deployment.status.as_str().cmp(b.deployment.status.as_str())),
+        Some("createdAt") => list.sort_by_key(|x| x.created_at),
+        Some("lastDeploymentAttemptedAt") => list.sort_by_key(|x| x.deployment.last_attempted_at),
+        Some(other) => return Err(constraint("sortBy", &format!("Member must satisfy enum value set (got {other})"))),
+    }
+    if descending {
+        list.reverse();
+    }
+    page(list.iter().map(|x| s::instance_summary(x, &api.arn)).collect(), i, "serviceInstances")
+}

@@ -1,0 +1,209 @@
+"""Drives a running `deuteron server` with boto3's `proton` client and the AWS CLI, exactly as a
+team leaving AWS Proton would: bundles from S3 (a local moto server), waiters, paginators,
+updates, deployments, errors and deletes. Run by crates/deuteron/tests/proton_api.rs.
+
+Environment: DEUTERON_URL, MOTO_URL, ADMIN_KEY_ID/ADMIN_SECRET, VIEWER_KEY_ID/VIEWER_SECRET,
+EXAMPLES (the repository's examples/templates directory), AWS_CLI (path of `aws`).
+"""
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import time
+
+import boto3
+import botocore
+from botocore.config import Config
+
+URL = os.environ["DEUTERON_URL"]
+MOTO = os.environ["MOTO_URL"]
+EXAMPLES = os.environ["EXAMPLES"]
+FAST = {"Delay": 1, "MaxAttempts": 120}
+
+
+def client(key_id, secret):
+    return boto3.client(
+        "proton",
+        endpoint_url=URL,
+        region_name="us-east-1",
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        config=Config(retries={"max_attempts": 1}),
+    )
+
+
+admin = client(os.environ["ADMIN_KEY_ID"], os.environ["ADMIN_SECRET"])
+viewer = client(os.environ["VIEWER_KEY_ID"], os.environ["VIEWER_SECRET"])
+s3 = boto3.client("s3", endpoint_url=MOTO, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t")
+
+
+def step(msg):
+    print(f"--- {msg}", flush=True)
+
+
+def expect_error(code, fn, *args, **kwargs):
+    try:
+        fn(*args, **kwargs)
+    except botocore.exceptions.ClientError as e:
+        got = e.response["Error"]["Code"]
+        assert got == code, f"expected {code}, got {got}: {e}"
+        return e.response["Error"]["Message"]
+    raise AssertionError(f"expected {code}, the call succeeded")
+
+
+def upload(name, key):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        tar.add(os.path.join(EXAMPLES, name, "v1"), arcname=".")
+    s3.put_object(Bucket="bundles", Key=key, Body=buf.getvalue())
+
+
+step("bundles in S3")
+s3.create_bucket(Bucket="bundles")
+upload("example-env", "net/v1.tar.gz")
+upload("example-svc", "web/v1.tar.gz")
+
+step("environment template version from S3, asynchronous registration, waiter, publish")
+admin.create_environment_template(name="net", displayName="Network", description="networks")
+v = admin.create_environment_template_version(
+    templateName="net", source={"s3": {"bucket": "bundles", "key": "net/v1.tar.gz"}}
+)["environmentTemplateVersion"]
+assert v["status"] in ("REGISTRATION_IN_PROGRESS", "DRAFT"), v
+assert v["arn"].endswith(":environment-template/net:1.0"), v["arn"]
+admin.get_waiter("environment_template_version_registered").wait(
+    templateName="net", majorVersion="1", minorVersion="0", WaiterConfig=FAST
+)
+v = admin.update_environment_template_version(templateName="net", majorVersion="1", minorVersion="0", status="PUBLISHED")
+assert v["environmentTemplateVersion"]["status"] == "PUBLISHED"
+assert admin.get_environment_template(name="net")["environmentTemplate"]["recommendedVersion"] == "1.0"
+
+step("a bundle that does not exist is refused and stores nothing")
+msg = expect_error(
+    "ValidationException",
+    admin.create_environment_template_version,
+    templateName="net",
+    source={"s3": {"bucket": "bundles", "key": "missing.tar.gz"}},
+)
+assert "cannot read s3://bundles/missing.tar.gz: NoSuchKey" in msg, msg
+assert len(admin.list_environment_template_versions(templateName="net")["templateVersions"]) == 1
+
+step("service template version")
+admin.create_service_template(name="web")
+admin.create_service_template_version(
+    templateName="web",
+    source={"s3": {"bucket": "bundles", "key": "web/v1.tar.gz"}},
+    compatibleEnvironmentTemplates=[{"templateName": "net", "majorVersion": "1"}],
+)
+admin.get_waiter("service_template_version_registered").wait(
+    templateName="web", majorVersion="1", minorVersion="0", WaiterConfig=FAST
+)
+admin.update_service_template_version(templateName="web", majorVersion="1", minorVersion="0", status="PUBLISHED")
+
+step("environments, deployed (waiter)")
+for env in ["dev", "prod"]:
+    e = admin.create_environment(
+        name=env,
+        templateName="net",
+        templateMajorVersion="1",
+        spec=f"proton: EnvironmentSpec\nspec:\n  cidr: 10.{len(env)}.0.0/16\n",
+    )["environment"]
+    assert e["deploymentStatus"] == "IN_PROGRESS" and e["templateMinorVersion"] == "0", e
+for env in ["dev", "prod"]:
+    admin.get_waiter("environment_deployed").wait(name=env, WaiterConfig=FAST)
+outputs = admin.list_environment_outputs(environmentName="dev")["outputs"]
+assert {"key": "NetworkId", "valueString": "net-dev"} in outputs, outputs
+
+step("a service with two instances and a pipeline (waiter)")
+spec = open(os.path.join(EXAMPLES, "..", "specs", "web.yaml")).read()
+svc = admin.create_service(name="web", templateName="web", templateMajorVersion="1", spec=spec)["service"]
+assert svc["status"] == "CREATE_IN_PROGRESS", svc
+admin.get_waiter("service_created").wait(name="web", WaiterConfig=FAST)
+svc = admin.get_service(name="web")["service"]
+assert svc["status"] == "ACTIVE" and svc["pipeline"]["deploymentStatus"] == "SUCCEEDED", svc
+
+step("pagination")
+page1 = admin.list_service_instances(serviceName="web", maxResults=1)
+assert len(page1["serviceInstances"]) == 1 and "nextToken" in page1, page1
+names = []
+for page in admin.get_paginator("list_service_instances").paginate(serviceName="web", PaginationConfig={"PageSize": 1}):
+    names += [i["name"] for i in page["serviceInstances"]]
+assert names == ["web-dev", "web-prod"], names
+assert isinstance(page1["serviceInstances"][0]["createdAt"].timestamp(), float)
+
+step("a new minor version, and an instance moved to it (waiter)")
+admin.create_service_template_version(
+    templateName="web",
+    majorVersion="1",
+    source={"s3": {"bucket": "bundles", "key": "web/v1.tar.gz"}},
+    compatibleEnvironmentTemplates=[{"templateName": "net", "majorVersion": "1"}],
+)
+admin.get_waiter("service_template_version_registered").wait(
+    templateName="web", majorVersion="1", minorVersion="1", WaiterConfig=FAST
+)
+admin.update_service_template_version(templateName="web", majorVersion="1", minorVersion="1", status="PUBLISHED")
+i = admin.update_service_instance(serviceName="web", name="web-dev", deploymentType="MINOR_VERSION")["serviceInstance"]
+assert i["deploymentStatus"] == "IN_PROGRESS", i
+admin.get_waiter("service_instance_deployed").wait(serviceName="web", name="web-dev", WaiterConfig=FAST)
+i = admin.get_service_instance(serviceName="web", name="web-dev")["serviceInstance"]
+assert (i["templateMajorVersion"], i["templateMinorVersion"]) == ("1", "1"), i
+
+step("deployments")
+deps = admin.list_deployments(serviceName="web")["deployments"]
+assert len(deps) >= 4, deps
+assert all(d["deploymentStatus"] == "SUCCEEDED" for d in deps), deps
+d = admin.get_deployment(id=i["lastSucceededDeploymentId"])["deployment"]
+assert d["targetState"]["serviceInstance"]["templateMinorVersion"] == "1", d
+assert d["initialState"]["serviceInstance"]["templateMinorVersion"] == "0", d
+
+step("error mapping")
+expect_error("ResourceNotFoundException", admin.get_environment, name="nope")
+expect_error("ConflictException", admin.create_environment_template, name="net")
+msg = expect_error(
+    "ValidationException",
+    admin.create_environment,
+    name="bad",
+    templateName="net",
+    templateMajorVersion="1",
+    spec="proton: EnvironmentSpec\nspec:\n  cidr: 42\n",
+)
+assert "$.spec.cidr" in msg, msg
+expect_error("ValidationException", admin.get_environment, name="not a name")
+expect_error("AccessDeniedException", viewer.create_environment_template, name="other")
+assert viewer.list_environments()["environments"], "a viewer reads"
+expect_error("InvalidSignatureException", client(os.environ["ADMIN_KEY_ID"], "wrong-secret-wrong-secret").list_services)
+expect_error("UnrecognizedClientException", client("AKIDUNKNOWN000000000", "x" * 40).list_services)
+assert admin.list_environment_templates()["templates"][0]["name"] == "net"
+
+step("the AWS CLI")
+cli_env = dict(os.environ, AWS_ACCESS_KEY_ID=os.environ["ADMIN_KEY_ID"], AWS_SECRET_ACCESS_KEY=os.environ["ADMIN_SECRET"], AWS_DEFAULT_REGION="us-east-1")
+out = subprocess.run(
+    [os.environ["AWS_CLI"], "proton", "list-service-instances", "--service-name", "web", "--endpoint-url", URL, "--output", "json"],
+    env=cli_env, capture_output=True, text=True,
+)
+assert out.returncode == 0, out.stderr
+assert [i["name"] for i in json.loads(out.stdout)["serviceInstances"]] == ["web-dev", "web-prod"], out.stdout
+out = subprocess.run(
+    [os.environ["AWS_CLI"], "proton", "get-environment", "--name", "nope", "--endpoint-url", URL],
+    env=cli_env, capture_output=True, text=True,
+)
+assert out.returncode != 0 and "ResourceNotFoundException" in out.stderr, (out.returncode, out.stderr)
+
+step("delete everything")
+admin.delete_service(name="web")
+admin.get_waiter("service_deleted").wait(name="web", WaiterConfig=FAST)
+for env in ["dev", "prod"]:
+    admin.delete_environment(name=env)
+deadline = time.time() + 60
+while admin.list_environments()["environments"]:
+    assert time.time() < deadline, admin.list_environments()
+    time.sleep(0.5)
+for minor in ["0", "1"]:
+    admin.delete_service_template_version(templateName="web", majorVersion="1", minorVersion=minor)
+admin.delete_service_template(name="web")
+admin.delete_environment_template_version(templateName="net", majorVersion="1", minorVersion="0")
+admin.delete_environment_template(name="net")
+assert admin.list_environment_templates()["templates"] == []
+print("scenario passed", flush=True)

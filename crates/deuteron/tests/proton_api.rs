@@ -1,0 +1,147 @@
+//! The Proton-compatible endpoint driven by the real clients teams migrate with: boto3's
+//! `proton` client and the AWS CLI (from `.build/venv`, installed by `scripts/test.sh`), against
+//! a real `deuteron server`, with a local moto server as the S3 store for template bundles. The
+//! scenario itself is `tests/proton/scenario.py`. Protocol-level refusals (no target, unknown
+//! operation, malformed or oversized bodies, unsigned requests) are checked with raw HTTP.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn venv_bin(name: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.build/venv/bin").join(name);
+    assert!(p.exists(), "{} is missing: run ./scripts/test.sh, which installs the Python tools into .build/venv", p.display());
+    p
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+const ADMIN_ID: &str = "AKIDADMINTESTKEY0001";
+const ADMIN_SECRET: &str = "admin-secret-for-the-proton-api-tests-000";
+
+/// One raw HTTP/1.1 request; returns (status, headers+body text).
+fn raw(port: u16, head: &str, body: &[u8]) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(format!("{head}Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()).as_bytes()).unwrap();
+    let _ = s.write_all(body);
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, out)
+}
+
+#[test]
+fn proton_clients_against_deuteron() {
+    let moto_port = free_port();
+    let _moto = Killed(
+        Command::new(venv_bin("moto_server"))
+            .args(["-p", &moto_port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_port(moto_port);
+    let moto = format!("http://127.0.0.1:{moto_port}");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let deuteron = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_deuteron"))
+            .arg("--data-dir")
+            .arg(&data)
+            .args(args)
+            .env_remove("DEUTERON_DATABASE_URL")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "deuteron {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let port = free_port();
+    let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
+    let _server = Killed(
+        Command::new(env!("CARGO_BIN_EXE_deuteron"))
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["server", "--no-examples", "--listen", &format!("127.0.0.1:{port}"), "--max-request-bytes", "65536"])
+            .env_remove("DEUTERON_DATABASE_URL")
+            .env("DEUTERON_ADMIN_ACCESS_KEY_ID", ADMIN_ID)
+            .env("DEUTERON_ADMIN_SECRET_ACCESS_KEY", ADMIN_SECRET)
+            .env("AWS_ENDPOINT_URL_S3", &moto)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    wait_port(port);
+    // The admin key came from the environment (the store had none); more keys from the CLI.
+    let viewer: serde_json::Value = serde_json::from_str(&deuteron(&["key", "create", "--role", "viewer", "-o", "json"])).unwrap();
+
+    // Protocol-level refusals: each a clear error, none reaching the service layer.
+    let host = format!("POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/x-amz-json-1.0\r\n");
+    let (status, text) = raw(port, &host, b"{}");
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("\"__type\":\"UnknownOperationException\"") && text.contains("missing X-Amz-Target header"), "{text}");
+    let (status, text) = raw(port, &format!("{host}X-Amz-Target: AwsProton20200720.ListServices\r\n"), b"{}");
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("MissingAuthenticationTokenException") && text.to_lowercase().contains("x-amzn-errortype"), "{text}");
+    let (status, text) = raw(port, &format!("{host}X-Amz-Target: AwsProton20200720.ListServices\r\n"), &vec![b' '; 70_000]);
+    assert_eq!(status, 413, "{text}");
+    assert!(text.contains("the request body exceeds 65536 bytes"), "{text}");
+
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/templates");
+    let out = Command::new(venv_bin("python"))
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/proton/scenario.py"))
+        .env("DEUTERON_URL", format!("http://127.0.0.1:{port}"))
+        .env("MOTO_URL", &moto)
+        .env("ADMIN_KEY_ID", ADMIN_ID)
+        .env("ADMIN_SECRET", ADMIN_SECRET)
+        .env("VIEWER_KEY_ID", viewer["accessKeyId"].as_str().unwrap())
+        .env("VIEWER_SECRET", viewer["secretAccessKey"].as_str().unwrap())
+        .env("EXAMPLES", &examples)
+        .env("AWS_CLI", venv_bin("aws"))
+        .env_remove("AWS_ENDPOINT_URL_S3")
+        .output()
+        .unwrap();
+    let server_log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("scenario passed"),
+        "scenario failed\n--- stdout\n{}\n--- stderr\n{}\n--- server log (tail)\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        server_log.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+    );
+    assert!(server_log.contains("Proton API request denied"), "unauthorised requests are logged");
+    assert!(server_log.contains("Proton API request not authenticated"), "unauthenticated requests are logged");
+    assert!(!server_log.contains(ADMIN_SECRET), "secrets never reach the log");
+
+    // Keys: listed without secrets, revocation takes effect.
+    let keys = deuteron(&["key", "list", "-o", "json"]);
+    assert!(keys.contains(ADMIN_ID) && !keys.contains(ADMIN_SECRET), "{keys}");
+    deuteron(&["key", "revoke", viewer["accessKeyId"].as_str().unwrap()]);
+    let keys: serde_json::Value = serde_json::from_str(&deuteron(&["key", "list", "-o", "json"])).unwrap();
+    let revoked = keys.as_array().unwrap().iter().find(|k| k["accessKeyId"] == viewer["accessKeyId"]).unwrap();
+    assert!(revoked["revokedAt"].is_string(), "{revoked}");
+}
