@@ -5,34 +5,11 @@
 //! (Proton's S3 bucket sample) whose outputs reach the instance, update, delete, and a failing
 //! stack reported FAILED with CloudFormation's reason.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
-fn venv_bin(name: &str) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.build/venv/bin");
-    let p = root.join(name);
-    assert!(p.exists(), "{} is missing: run ./scripts/test.sh, which installs moto into .build/venv", p.display());
-    p
-}
-
-fn shared() -> PathBuf {
-    std::env::var_os("DEUTERON_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod common;
+use common::*;
 
 const MANIFEST: &str = "infrastructure:\n  templates:\n    - file: \"cloudformation.yaml\"\n      rendering_engine: jinja\n      template_language: cloudformation\n";
 
@@ -91,21 +68,8 @@ Outputs:
 
 #[test]
 fn cloudformation_stacks_on_moto() {
-    let moto_port = free_port();
-    let _moto = Killed(
-        Command::new(venv_bin("moto_server"))
-            .args(["-p", &moto_port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let endpoint = format!("http://127.0.0.1:{moto_port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", moto_port)).is_err() {
-        assert!(Instant::now() < deadline, "moto did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let moto = moto();
+    let endpoint = moto.endpoint.clone();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let aws_env = [

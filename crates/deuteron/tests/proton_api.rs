@@ -5,38 +5,11 @@
 //! operation, malformed or oversized bodies, unsigned requests) are checked with raw HTTP.
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
 
-fn venv_bin(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.build/venv/bin").join(name);
-    assert!(p.exists(), "{} is missing: run ./scripts/test.sh, which installs the Python tools into .build/venv", p.display());
-    p
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn wait_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-const ADMIN_ID: &str = "AKIDADMINTESTKEY0001";
-const ADMIN_SECRET: &str = "admin-secret-for-the-proton-api-tests-000";
+mod common;
+use common::*;
 
 /// One raw HTTP/1.1 request; returns (status, headers+body text).
 fn raw(port: u16, head: &str, body: &[u8]) -> (u16, String) {
@@ -51,17 +24,7 @@ fn raw(port: u16, head: &str, body: &[u8]) -> (u16, String) {
 
 #[test]
 fn proton_clients_against_deuteron() {
-    let moto_port = free_port();
-    let _moto = Killed(
-        Command::new(venv_bin("moto_server"))
-            .args(["-p", &moto_port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_port(moto_port);
-    let moto = format!("http://127.0.0.1:{moto_port}");
+    let moto = moto();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let deuteron = |args: &[&str]| {
@@ -75,27 +38,8 @@ fn proton_clients_against_deuteron() {
         assert!(out.status.success(), "deuteron {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     };
-    let port = free_port();
-    let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-    let _server = Killed(
-        Command::new(env!("CARGO_BIN_EXE_deuteron"))
-            .arg("--data-dir")
-            .arg(&data)
-            .args(["server", "--no-examples", "--listen", &format!("127.0.0.1:{port}"), "--max-request-bytes", "65536"])
-            .env_remove("DEUTERON_DATABASE_URL")
-            .env("DEUTERON_ADMIN_ACCESS_KEY_ID", ADMIN_ID)
-            .env("DEUTERON_ADMIN_SECRET_ACCESS_KEY", ADMIN_SECRET)
-            .env("AWS_ENDPOINT_URL_S3", &moto)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
-    wait_port(port);
+    let server = server(&data, &moto.endpoint, &["--max-request-bytes", "65536"]);
+    let port = server.port;
     // The admin key came from the environment (the store had none); more keys from the CLI.
     let viewer: serde_json::Value = serde_json::from_str(&deuteron(&["key", "create", "--role", "viewer", "-o", "json"])).unwrap();
 
@@ -115,7 +59,7 @@ fn proton_clients_against_deuteron() {
     let out = Command::new(venv_bin("python"))
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/proton/scenario.py"))
         .env("DEUTERON_URL", format!("http://127.0.0.1:{port}"))
-        .env("MOTO_URL", &moto)
+        .env("MOTO_URL", &moto.endpoint)
         .env("ADMIN_KEY_ID", ADMIN_ID)
         .env("ADMIN_SECRET", ADMIN_SECRET)
         .env("VIEWER_KEY_ID", viewer["accessKeyId"].as_str().unwrap())
@@ -125,13 +69,13 @@ fn proton_clients_against_deuteron() {
         .env_remove("AWS_ENDPOINT_URL_S3")
         .output()
         .unwrap();
-    let server_log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+    let server_log = std::fs::read_to_string(&server.log).unwrap_or_default();
     assert!(
         out.status.success() && String::from_utf8_lossy(&out.stdout).contains("scenario passed"),
         "scenario failed\n--- stdout\n{}\n--- stderr\n{}\n--- server log (tail)\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
-        server_log.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+        server.log_tail(40)
     );
     assert!(server_log.contains("Proton API request denied"), "unauthorised requests are logged");
     assert!(server_log.contains("Proton API request not authenticated"), "unauthenticated requests are logged");

@@ -1,0 +1,104 @@
+//! Helpers shared by the integration tests: the Python tools `scripts/test.sh` installs, free
+//! ports, child processes killed on drop, a local moto server.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A program of the test virtualenv (`.build/venv/bin`).
+pub fn venv_bin(name: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.build/venv/bin").join(name);
+    assert!(p.exists(), "{} is missing: run ./scripts/test.sh, which installs the Python tools into .build/venv", p.display());
+    p
+}
+
+pub fn shared() -> PathBuf {
+    std::env::var_os("DEUTERON_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn wait_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A child process killed when dropped.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A local moto server; its URL is `endpoint`.
+pub struct Moto {
+    pub endpoint: String,
+    _child: Killed,
+}
+
+pub fn moto() -> Moto {
+    let port = free_port();
+    let child = Killed(
+        Command::new(venv_bin("moto_server")).args(["-p", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap(),
+    );
+    wait_port(port);
+    Moto { endpoint: format!("http://127.0.0.1:{port}"), _child: child }
+}
+
+pub const ADMIN_ID: &str = "AKIDADMINTESTKEY0001";
+pub const ADMIN_SECRET: &str = "admin-secret-for-the-proton-api-tests-000";
+
+/// A `deuteron server` on SQLite in `data`, its admin key from the environment, S3 at `s3`.
+pub struct Server {
+    pub port: u16,
+    pub url: String,
+    pub log: PathBuf,
+    _child: Killed,
+}
+
+pub fn server(data: &Path, s3: &str, extra: &[&str]) -> Server {
+    let port = free_port();
+    let log = data.with_extension("server.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let child = Killed(
+        Command::new(env!("CARGO_BIN_EXE_deuteron"))
+            .arg("--data-dir")
+            .arg(data)
+            .args(["server", "--no-examples", "--listen", &format!("127.0.0.1:{port}")])
+            .args(extra)
+            .env_remove("DEUTERON_DATABASE_URL")
+            .env("DEUTERON_ADMIN_ACCESS_KEY_ID", ADMIN_ID)
+            .env("DEUTERON_ADMIN_SECRET_ACCESS_KEY", ADMIN_SECRET)
+            .env("AWS_ENDPOINT_URL_S3", s3)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdout(Stdio::null())
+            .stderr(out)
+            .spawn()
+            .unwrap(),
+    );
+    wait_port(port);
+    Server { port, url: format!("http://127.0.0.1:{port}"), log, _child: child }
+}
+
+impl Server {
+    /// The last lines of the server's log, for failure messages.
+    pub fn log_tail(&self, n: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+}
