@@ -2,4 +2,5 @@
 //! CLI, boto3 and aws-sdk-proton talk to; `sigv4`: verification of their signatures.
 
 pub mod proton;
+pub mod rest;
 pub mod sigv4;

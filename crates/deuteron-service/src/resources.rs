@@ -585,6 +585,11 @@ impl Deuteron {
         Ok(Some(self.store.enqueue_deployment(&d, DeploymentStatus::InProgress).await?))
     }
 
+    /// Status-change events after `filter.after`, oldest first.
+    pub async fn list_events(&self, filter: &deuteron_store::EventFilter) -> Result<Vec<deuteron_store::EventRecord>> {
+        Ok(self.store.list_events(filter).await?)
+    }
+
     pub async fn outputs(&self, target: &Target) -> Result<Vec<(String, String)>> {
         Ok(self.store.outputs(target).await?)
     }

@@ -290,6 +290,7 @@ macro_rules! store_impl {
                 .execute(&self.pool)
                 .await
                 .map_err(|e| map_unique(e, || format!("{} template {} already exists", t.kind, t.name)))?;
+                Self::event(&self.pool, &template_event_type(t.kind, false), &t.name, None, "CREATED", None, None, now).await?;
                 self.get_template(t.kind, &t.name).await
             }
 
@@ -365,6 +366,7 @@ macro_rules! store_impl {
                 if done.rows_affected() == 0 {
                     return Err(StoreError::NotFound(format!("{kind} template {name}")));
                 }
+                Self::event(&mut *tx, &template_event_type(kind, false), name, None, "DELETED", None, None, now_millis()).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -401,6 +403,8 @@ macro_rules! store_impl {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| map_unique(e, || format!("{} template {} version {} already exists", v.kind, v.template_name, v.version)))?;
+                let key = format!("{}:{}", v.template_name, v.version);
+                Self::event(&mut *tx, &template_event_type(v.kind, true), &key, None, v.status.as_str(), None, v.status_message.as_deref(), now).await?;
                 let rec = Self::fetch_version(&mut *tx, v.kind, &v.template_name, v.version).await?;
                 tx.commit().await?;
                 Ok(rec)
@@ -465,6 +469,9 @@ macro_rules! store_impl {
                 .bind(current.status.as_str())
                 .execute(&mut *tx)
                 .await?;
+                let key = format!("{name}:{version}");
+                let (previous, status) = (current.status.as_str(), change.status.as_str());
+                Self::event(&mut *tx, &template_event_type(kind, true), &key, Some(previous), status, None, change.status_message.as_deref(), now_millis()).await?;
                 let rec = Self::fetch_version(&mut *tx, kind, name, version).await?;
                 tx.commit().await?;
                 Ok(rec)
@@ -502,6 +509,8 @@ macro_rules! store_impl {
                 if done.rows_affected() == 0 {
                     return Err(StoreError::NotFound(format!("{kind} template {name} version {version}")));
                 }
+                let key = format!("{name}:{version}");
+                Self::event(&mut *tx, &template_event_type(kind, true), &key, None, "DELETED", None, None, now_millis()).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -536,6 +545,7 @@ macro_rules! store_impl {
                 .await
                 .map_err(|e| map_unique(e, || format!("environment {} already exists", env.name)))?;
                 Self::insert_deployment(&mut *tx, d, DeploymentStatus::InProgress, now).await?;
+                Self::event(&mut *tx, "ENVIRONMENT", &env.name, None, "IN_PROGRESS", Some(&d.id), None, now).await?;
                 tx.commit().await?;
                 self.get_environment(&env.name).await
             }
@@ -585,6 +595,7 @@ macro_rules! store_impl {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| map_unique(e, || format!("service {} already exists", s.name)))?;
+                Self::event(&mut *tx, "SERVICE", &s.name, None, "CREATE_IN_PROGRESS", None, None, now).await?;
                 Self::insert_instances(&mut tx, instances, now).await?;
                 if let Some(p) = pipeline {
                     sqlx::query(
@@ -600,10 +611,11 @@ macro_rules! store_impl {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
+                    Self::event(&mut *tx, "SERVICE_PIPELINE", &p.service_name, None, "IN_PROGRESS", None, None, now).await?;
                 }
                 for d in deployments {
                     Self::insert_deployment(&mut *tx, d, DeploymentStatus::InProgress, now).await?;
-                    Self::mark_attempt(&mut *tx, &d.target, &d.id, DeploymentStatus::InProgress, now).await?;
+                    Self::mark_attempt(&mut tx, &d.target, &d.id, DeploymentStatus::InProgress, now).await?;
                 }
                 tx.commit().await?;
                 self.get_service(&s.name).await
@@ -624,16 +636,25 @@ macro_rules! store_impl {
             }
 
             async fn set_service_status(&self, name: &str, status: ServiceStatus, message: Option<&str>) -> Result<ServiceRecord> {
-                let done = sqlx::query("UPDATE services SET status = $1, status_message = $2, updated_at = $3 WHERE name = $4")
+                let now = now_millis();
+                let mut tx = self.pool.begin_with($begin_write).await?;
+                let previous: String = sqlx::query("SELECT status FROM services WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("service {name}")))?
+                    .try_get("status")?;
+                sqlx::query("UPDATE services SET status = $1, status_message = $2, updated_at = $3 WHERE name = $4")
                     .bind(status.as_str())
                     .bind(message)
-                    .bind(now_millis())
+                    .bind(now)
                     .bind(name)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound(format!("service {name}")));
+                if previous != status.as_str() {
+                    Self::event(&mut *tx, "SERVICE", name, Some(&previous), status.as_str(), None, message, now).await?;
                 }
+                tx.commit().await?;
                 self.get_service(name).await
             }
 
@@ -665,7 +686,7 @@ macro_rules! store_impl {
                 Self::insert_instances(&mut tx, instances, now).await?;
                 for d in deployments {
                     Self::insert_deployment(&mut *tx, d, DeploymentStatus::InProgress, now).await?;
-                    Self::mark_attempt(&mut *tx, &d.target, &d.id, DeploymentStatus::InProgress, now).await?;
+                    Self::mark_attempt(&mut tx, &d.target, &d.id, DeploymentStatus::InProgress, now).await?;
                 }
                 tx.commit().await?;
                 Ok(())
@@ -686,7 +707,10 @@ macro_rules! store_impl {
                 if left + pipe > 0 {
                     return Err(StoreError::Conflict(format!("service {name} still has {left} instance(s) and {pipe} pipeline")));
                 }
-                sqlx::query("DELETE FROM services WHERE name = $1").bind(name).execute(&mut *tx).await?;
+                let done = sqlx::query("DELETE FROM services WHERE name = $1").bind(name).execute(&mut *tx).await?;
+                if done.rows_affected() > 0 {
+                    Self::event(&mut *tx, "SERVICE", name, None, "DELETED", None, None, now_millis()).await?;
+                }
                 tx.commit().await?;
                 Ok(())
             }
@@ -751,6 +775,7 @@ macro_rules! store_impl {
                 .await
                 .map_err(|e| map_unique(e, || component_conflict(c)))?;
                 Self::insert_deployment(&mut *tx, d, DeploymentStatus::InProgress, now).await?;
+                Self::event(&mut *tx, "COMPONENT", &c.name, None, "IN_PROGRESS", Some(&d.id), None, now).await?;
                 tx.commit().await?;
                 self.get_component(&c.name).await
             }
@@ -802,7 +827,7 @@ macro_rules! store_impl {
                     return Err(StoreError::NotFound(format!("component {}", c.name)));
                 }
                 if let Some(d) = d {
-                    Self::mark_attempt(&mut *tx, &d.target, &d.id, DeploymentStatus::InProgress, now).await?;
+                    Self::mark_attempt(&mut tx, &d.target, &d.id, DeploymentStatus::InProgress, now).await?;
                     Self::insert_deployment(&mut *tx, d, DeploymentStatus::InProgress, now).await?;
                 }
                 tx.commit().await?;
@@ -812,7 +837,7 @@ macro_rules! store_impl {
             async fn enqueue_deployment(&self, d: &NewDeployment, status: DeploymentStatus) -> Result<DeploymentRecord> {
                 let now = now_millis();
                 let mut tx = self.pool.begin_with($begin_write).await?;
-                if Self::mark_attempt(&mut *tx, &d.target, &d.id, status, now).await? == 0 {
+                if Self::mark_attempt(&mut tx, &d.target, &d.id, status, now).await? == 0 {
                     return Err(StoreError::NotFound(d.target.to_string()));
                 }
                 Self::insert_deployment(&mut *tx, d, status, now).await?;
@@ -910,13 +935,17 @@ macro_rules! store_impl {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
+                let previous = Self::target_status(&mut tx, &d.target).await?;
                 let (table, wh, binds) = Self::target_row(&d.target);
                 let sql = format!("UPDATE {table} SET deployment_status = 'CANCELLING', updated_at = ${} WHERE {wh}", binds.len() + 1);
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for b in binds {
                     q = q.bind(b);
                 }
-                q.bind(now).execute(&mut *tx).await?;
+                if q.bind(now).execute(&mut *tx).await?.rows_affected() > 0 {
+                    let (tt, key) = (d.target.target_type().as_str(), d.target.key());
+                    Self::event(&mut *tx, tt, &key, previous.as_deref(), "CANCELLING", Some(id), None, now).await?;
+                }
                 tx.commit().await?;
                 self.get_deployment(id).await
             }
@@ -965,10 +994,15 @@ macro_rules! store_impl {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+                let previous = Self::target_status(&mut tx, &d.target).await?;
                 let (table, wh, binds) = Self::target_row(&d.target);
                 let n = binds.len();
                 let (tt, key) = (d.target.target_type().as_str(), d.target.key());
                 let succeeded = matches!(finish.status, DeploymentStatus::Succeeded | DeploymentStatus::DeleteComplete);
+                if previous.is_some() {
+                    let status = if d.action == DeploymentAction::Deprovision && succeeded { "DELETED" } else { finish.status.as_str() };
+                    Self::event(&mut *tx, tt, &key, previous.as_deref(), status, Some(id), finish.status_message.as_deref(), now).await?;
+                }
                 match (d.action, succeeded) {
                     (DeploymentAction::Deprovision, true) => {
                         let mut q = sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE {wh}")));
@@ -1064,6 +1098,33 @@ macro_rules! store_impl {
                     return Err(StoreError::Conflict(format!("access key {id} is already revoked")));
                 }
                 Ok(key)
+            }
+
+            async fn list_events(&self, f: &EventFilter) -> Result<Vec<EventRecord>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM events WHERE seq > $1 AND ($2 = '' OR resource_type = $2) AND ($3 = '' OR resource = $3)
+                     ORDER BY seq LIMIT $4",
+                )
+                .bind(f.after)
+                .bind(f.resource_type.as_deref().unwrap_or(""))
+                .bind(f.resource.as_deref().unwrap_or(""))
+                .bind(if f.limit > 0 { f.limit } else { 1000 })
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(EventRecord {
+                            seq: r.try_get("seq")?,
+                            at: r.try_get("at")?,
+                            resource_type: r.try_get("resource_type")?,
+                            resource: r.try_get("resource")?,
+                            previous_status: r.try_get("previous_status")?,
+                            status: r.try_get("status")?,
+                            deployment_id: r.try_get("deployment_id")?,
+                            message: r.try_get("message")?,
+                        })
+                    })
+                    .collect()
             }
 
             async fn outputs(&self, target: &Target) -> Result<Vec<(String, String)>> {

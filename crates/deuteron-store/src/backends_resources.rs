@@ -255,6 +255,8 @@ macro_rules! resource_helpers {
                     .execute(&mut **tx)
                     .await
                     .map_err(|e| map_unique(e, || format!("service instance {}/{} already exists", i.service_name, i.name)))?;
+                    let key = format!("{}/{}", i.service_name, i.name);
+                    Self::event(&mut **tx, "SERVICE_INSTANCE", &key, None, "IN_PROGRESS", None, None, now).await?;
                 }
                 Ok(())
             }
@@ -283,6 +285,48 @@ macro_rules! resource_helpers {
                         .await?;
                 }
                 Ok(())
+            }
+
+            /// Records a status change (in the caller's transaction).
+            #[allow(clippy::too_many_arguments)]
+            async fn event<'e, E>(
+                exec: E,
+                resource_type: &str,
+                resource: &str,
+                previous: Option<&str>,
+                status: &str,
+                deployment_id: Option<&str>,
+                message: Option<&str>,
+                now: i64,
+            ) -> Result<()>
+            where
+                E: sqlx::Executor<'e, Database = <$store as HasDb>::Db>,
+            {
+                sqlx::query(
+                    "INSERT INTO events (at, resource_type, resource, previous_status, status, deployment_id, message)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(now)
+                .bind(resource_type)
+                .bind(resource)
+                .bind(previous)
+                .bind(status)
+                .bind(deployment_id)
+                .bind(message)
+                .execute(exec)
+                .await?;
+                Ok(())
+            }
+
+            /// A target's current deployment status (in the caller's transaction).
+            async fn target_status(tx: &mut sqlx::Transaction<'static, <$store as HasDb>::Db>, target: &Target) -> Result<Option<String>> {
+                let (table, wh, binds) = Self::target_row(target);
+                let sql = format!("SELECT deployment_status FROM {table} WHERE {wh}");
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for b in binds {
+                    q = q.bind(b);
+                }
+                Ok(q.fetch_optional(&mut **tx).await?.map(|r| r.try_get("deployment_status")).transpose()?)
             }
 
             /// Replaces a resource's outputs with `outputs` (when given), recording the deployment.
@@ -324,11 +368,16 @@ macro_rules! resource_helpers {
                 }
             }
 
-            /// Marks a target's deployment fields for a newly enqueued deployment.
-            async fn mark_attempt<'e, E>(exec: E, target: &Target, id: &str, status: DeploymentStatus, now: i64) -> Result<u64>
-            where
-                E: sqlx::Executor<'e, Database = <$store as HasDb>::Db>,
-            {
+            /// Marks a target's deployment fields for a newly enqueued deployment, recording the
+            /// status change.
+            async fn mark_attempt(
+                tx: &mut sqlx::Transaction<'static, <$store as HasDb>::Db>,
+                target: &Target,
+                id: &str,
+                status: DeploymentStatus,
+                now: i64,
+            ) -> Result<u64> {
+                let previous = Self::target_status(tx, target).await?;
                 let (table, wh, binds) = Self::target_row(target);
                 let n = binds.len();
                 let sql = format!(
@@ -340,7 +389,12 @@ macro_rules! resource_helpers {
                 for b in binds {
                     q = q.bind(b);
                 }
-                Ok(q.bind(status.as_str()).bind(id).bind(now).execute(exec).await?.rows_affected())
+                let done = q.bind(status.as_str()).bind(id).bind(now).execute(&mut **tx).await?.rows_affected();
+                if done > 0 {
+                    let tt = target.target_type().as_str();
+                    Self::event(&mut **tx, tt, &target.key(), previous.as_deref(), status.as_str(), Some(id), None, now).await?;
+                }
+                Ok(done)
             }
 
             const CLAIM_SQL: &'static str = concat!(

@@ -242,6 +242,9 @@ pub trait Store: Send + Sync + 'static {
     async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>>;
     /// Marks a key revoked; it stops authenticating at once.
     async fn revoke_access_key(&self, id: &str) -> Result<AccessKeyRecord>;
+
+    /// Status-change events in sequence order.
+    async fn list_events(&self, filter: &EventFilter) -> Result<Vec<EventRecord>>;
 }
 
 pub(crate) fn encode_compat(list: &[CompatibleEnvironmentTemplate]) -> String {

@@ -402,3 +402,39 @@ pub struct AccessKeyRecord {
     pub created_at: Millis,
     pub revoked_at: Option<Millis>,
 }
+
+/// A status change, as recorded with it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventRecord {
+    pub seq: i64,
+    pub at: Millis,
+    /// `ENVIRONMENT_TEMPLATE`, `SERVICE_TEMPLATE_VERSION`, `ENVIRONMENT`, `SERVICE`,
+    /// `SERVICE_INSTANCE`, `SERVICE_PIPELINE`, `COMPONENT`, ...
+    pub resource_type: String,
+    /// The resource's key: `name`, `service/instance`, `template:M.m`.
+    pub resource: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_status: Option<String>,
+    /// The new status; `DELETED` once a resource is gone.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Which events to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// Only events after this sequence number.
+    pub after: i64,
+    pub resource_type: Option<String>,
+    pub resource: Option<String>,
+    pub limit: i64,
+}
+
+/// The event type of a template kind's templates and versions.
+pub fn template_event_type(kind: deuteron_core::TemplateKind, version: bool) -> String {
+    format!("{}_TEMPLATE{}", kind.as_str().to_uppercase(), if version { "_VERSION" } else { "" })
+}

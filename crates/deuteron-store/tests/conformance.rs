@@ -317,6 +317,28 @@ async fn component_story(store: Arc<dyn Store>) {
         store.list_deployments(&DeploymentFilter { target: Some(Target::Component("c1".into())), ..Default::default() }).await.unwrap();
     assert_eq!(history.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["c1-d", "c1-c", "c1-a"], "history outlives the component");
     assert_eq!(store.get_component("c3").await.unwrap().deployment.status_message.as_deref(), Some("x"));
+
+    // Every status change was recorded with it, in order.
+    let filter = EventFilter { resource_type: Some("COMPONENT".into()), resource: Some("c1".into()), ..Default::default() };
+    let events = store.list_events(&filter).await.unwrap();
+    let changes: Vec<(Option<&str>, &str, Option<&str>)> =
+        events.iter().map(|e| (e.previous_status.as_deref(), e.status.as_str(), e.deployment_id.as_deref())).collect();
+    assert_eq!(
+        changes,
+        [
+            (None, "IN_PROGRESS", Some("c1-a")),
+            (Some("IN_PROGRESS"), "SUCCEEDED", Some("c1-a")),
+            (Some("SUCCEEDED"), "IN_PROGRESS", Some("c1-c")),
+            (Some("IN_PROGRESS"), "SUCCEEDED", Some("c1-c")),
+            (Some("SUCCEEDED"), "DELETE_IN_PROGRESS", Some("c1-d")),
+            (Some("DELETE_IN_PROGRESS"), "DELETED", Some("c1-d")),
+        ]
+    );
+    assert!(events.windows(2).all(|w| w[0].seq < w[1].seq));
+    let after = store.list_events(&EventFilter { after: events[2].seq, ..filter.clone() }).await.unwrap();
+    assert_eq!(after.len(), 3, "listing resumes after a sequence number");
+    let failed = store.list_events(&EventFilter { resource: Some("c3".into()), ..filter }).await.unwrap();
+    assert_eq!(failed.last().map(|e| (e.status.as_str(), e.message.as_deref())), Some(("FAILED", Some("x"))));
 }
 
 /// Resources, the deployment queue, leases, cancellation, logs and outputs.

@@ -141,6 +141,9 @@ pub enum Command {
     /// Manage API access keys (SigV4 for the Proton-compatible endpoint).
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Status changes of templates, versions and resources.
+    #[command(subcommand)]
+    Event(EventCommand),
     /// Print a shell completion script.
     Completions {
         /// The shell to complete for.
@@ -465,6 +468,28 @@ impl From<RoleArg> for deuteron_core::Role {
             RoleArg::Viewer => deuteron_core::Role::Viewer,
         }
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventCommand {
+    /// List status-change events, oldest first.
+    List {
+        /// Only events after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// Only this resource type (ENVIRONMENT, SERVICE, SERVICE_INSTANCE, SERVICE_PIPELINE,
+        /// COMPONENT, ENVIRONMENT_TEMPLATE, SERVICE_TEMPLATE_VERSION, ...).
+        #[arg(long = "type")]
+        resource_type: Option<String>,
+        /// Only this resource (`name`, `service/instance`, `template:M.m`).
+        #[arg(long)]
+        resource: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// Keep printing new events as they happen (Ctrl-C to stop).
+        #[arg(long, short)]
+        follow: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

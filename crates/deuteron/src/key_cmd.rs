@@ -1,9 +1,9 @@
-//! `deuteron key create|list|revoke`: API access keys.
+//! `deuteron key create|list|revoke`: API access keys; `deuteron event list`: status changes.
 
 use deuteron_service::Deuteron;
 use deuteron_service::keys::AccessKeyView;
 
-use crate::cli::{KeyCommand, Output};
+use crate::cli::{EventCommand, KeyCommand, Output};
 use crate::exit::Failure;
 use crate::output::{opt, print, print_fields};
 
@@ -53,4 +53,37 @@ pub async fn run(svc: &Deuteron, output: Output, cmd: KeyCommand) -> Result<(), 
         }
     }
     Ok(())
+}
+
+pub async fn events(svc: &Deuteron, output: Output, cmd: EventCommand) -> Result<(), Failure> {
+    let EventCommand::List { after, resource_type, resource, limit, follow } = cmd;
+    let mut filter = deuteron_store::EventFilter { after, resource_type, resource, limit };
+    let line = |e: &deuteron_store::EventRecord| match output {
+        Output::Json => serde_json::to_string(e).expect("events serialise"),
+        Output::Table => format!(
+            "{:>6} {} {} {} {} -> {}{}",
+            e.seq,
+            deuteron_service::views::iso(e.at),
+            e.resource_type,
+            e.resource,
+            e.previous_status.as_deref().unwrap_or("-"),
+            e.status,
+            e.message.as_ref().map(|m| format!(" ({m})")).unwrap_or_default()
+        ),
+    };
+    if !follow {
+        let list = svc.list_events(&filter).await?;
+        match output {
+            Output::Json => println!("{}", serde_json::to_string_pretty(&list).expect("events serialise")),
+            Output::Table => list.iter().for_each(|e| println!("{}", line(e))),
+        }
+        return Ok(());
+    }
+    loop {
+        for e in svc.list_events(&filter).await? {
+            println!("{}", line(&e));
+            filter.after = e.seq;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
 }

@@ -74,6 +74,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Instance(cmd) => resource_cmd::instance(&service(&cli.global).await?, cli.global.output, cmd).await,
         Command::Pipeline(cmd) => resource_cmd::pipeline(&service(&cli.global).await?, cli.global.output, cmd).await,
         Command::Component(cmd) => resource_cmd::component(&service(&cli.global).await?, cli.global.output, cmd).await,
+        Command::Event(cmd) => key_cmd::events(&service(&cli.global).await?, cli.global.output, cmd).await,
         Command::Key(cmd) => key_cmd::run(&service(&cli.global).await?, cli.global.output, cmd).await,
         Command::Deployment(cmd) => resource_cmd::deployment(&service(&cli.global).await?, cli.global.output, cmd).await,
         Command::Render(args) => render_cmd::run(cli.global.output, &cli.global.limits.limits(), args),

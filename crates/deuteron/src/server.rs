@@ -103,6 +103,8 @@ pub async fn run(global: &Global, args: ServerArgs) -> Result<(), Failure> {
 }
 
 fn router(state: AppState, proton: deuteron_api::proton::ProtonApi) -> Router {
+    let rest =
+        deuteron_api::rest::router(deuteron_api::rest::RestApi { svc: state.svc.clone(), poll: std::time::Duration::from_millis(250) });
     let proton = Router::new().route("/", post(deuteron_api::proton::handle)).with_state(Arc::new(proton));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -110,6 +112,7 @@ fn router(state: AppState, proton: deuteron_api::proton::ProtonApi) -> Router {
         .route("/metrics", get(metrics))
         .with_state(state.clone())
         .merge(proton)
+        .merge(rest)
         .layer(middleware::from_fn_with_state(state, count_requests))
 }
 

@@ -81,6 +81,50 @@ fn proton_clients_against_deuteron() {
     assert!(server_log.contains("Proton API request not authenticated"), "unauthenticated requests are logged");
     assert!(!server_log.contains(ADMIN_SECRET), "secrets never reach the log");
 
+    // Events: every status change was recorded; listed over REST (bearer token) and the CLI,
+    // and streamed as Server-Sent Events.
+    let get = |path: &str, extra: &str| raw(port, &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}"), b"");
+    let (status, text) = get("/api/v1/events", "");
+    assert_eq!(status, 401, "{text}");
+    let (status, text) = get("/api/v1/events", &format!("Authorization: Bearer {ADMIN_ID}:wrong\r\n"));
+    assert_eq!(status, 401, "{text}");
+    let auth = format!("Authorization: Bearer {ADMIN_ID}:{ADMIN_SECRET}\r\n");
+    let (status, text) = get("/api/v1/events?type=ENVIRONMENT&resource=dev&limit=1000", &auth);
+    assert_eq!(status, 200, "{text}");
+    let body: serde_json::Value = serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let changes: Vec<(Option<&str>, &str)> =
+        body["events"].as_array().unwrap().iter().map(|e| (e["previousStatus"].as_str(), e["status"].as_str().unwrap())).collect();
+    assert_eq!(
+        changes,
+        [
+            (None, "IN_PROGRESS"),
+            (Some("IN_PROGRESS"), "SUCCEEDED"),
+            (Some("SUCCEEDED"), "DELETE_IN_PROGRESS"),
+            (Some("DELETE_IN_PROGRESS"), "DELETED")
+        ]
+    );
+    let cli_events: serde_json::Value =
+        serde_json::from_str(&deuteron(&["event", "list", "--type", "SERVICE", "--resource", "web", "-o", "json"])).unwrap();
+    let statuses: Vec<&str> = cli_events.as_array().unwrap().iter().map(|e| e["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["CREATE_IN_PROGRESS", "ACTIVE", "DELETE_IN_PROGRESS", "DELETED"]);
+    {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        let req = format!(
+            "GET /api/v1/events?type=SERVICE&resource=web HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}Accept: text/event-stream\r\n\r\n"
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        let mut seen = String::new();
+        let mut buf = [0u8; 4096];
+        while !seen.contains("\"status\":\"DELETED\"") {
+            let n = s.read(&mut buf).expect("the stream delivers the recorded events");
+            assert!(n > 0, "stream closed: {seen}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        assert!(seen.contains("content-type: text/event-stream") && seen.contains("event: status") && seen.contains("\nid: "), "{seen}");
+        assert_eq!(seen.matches("\"status\":\"ACTIVE\"").count(), 1, "each event once: {seen}");
+    }
+
     // Keys: listed without secrets, revocation takes effect.
     let keys = deuteron(&["key", "list", "-o", "json"]);
     assert!(keys.contains(ADMIN_ID) && !keys.contains(ADMIN_SECRET), "{keys}");

@@ -1,0 +1,125 @@
+//! The REST API under `/api/v1`, authenticated with bearer tokens (`Authorization: Bearer
+//! <access key id>:<secret>`). Today it serves the event stream: `GET /api/v1/events` lists
+//! status changes as JSON, or streams them as Server-Sent Events when the client accepts
+//! `text/event-stream` (resuming after `Last-Event-ID`).
+
+use std::collections::BTreeSet;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+
+use deuteron_core::Role;
+use deuteron_service::Deuteron;
+use deuteron_store::EventFilter;
+
+/// How late an event may commit (relative to newer ones) and still be streamed.
+const LOOKBACK: i64 = 256;
+
+#[derive(Clone)]
+pub struct RestApi {
+    pub svc: Deuteron,
+    /// How often the event stream looks for new events.
+    pub poll: Duration,
+}
+
+pub fn router(api: RestApi) -> Router {
+    Router::new().route("/api/v1/events", get(events)).with_state(Arc::new(api))
+}
+
+fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    (status, axum::Json(json!({"error": {"type": code, "message": message.into()}}))).into_response()
+}
+
+/// The caller's role from `Authorization: Bearer <id>:<secret>`.
+pub async fn bearer(svc: &Deuteron, headers: &HeaderMap) -> Result<(String, Role), Response> {
+    let unauthorized = |m: &str| error(StatusCode::UNAUTHORIZED, "Unauthorized", m);
+    let value = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| unauthorized("missing Authorization: Bearer <access key id>:<secret>"))?;
+    let token =
+        value.strip_prefix("Bearer ").ok_or_else(|| unauthorized("the Authorization header must be `Bearer <access key id>:<secret>`"))?;
+    let (id, secret) = token.split_once(':').ok_or_else(|| unauthorized("the bearer token must be `<access key id>:<secret>`"))?;
+    let found = svc.key_secret(id).await.map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", e.to_string()))?;
+    match found {
+        Some((expected, role)) if aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_bytes(), secret.as_bytes()).is_ok() => {
+            Ok((id.to_string(), role))
+        }
+        _ => {
+            tracing::warn!(access_key = %id, "REST request with an unknown key or a wrong secret");
+            Err(unauthorized("unknown access key or wrong secret"))
+        }
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct EventQuery {
+    #[serde(default)]
+    after: i64,
+    #[serde(rename = "type")]
+    resource_type: Option<String>,
+    resource: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn events(State(api): State<Arc<RestApi>>, headers: HeaderMap, Query(q): Query<EventQuery>) -> Response {
+    if let Err(r) = bearer(&api.svc, &headers).await {
+        return r;
+    }
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return error(StatusCode::BAD_REQUEST, "ValidationError", "limit: must be between 1 and 1000");
+    }
+    let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i64>().ok());
+    let filter = EventFilter { after: resume.unwrap_or(q.after), resource_type: q.resource_type, resource: q.resource, limit };
+    let wants_stream = headers.get("accept").and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/event-stream"));
+    if !wants_stream {
+        return match api.svc.list_events(&filter).await {
+            Ok(list) => {
+                let next = list.last().map_or(filter.after, |e| e.seq);
+                axum::Json(json!({"events": list, "next": next})).into_response()
+            }
+            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", e.to_string()),
+        };
+    }
+    // Polls the store (events may come from any server or worker sharing it) and re-reads a
+    // short window behind the newest event sent, so one committed late is still delivered once.
+    let state = (api.clone(), filter, BTreeSet::<i64>::new(), Vec::<Event>::new());
+    let stream = futures_util::stream::unfold(state, |(api, mut filter, mut sent, mut ready)| async move {
+        loop {
+            if let Some(ev) = ready.pop() {
+                return Some((Ok::<Event, Infallible>(ev), (api, filter, sent, ready)));
+            }
+            let newest = sent.last().copied().unwrap_or(filter.after);
+            // The window holds at most LOOKBACK events already sent, so each read makes progress.
+            let window = EventFilter { after: (newest - LOOKBACK).max(filter.after), limit: LOOKBACK + filter.limit, ..filter.clone() };
+            match api.svc.list_events(&window).await {
+                Ok(list) => {
+                    let fresh: Vec<_> = list.into_iter().filter(|e| sent.insert(e.seq)).collect();
+                    ready = fresh
+                        .iter()
+                        .rev()
+                        .map(|e| Event::default().id(e.seq.to_string()).event("status").json_data(e).expect("events serialise"))
+                        .collect();
+                    if let Some(&last) = sent.last() {
+                        filter.after = filter.after.max(last - 4 * LOOKBACK);
+                        sent = sent.split_off(&(last - 2 * LOOKBACK));
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "event stream: cannot read events"),
+            }
+            if ready.is_empty() {
+                tokio::time::sleep(api.poll).await;
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
+}
