@@ -230,6 +230,34 @@ impl Deuteron {
     }
 }
 
+/// How long a reply to an idempotency token is honoured (Proton: 8 hours).
+pub const IDEMPOTENCY_WINDOW_MS: i64 = 8 * 3600 * 1000;
+
+impl Deuteron {
+    /// The reply kept for a caller's earlier request with the same idempotency token.
+    pub async fn idempotent_reply(&self, caller: &str, operation: &str, token: &str) -> Result<Option<deuteron_store::IdempotentReply>> {
+        let since = now_millis() - IDEMPOTENCY_WINDOW_MS;
+        Ok(self.store.idempotent_reply(caller, operation, token, since).await?)
+    }
+
+    /// Keeps a reply for later retries with the same token.
+    pub async fn save_idempotent_reply(
+        &self,
+        caller: &str,
+        operation: &str,
+        token: &str,
+        request_hash: &str,
+        response: &str,
+    ) -> Result<()> {
+        let reply = deuteron_store::IdempotentReply {
+            request_hash: request_hash.to_string(),
+            response: response.to_string(),
+            created_at: now_millis(),
+        };
+        Ok(self.store.save_idempotent_reply(caller, operation, token, &reply, now_millis() - IDEMPOTENCY_WINDOW_MS).await?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -498,6 +498,35 @@ impl Deuteron {
         Ok(self.store.get_service(name).await?)
     }
 
+    /// Proton's `CreateServiceInstance`: adds one instance, named in `spec` (a ServiceSpec whose
+    /// `instances` has an entry for it), to an existing service; the service's spec gains the entry
+    /// and the pipeline is redeployed, as with [`Deuteron::update_service`].
+    pub async fn create_instance(&self, service: &str, name: &str, spec: &str) -> Result<ServiceRecord> {
+        ResourceName::parse(name).map_err(|e| ServiceError::validation(format!("name: {e}")))?;
+        let svc = self.store.get_service(service).await?;
+        let given = match SpecFile::parse("spec", spec).map_err(|e| ServiceError::validation(e.to_string()))? {
+            SpecFile::Service(s) => s,
+            SpecFile::Environment(_) => return Err(ServiceError::validation("spec: a service instance needs a ServiceSpec")),
+        };
+        let entry = given
+            .instances
+            .iter()
+            .find(|i| i.name == name)
+            .ok_or_else(|| ServiceError::validation(format!("spec: the ServiceSpec has no entry for instance {name}")))?;
+        if self.store.get_instance(service, name).await.is_ok() {
+            return Err(ServiceError::Conflict(format!("service instance {service}/{name} already exists")));
+        }
+        let mut current: Value =
+            serde_norway::from_str(&svc.spec).map_err(|e| ServiceError::Internal(format!("stored spec of {service}: {e}")))?;
+        let list = current
+            .get_mut("instances")
+            .and_then(Value::as_array_mut)
+            .ok_or_else(|| ServiceError::Internal(format!("stored spec of {service} has no instances")))?;
+        list.push(json!({"name": entry.name, "environment": entry.environment, "spec": entry.spec}));
+        let merged = serde_norway::to_string(&current).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        self.update_service(service, None, Some(merged)).await
+    }
+
     pub async fn get_instance(&self, service: &str, name: &str) -> Result<InstanceRecord> {
         Ok(self.store.get_instance(service, name).await?)
     }

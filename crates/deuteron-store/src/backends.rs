@@ -1127,6 +1127,40 @@ macro_rules! store_impl {
                     .collect()
             }
 
+            async fn idempotent_reply(&self, caller: &str, operation: &str, token: &str, since: i64) -> Result<Option<IdempotentReply>> {
+                let row = sqlx::query(
+                    "SELECT request_hash, response, created_at FROM idempotency
+                      WHERE caller = $1 AND operation = $2 AND token = $3 AND created_at >= $4",
+                )
+                .bind(caller)
+                .bind(operation)
+                .bind(token)
+                .bind(since)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|r| Ok(IdempotentReply { request_hash: r.try_get("request_hash")?, response: r.try_get("response")?, created_at: r.try_get("created_at")? }))
+                    .transpose()
+            }
+
+            async fn save_idempotent_reply(&self, caller: &str, operation: &str, token: &str, reply: &IdempotentReply, since: i64) -> Result<()> {
+                let mut tx = self.pool.begin_with($begin_write).await?;
+                sqlx::query("DELETE FROM idempotency WHERE created_at < $1").bind(since).execute(&mut *tx).await?;
+                sqlx::query(
+                    "INSERT INTO idempotency (caller, operation, token, request_hash, response, created_at) VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (caller, operation, token) DO NOTHING",
+                )
+                .bind(caller)
+                .bind(operation)
+                .bind(token)
+                .bind(&reply.request_hash)
+                .bind(&reply.response)
+                .bind(reply.created_at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn outputs(&self, target: &Target) -> Result<Vec<(String, String)>> {
                 let rows = sqlx::query("SELECT key, value FROM resource_outputs WHERE target_type = $1 AND target_key = $2 ORDER BY key")
                     .bind(target.target_type().as_str())

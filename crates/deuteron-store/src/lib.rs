@@ -245,6 +245,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Status-change events in sequence order.
     async fn list_events(&self, filter: &EventFilter) -> Result<Vec<EventRecord>>;
+
+    /// The reply kept for `(caller, operation, token)`, if any newer than `since`.
+    async fn idempotent_reply(&self, caller: &str, operation: &str, token: &str, since: Millis) -> Result<Option<IdempotentReply>>;
+    /// Keeps a reply (replacing one older than `since`); expired replies are purged.
+    async fn save_idempotent_reply(&self, caller: &str, operation: &str, token: &str, reply: &IdempotentReply, since: Millis)
+    -> Result<()>;
 }
 
 pub(crate) fn encode_compat(list: &[CompatibleEnvironmentTemplate]) -> String {

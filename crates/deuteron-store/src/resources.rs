@@ -438,3 +438,11 @@ pub struct EventFilter {
 pub fn template_event_type(kind: deuteron_core::TemplateKind, version: bool) -> String {
     format!("{}_TEMPLATE{}", kind.as_str().to_uppercase(), if version { "_VERSION" } else { "" })
 }
+
+/// A reply kept for an idempotency token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentReply {
+    pub request_hash: String,
+    pub response: String,
+    pub created_at: Millis,
+}

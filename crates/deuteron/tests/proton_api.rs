@@ -106,7 +106,7 @@ fn proton_clients_against_deuteron() {
     let cli_events: serde_json::Value =
         serde_json::from_str(&deuteron(&["event", "list", "--type", "SERVICE", "--resource", "web", "-o", "json"])).unwrap();
     let statuses: Vec<&str> = cli_events.as_array().unwrap().iter().map(|e| e["status"].as_str().unwrap()).collect();
-    assert_eq!(statuses, ["CREATE_IN_PROGRESS", "ACTIVE", "DELETE_IN_PROGRESS", "DELETED"]);
+    assert_eq!(statuses, ["CREATE_IN_PROGRESS", "ACTIVE", "UPDATE_IN_PROGRESS", "ACTIVE", "DELETE_IN_PROGRESS", "DELETED"]);
     {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
         s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
@@ -122,7 +122,7 @@ fn proton_clients_against_deuteron() {
             seen.push_str(&String::from_utf8_lossy(&buf[..n]));
         }
         assert!(seen.contains("content-type: text/event-stream") && seen.contains("event: status") && seen.contains("\nid: "), "{seen}");
-        assert_eq!(seen.matches("\"status\":\"ACTIVE\"").count(), 1, "each event once: {seen}");
+        assert_eq!(seen.matches("\"status\":\"ACTIVE\"").count(), 2, "each event once: {seen}");
     }
 
     // Keys: listed without secrets, revocation takes effect.

@@ -124,6 +124,24 @@ async fn authenticate(api: &ProtonApi, method: &Method, uri: &Uri, headers: &Hea
     Ok(Caller { access_key_id: auth.access_key_id, role })
 }
 
+/// SHA-256 of the request's members other than `clientToken`, keys sorted at every level.
+fn request_hash(input: &Map<String, Value>) -> String {
+    fn canonical(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let sorted: std::collections::BTreeMap<&String, Value> = m.iter().map(|(k, v)| (k, canonical(v))).collect();
+                serde_json::to_value(sorted).expect("JSON values serialise")
+            }
+            Value::Array(a) => Value::Array(a.iter().map(canonical).collect()),
+            other => other.clone(),
+        }
+    }
+    let mut rest = input.clone();
+    rest.remove("clientToken");
+    let text = canonical(&Value::Object(rest)).to_string();
+    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes()))
+}
+
 /// The axum handler for every `POST` of the endpoint.
 pub async fn handle(State(api): State<Arc<ProtonApi>>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
@@ -184,8 +202,36 @@ pub async fn handle(State(api): State<Arc<ProtonApi>>, method: Method, uri: Uri,
         );
         return error_response(&e, &request_id);
     }
+    // Proton's idempotency tokens: a retry with the same token and parameters replays the reply.
+    let token = match input.get("clientToken") {
+        Some(Value::String(t)) if !t.is_empty() && ops::TOKEN_OPERATIONS.contains(&operation.as_str()) => Some(t.clone()),
+        _ => None,
+    };
+    let request_hash = token.as_ref().map(|_| request_hash(&input));
+    if let (Some(t), Some(hash)) = (&token, &request_hash) {
+        match api.svc.idempotent_reply(&caller.access_key_id, &operation, t).await {
+            Ok(Some(reply)) if reply.request_hash == *hash => {
+                tracing::info!(%request_id, %operation, access_key = %caller.access_key_id, "replayed the reply to an idempotency token");
+                let body: Value = serde_json::from_str(&reply.response).unwrap_or_else(|_| json!({}));
+                return respond(StatusCode::OK, &body, &request_id, None);
+            }
+            Ok(Some(_)) => {
+                let e = ApiError::validation(format!(
+                    "IdempotentParameterMismatch: clientToken {t:?} was already used for a {operation} request with different parameters"
+                ));
+                return error_response(&e, &request_id);
+            }
+            Ok(None) => {}
+            Err(e) => return error_response(&ApiError::from(e), &request_id),
+        }
+    }
     let started = std::time::Instant::now();
     let result = ops::dispatch(&api, &caller, &operation, &input).await;
+    if let (Ok(out), Some(t), Some(hash)) = (&result, &token, &request_hash)
+        && let Err(e) = api.svc.save_idempotent_reply(&caller.access_key_id, &operation, t, hash, &out.to_string()).await
+    {
+        tracing::warn!(%request_id, %operation, error = %e, "cannot keep the reply to an idempotency token");
+    }
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     match result {
         Ok(out) => {

@@ -48,6 +48,7 @@ pub const OPERATIONS: &[&str] = &[
     "ListServices",
     "UpdateService",
     "DeleteService",
+    "CreateServiceInstance",
     "GetServiceInstance",
     "ListServiceInstances",
     "UpdateServiceInstance",
@@ -70,10 +71,20 @@ pub const OPERATIONS: &[&str] = &[
     "GetAccountSettings",
 ];
 
+/// Operations with an idempotency token (`clientToken`), which the SDKs fill in themselves.
+pub const TOKEN_OPERATIONS: &[&str] = &[
+    "CreateEnvironmentTemplateVersion",
+    "CreateServiceTemplateVersion",
+    "CreateServiceInstance",
+    "UpdateServiceInstance",
+    "CreateComponent",
+    "UpdateComponent",
+    "CreateEnvironmentAccountConnection",
+];
+
 /// Proton operations that exist but that Deuteron does not serve yet: they answer a
 /// `ValidationException` saying so.
 pub const UNSUPPORTED: &[&str] = &[
-    "CreateServiceInstance",
     "DeleteDeployment",
     "NotifyResourceDeploymentStatusChange",
     "ListEnvironmentProvisionedResources",
@@ -428,6 +439,18 @@ pub async fn dispatch(api: &ProtonApi, caller: &Caller, op: &str, body: &Map<Str
                 Err(deuteron_service::ServiceError::NotFound(_)) => Ok(json!({})),
                 Err(e) => Err(e.into()),
             }
+        }
+        "CreateServiceInstance" => {
+            let (service, name) = (i.name("serviceName")?, i.name("name")?);
+            if i.part("templateMajorVersion")?.is_some() || i.part("templateMinorVersion")?.is_some() {
+                return Err(ApiError::validation(
+                    "templateMajorVersion/templateMinorVersion: a new instance deploys at the recommended minor of the major its service's instances run; choosing another version is not supported yet",
+                ));
+            }
+            i.client_token()?;
+            let spec = i.spec("spec")?.ok_or_else(|| constraint("spec", "Member must not be null"))?;
+            svc.create_instance(&service, &name, &spec).await?;
+            Ok(json!({"serviceInstance": s::instance(&svc.get_instance(&service, &name).await?, arn)}))
         }
         "GetServiceInstance" => {
             let inst = svc.get_instance(&i.name("serviceName")?, &i.name("name")?).await?;

@@ -133,6 +133,48 @@ for page in admin.get_paginator("list_service_instances").paginate(serviceName="
 assert names == ["web-dev", "web-prod"], names
 assert isinstance(page1["serviceInstances"][0]["createdAt"].timestamp(), float)
 
+step("CreateServiceInstance adds an instance; the service settles ACTIVE (waiter)")
+i = admin.create_service_instance(
+    serviceName="web",
+    name="web-extra",
+    spec="proton: ServiceSpec\ninstances:\n  - name: web-extra\n    environment: dev\n    spec:\n      port: 9090\n",
+)["serviceInstance"]
+assert i["environmentName"] == "dev" and i["deploymentStatus"] == "IN_PROGRESS", i
+admin.get_waiter("service_updated").wait(name="web", WaiterConfig=FAST)
+i = admin.get_service_instance(serviceName="web", name="web-extra")["serviceInstance"]
+assert i["deploymentStatus"] == "SUCCEEDED", i
+assert "web-extra" in admin.get_service(name="web")["service"]["spec"]
+expect_error(
+    "ConflictException",
+    admin.create_service_instance,
+    serviceName="web",
+    name="web-extra",
+    spec="proton: ServiceSpec\ninstances:\n  - name: web-extra\n    environment: dev\n",
+)
+
+step("idempotency tokens: a retry replays the reply, other parameters are refused")
+first = admin.create_environment_template_version(
+    templateName="net", source={"s3": {"bucket": "bundles", "key": "net/v1.tar.gz"}}, clientToken="token-1"
+)["environmentTemplateVersion"]
+again = admin.create_environment_template_version(
+    templateName="net", source={"s3": {"bucket": "bundles", "key": "net/v1.tar.gz"}}, clientToken="token-1"
+)["environmentTemplateVersion"]
+assert (first["majorVersion"], again["majorVersion"]) == ("2", "2"), (first, again)
+assert len(admin.list_environment_template_versions(templateName="net")["templateVersions"]) == 2
+msg = expect_error(
+    "ValidationException",
+    admin.create_environment_template_version,
+    templateName="net",
+    source={"s3": {"bucket": "bundles", "key": "net/v1.tar.gz"}},
+    clientToken="token-1",
+    description="different",
+)
+assert "IdempotentParameterMismatch" in msg, msg
+admin.get_waiter("environment_template_version_registered").wait(
+    templateName="net", majorVersion="2", minorVersion="0", WaiterConfig=FAST
+)
+admin.delete_environment_template_version(templateName="net", majorVersion="2", minorVersion="0")
+
 step("a new minor version, and an instance moved to it (waiter)")
 admin.create_service_template_version(
     templateName="web",
@@ -184,7 +226,7 @@ out = subprocess.run(
     env=cli_env, capture_output=True, text=True,
 )
 assert out.returncode == 0, out.stderr
-assert [i["name"] for i in json.loads(out.stdout)["serviceInstances"]] == ["web-dev", "web-prod"], out.stdout
+assert [i["name"] for i in json.loads(out.stdout)["serviceInstances"]] == ["web-dev", "web-extra", "web-prod"], out.stdout
 out = subprocess.run(
     [os.environ["AWS_CLI"], "proton", "get-environment", "--name", "nope", "--endpoint-url", URL],
     env=cli_env, capture_output=True, text=True,
