@@ -208,6 +208,9 @@ impl Engine {
 
     /// Runs the provisioner with a heartbeat; `None` if the lease was lost meanwhile.
     async fn provision(&self, dep: &DeploymentRecord, p: Prepared) -> Result<Option<Finish>, EngineError> {
+        if p.engine == "import" {
+            return Ok(Some(imported(dep)));
+        }
         let provisioner = match p.engine {
             "codebuild" => self.provisioners.command.clone(),
             "hcl" => self.provisioners.terraform.clone(),
@@ -317,6 +320,11 @@ impl Engine {
         };
         let version = state.version().ok_or_else(|| format!("deployment {} has no valid target version", dep.id))?;
         let bundle = self.bundle(kind, &state.template_name, version).await?;
+        if folder == InfraFolder::Infrastructure && !bundle.manifests.contains_key(&folder) {
+            // A CUSTOMER_MANAGED environment: its infrastructure lives outside Deuteron and its
+            // spec gives the outputs service templates read (Proton's customer-managed model).
+            return Ok(Prepared { files: Vec::new(), role_arn: None, commands: Vec::new(), env: Default::default(), engine: "import" });
+        }
         let ctx = context::build(self.store.as_ref(), &self.config.arn, &dep.target, state)
             .await
             .map_err(|e| format!("cannot build the render context: {e}"))?;
@@ -477,6 +485,27 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// The outcome of deploying a CUSTOMER_MANAGED environment: nothing is provisioned; its inputs
+/// become its outputs (strings as given, other values as JSON).
+fn imported(dep: &DeploymentRecord) -> Finish {
+    if dep.action == DeploymentAction::Deprovision {
+        let line = "customer-managed environment: nothing to deprovision (its infrastructure is managed outside Deuteron)";
+        return Finish { status: D::DeleteComplete, status_message: None, outputs: None, log: vec![("deuteron".into(), line.into())] };
+    }
+    let outputs: Vec<(String, String)> = dep
+        .target_state
+        .inputs
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect())
+        .unwrap_or_default();
+    let line = format!(
+        "customer-managed environment: recorded {} output(s) from the spec ({}); nothing was provisioned",
+        outputs.len(),
+        outputs.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", ")
+    );
+    Finish { status: D::Succeeded, status_message: None, outputs: Some(outputs), log: vec![("deuteron".into(), line)] }
 }
 
 fn failed(action: DeploymentAction) -> D {

@@ -503,3 +503,91 @@ async fn component_rules() {
         svc.update_component("c", UpdateComponent { description: Some(Some("cache".into())), ..Default::default() }).await.unwrap();
     assert_eq!((c.description.as_deref(), none.is_none()), (Some("cache"), true), "NONE updates the description only");
 }
+
+/// A CUSTOMER_MANAGED environment: its template holds only a schema describing infrastructure
+/// managed elsewhere; the spec's values become the environment's outputs for service templates.
+#[tokio::test]
+async fn customer_managed_environment() {
+    use deuteron_core::{CompatibleEnvironmentTemplate, Provisioning};
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(deuteron_store::SqliteStore::open(&dir.path().join("d.db")).await.unwrap());
+    let w = world(store, dir).await;
+    let svc = &w.svc;
+    svc.create_template(CreateTemplate {
+        kind: TemplateKind::Environment,
+        name: "byo".into(),
+        display_name: None,
+        description: None,
+        provisioning: Provisioning::CustomerManaged,
+        encryption_key: None,
+    })
+    .await
+    .unwrap();
+    let schema = "schema:\n  format:\n    openapi: \"3.0.0\"\n  environment_input_type: \"Existing\"\n  types:\n    Existing:\n      type: object\n      required: [VpcId]\n      properties:\n        VpcId:\n          type: string\n        Zones:\n          type: number\n          default: 3\n";
+    let files = BundleFiles::from_files(vec![("schema/schema.yaml", schema.as_bytes().to_vec())], &Limits::default()).unwrap();
+    let v = svc.register_version(TemplateKind::Environment, "byo", files, RegisterOptions::default()).await.unwrap();
+    svc.publish_version(TemplateKind::Environment, "byo", v.version).await.unwrap();
+    let opts = RegisterOptions {
+        compatible_environments: vec![CompatibleEnvironmentTemplate { template_name: "byo".into(), major_version: 1 }],
+        ..Default::default()
+    };
+    let files = BundleFiles::from_files(svc_bundle(svc_schema("", ""), "byo"), &Limits::default()).unwrap();
+    let web2 = svc.register_version(TemplateKind::Service, "web", files, opts).await.unwrap();
+    svc.publish_version(TemplateKind::Service, "web", web2.version).await.unwrap();
+
+    let bad = svc
+        .create_environment(CreateEnvironment {
+            name: "shared".into(),
+            template_name: "byo".into(),
+            major: 1,
+            spec: "proton: EnvironmentSpec\nspec:\n  Zones: 2\n".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(bad.full_text().contains("VpcId"), "{}", bad.full_text());
+    let (_, dep) = svc
+        .create_environment(CreateEnvironment {
+            name: "shared".into(),
+            template_name: "byo".into(),
+            major: 1,
+            spec: "proton: EnvironmentSpec\nspec:\n  VpcId: vpc-0abc\n".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    w.drain().await;
+    let env = svc.get_environment("shared").await.unwrap();
+    assert_eq!(env.deployment.status, D::Succeeded);
+    assert_eq!(
+        outputs(svc.outputs(&Target::Environment("shared".into())).await.unwrap()),
+        outputs(vec![("VpcId".into(), "vpc-0abc".into()), ("Zones".into(), "3".into())])
+    );
+    let log = svc.deployment_log(&dep, 0).await.unwrap();
+    assert!(
+        log.iter().any(|l| l.line.contains("customer-managed environment: recorded 2 output(s) from the spec (VpcId, Zones)")),
+        "{log:?}"
+    );
+
+    // A service instance in it reads those outputs like any environment's.
+    svc.create_service(CreateService {
+        name: "api".into(),
+        template_name: "web".into(),
+        major: web2.version.major,
+        spec: "proton: ServiceSpec\npipeline: {}\ninstances:\n  - name: api-shared\n    environment: shared\n".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    w.drain().await;
+    assert_eq!(svc.get_service("api").await.unwrap().status, ServiceStatus::Active);
+    let inst = outputs(svc.outputs(&Target::ServiceInstance { service: "api".into(), instance: "api-shared".into() }).await.unwrap());
+    assert_eq!(inst["Endpoint"], "http://api-shared.vpc-0abc:80");
+
+    svc.delete_service("api").await.unwrap();
+    w.drain().await;
+    let gone = svc.delete_environment("shared").await.unwrap();
+    w.drain().await;
+    assert_eq!(svc.get_deployment(&gone.id).await.unwrap().status, D::DeleteComplete);
+    assert!(matches!(svc.get_environment("shared").await, Err(ServiceError::NotFound(_))));
+}

@@ -101,9 +101,6 @@ impl Deuteron {
     pub async fn create_environment(&self, input: CreateEnvironment) -> Result<(EnvironmentRecord, String)> {
         ResourceName::parse(&input.name).map_err(|e| ServiceError::validation(format!("environment name: {e}")))?;
         let template = self.store.get_template(TemplateKind::Environment, &input.template_name).await?;
-        if template.provisioning == Provisioning::CustomerManaged {
-            return Err(ServiceError::validation("environments of CUSTOMER_MANAGED templates are not supported yet"));
-        }
         let version = self.deployable_version(TemplateKind::Environment, &input.template_name, input.major, input.minor).await?;
         let inputs = environment_inputs(self, &version, &input.spec)?;
         let d = NewDeployment {
