@@ -99,11 +99,13 @@ mod tests {
 
 wire_enum!(
     /// What an access key may do: `admin` everything, `developer` services, instances,
-    /// pipelines, components and deployments, `viewer` read only.
+    /// pipelines, components and deployments, `viewer` read only, `deployment` (short-lived keys
+    /// given to a running deployment's commands) only report the deployment's status and outputs.
     Role {
         Admin = "admin",
         Developer = "developer",
         Viewer = "viewer",
+        Deployment = "deployment",
     }
 );
 
@@ -114,6 +116,8 @@ impl Role {
         match self {
             Role::Admin => true,
             Role::Viewer => read,
+            // Issued to one running deployment's commands, to report outputs and status.
+            Role::Deployment => operation == "NotifyResourceDeploymentStatusChange",
             Role::Developer => {
                 read || !["Template", "Environment", "Repository", "AccountSettings", "SyncConfig", "SyncBlocker"]
                     .iter()

@@ -25,7 +25,7 @@ pub enum EngineError {
 }
 
 /// Settings of a worker.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EngineConfig {
     /// Names this worker in leases and logs.
     pub worker_id: String,
@@ -41,6 +41,8 @@ pub struct EngineConfig {
     pub poll: Duration,
     /// Keep working directories after deployments (for debugging).
     pub keep_work_dirs: bool,
+    /// Lets commands call NotifyResourceDeploymentStatusChange (set by `deuteron server`).
+    pub api: Option<ApiAccess>,
 }
 
 impl EngineConfig {
@@ -54,8 +56,27 @@ impl EngineConfig {
             bundle_limits: Limits::default(),
             poll: Duration::from_millis(200),
             keep_work_dirs: false,
+            api: None,
         }
     }
+}
+
+/// Short-lived API credentials for a deployment's commands, so they can report outputs with
+/// `aws proton notify-resource-deployment-status-change` as CodeBuild jobs did with Proton.
+#[async_trait::async_trait]
+pub trait DeploymentCredentials: Send + Sync {
+    /// `(access key id, secret)` valid for this deployment only.
+    async fn issue(&self, deployment_id: &str) -> Result<(String, String), String>;
+    /// Ends the credentials when the deployment ends.
+    async fn revoke(&self, access_key_id: &str);
+}
+
+/// Where commands reach Deuteron's API, and with which credentials.
+#[derive(Clone)]
+pub struct ApiAccess {
+    /// E.g. `http://127.0.0.1:8080`.
+    pub endpoint: String,
+    pub credentials: Arc<dyn DeploymentCredentials>,
 }
 
 /// The provisioners a worker can use.
@@ -218,6 +239,35 @@ impl Engine {
         };
         let work_dir = self.config.data_dir.join("work").join(&dep.id);
         let _ = std::fs::remove_dir_all(&work_dir);
+        let mut env = p.env;
+        let mut issued = None;
+        if p.engine == "codebuild" {
+            env.insert("DEUTERON_DEPLOYMENT_ID".into(), dep.id.clone());
+            if let Some(api) = &self.config.api {
+                match api.credentials.issue(&dep.id).await {
+                    Ok((id, secret)) => {
+                        env.insert("AWS_ENDPOINT_URL_PROTON".into(), api.endpoint.clone());
+                        env.insert("DEUTERON_ENDPOINT_URL".into(), api.endpoint.clone());
+                        env.insert("DEUTERON_ACCESS_KEY_ID".into(), id.clone());
+                        env.insert("DEUTERON_SECRET_ACCESS_KEY".into(), secret.clone());
+                        // Scripts written for Proton call `aws proton ...` with the ambient
+                        // credentials; give them these unless the server has AWS credentials of its own.
+                        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() && std::env::var_os("AWS_PROFILE").is_none() {
+                            env.insert("AWS_ACCESS_KEY_ID".into(), id.clone());
+                            env.insert("AWS_SECRET_ACCESS_KEY".into(), secret);
+                        }
+                        if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
+                            env.insert("AWS_REGION".into(), self.config.arn.region.clone());
+                            env.insert("AWS_DEFAULT_REGION".into(), self.config.arn.region.clone());
+                        }
+                        issued = Some((api.credentials.clone(), id));
+                    }
+                    Err(e) => {
+                        tracing::warn!(deployment = %dep.id, error = %e, "cannot issue API credentials for the deployment's commands")
+                    }
+                }
+            }
+        }
         let req = ProvisionRequest {
             deployment_id: dep.id.clone(),
             action: dep.action,
@@ -227,7 +277,7 @@ impl Engine {
             work_dir: work_dir.clone(),
             resource_dir: self.config.data_dir.join("resources").join(stack_name(&dep.target)),
             role_arn: p.role_arn,
-            env: p.env,
+            env,
             commands: p.commands,
             timeout: self.config.deployment_timeout,
         };
@@ -269,6 +319,9 @@ impl Engine {
         let guard = AbortOnDrop(beat);
         let result = provisioner.run(&req, log.as_ref(), cancel).await;
         drop(guard);
+        if let Some((creds, id)) = issued {
+            creds.revoke(&id).await;
+        }
         if !self.config.keep_work_dirs {
             let _ = std::fs::remove_dir_all(&work_dir);
         }
@@ -282,12 +335,18 @@ impl Engine {
             return Ok(None);
         }
         let finish = match result {
-            Ok(outcome) => Finish {
-                status: if dep.action == DeploymentAction::Deprovision { D::DeleteComplete } else { D::Succeeded },
-                status_message: None,
-                outputs: Some(outcome.outputs),
-                log: tail,
-            },
+            Ok(outcome) => {
+                // Outputs reported through the API first; the provisioner's own win on a clash.
+                let mut outputs: std::collections::BTreeMap<String, String> =
+                    self.store.reported_outputs(&dep.id).await?.into_iter().collect();
+                outputs.extend(outcome.outputs);
+                Finish {
+                    status: if dep.action == DeploymentAction::Deprovision { D::DeleteComplete } else { D::Succeeded },
+                    status_message: None,
+                    outputs: Some(outputs.into_iter().collect()),
+                    log: tail,
+                }
+            }
             Err(e) => {
                 let (status, message) = match e {
                     ProvisionError::Cancelled => (D::Cancelled, "cancelled by request".to_string()),

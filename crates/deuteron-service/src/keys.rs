@@ -183,6 +183,10 @@ impl Deuteron {
         Ok(rec)
     }
 
+    pub async fn get_access_key(&self, id: &str) -> Result<AccessKeyRecord> {
+        Ok(self.store.get_access_key(id).await?)
+    }
+
     pub async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>> {
         Ok(self.store.list_access_keys().await?)
     }

@@ -611,6 +611,60 @@ impl Deuteron {
         Ok(Some(self.store.enqueue_deployment(&d, DeploymentStatus::InProgress).await?))
     }
 
+    /// The deployment a resource is going through (`None` when none is in progress).
+    pub async fn active_deployment(&self, target: &Target) -> Result<Option<String>> {
+        let fields = match target {
+            Target::Environment(n) => self.store.get_environment(n).await?.deployment,
+            Target::ServiceInstance { service, instance } => self.store.get_instance(service, instance).await?.deployment,
+            Target::ServicePipeline(s) => self.store.get_pipeline(s).await?.deployment,
+            Target::Component(n) => self.store.get_component(n).await?.deployment,
+        };
+        Ok(fields.last_attempted_deployment_id.filter(|_| fields.status.is_active()))
+    }
+
+    /// Proton's `NotifyResourceDeploymentStatusChange` from a running deployment's commands (or
+    /// pipeline): records the outputs it reports, applied with the provisioner's own when the
+    /// deployment succeeds. The provisioner's result decides the deployment's status, as the
+    /// CodeBuild job's did in Proton; a reported status and message go into the log.
+    pub async fn notify_deployment(
+        &self,
+        target: &Target,
+        deployment_id: Option<&str>,
+        status: Option<&str>,
+        outputs: Vec<(String, String)>,
+        message: Option<&str>,
+    ) -> Result<DeploymentRecord> {
+        if outputs.len() > 50 {
+            return Err(ServiceError::validation(format!("outputs: {} given; at most 50 per call", outputs.len())));
+        }
+        for (i, (k, v)) in outputs.iter().enumerate() {
+            if !(1..=1024).contains(&k.chars().count()) || !(1..=1024).contains(&v.chars().count()) {
+                return Err(ServiceError::validation(format!("outputs[{i}]: key and valueString must be 1 to 1024 characters")));
+            }
+        }
+        let current = self
+            .active_deployment(target)
+            .await?
+            .ok_or_else(|| ServiceError::Conflict(format!("{target} has no deployment in progress to report on")))?;
+        if let Some(given) = deployment_id
+            && given != current
+        {
+            return Err(ServiceError::validation(format!(
+                "deploymentId: {given} is not the deployment in progress for {target} ({current})"
+            )));
+        }
+        let mut line = format!("NotifyResourceDeploymentStatusChange: status {}", status.unwrap_or("IN_PROGRESS"));
+        if !outputs.is_empty() {
+            line.push_str(&format!(", outputs {}", outputs.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", ")));
+        }
+        if let Some(m) = message {
+            line.push_str(&format!(": {m}"));
+        }
+        let d = self.store.report_outputs(&current, &outputs, &line).await?;
+        tracing::info!(deployment = %current, target = %target, outputs = outputs.len(), "deployment reported outputs");
+        Ok(d)
+    }
+
     /// Status-change events after `filter.after`, oldest first.
     pub async fn list_events(&self, filter: &deuteron_store::EventFilter) -> Result<Vec<deuteron_store::EventRecord>> {
         Ok(self.store.list_events(filter).await?)

@@ -1161,6 +1161,42 @@ macro_rules! store_impl {
                 Ok(())
             }
 
+            async fn report_outputs(&self, id: &str, outputs: &[(String, String)], log_line: &str) -> Result<DeploymentRecord> {
+                let now = now_millis();
+                let mut tx = self.pool.begin_with($begin_write).await?;
+                let row = sqlx::query("SELECT * FROM deployments WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("deployment {id}")))?;
+                let d = Self::deployment_from_row(&row)?;
+                if d.job_state == JobState::Done {
+                    return Err(StoreError::Conflict(format!("deployment {id} already finished as {}", d.status)));
+                }
+                for (k, v) in outputs {
+                    sqlx::query(
+                        "INSERT INTO deployment_outputs (deployment_id, key, value) VALUES ($1, $2, $3)
+                         ON CONFLICT (deployment_id, key) DO UPDATE SET value = excluded.value",
+                    )
+                    .bind(id)
+                    .bind(k)
+                    .bind(v)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Self::insert_log(&mut tx, id, std::iter::once(("deuteron", log_line)), now).await?;
+                tx.commit().await?;
+                Ok(d)
+            }
+
+            async fn reported_outputs(&self, id: &str) -> Result<Vec<(String, String)>> {
+                let rows = sqlx::query("SELECT key, value FROM deployment_outputs WHERE deployment_id = $1 ORDER BY key")
+                    .bind(id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(|r| Ok((r.try_get("key")?, r.try_get("value")?))).collect()
+            }
+
             async fn outputs(&self, target: &Target) -> Result<Vec<(String, String)>> {
                 let rows = sqlx::query("SELECT key, value FROM resource_outputs WHERE target_type = $1 AND target_key = $2 ORDER BY key")
                     .bind(target.target_type().as_str())

@@ -234,6 +234,11 @@ pub trait Store: Send + Sync + 'static {
     async fn finish_deployment(&self, id: &str, worker: &str, finish: &Finish) -> Result<DeploymentRecord>;
     /// A resource's outputs, ordered by key.
     async fn outputs(&self, target: &Target) -> Result<Vec<(String, String)>>;
+    /// Records outputs (and a log line) a running deployment reported itself;
+    /// [`StoreError::Conflict`] once it has finished.
+    async fn report_outputs(&self, id: &str, outputs: &[(String, String)], log_line: &str) -> Result<DeploymentRecord>;
+    /// The outputs a deployment reported, ordered by key.
+    async fn reported_outputs(&self, id: &str) -> Result<Vec<(String, String)>>;
 
     /// Stores a new access key ([`StoreError::Conflict`] if the id exists).
     async fn create_access_key(&self, key: &AccessKeyRecord) -> Result<()>;

@@ -180,6 +180,10 @@ pub struct WorkerArgs {
     /// The Terraform or OpenTofu binary that runs HCL bundles.
     #[arg(long, env = "DEUTERON_TERRAFORM_BIN", default_value = "terraform")]
     pub terraform_bin: String,
+    /// The URL deployment commands reach the Proton-compatible API at (for
+    /// NotifyResourceDeploymentStatusChange). Default for `server`: its own address.
+    #[arg(long, env = "DEUTERON_API_URL")]
+    pub api_url: Option<String>,
 }
 
 /// How to move a resource: Proton's deployment types.

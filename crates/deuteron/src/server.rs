@@ -27,6 +27,27 @@ struct AppState {
     requests: Arc<Mutex<BTreeMap<(String, u16), u64>>>,
 }
 
+/// Short-lived `deployment` access keys for a deployment's commands.
+struct IssuedKeys(Deuteron);
+
+#[async_trait::async_trait]
+impl deuteron_engine::DeploymentCredentials for IssuedKeys {
+    async fn issue(&self, deployment_id: &str) -> Result<(String, String), String> {
+        let (rec, secret) = self
+            .0
+            .create_access_key(deuteron_core::Role::Deployment, Some(format!("deployment {deployment_id}")))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((rec.id, secret))
+    }
+
+    async fn revoke(&self, access_key_id: &str) {
+        if let Err(e) = self.0.revoke_access_key(access_key_id).await {
+            tracing::warn!(access_key = %access_key_id, error = %e, "cannot revoke a deployment's access key");
+        }
+    }
+}
+
 /// The deployment workers of this process.
 fn engine(global: &Global, svc: &Deuteron, args: &WorkerArgs) -> deuteron_engine::Engine {
     let data_dir = std::fs::canonicalize(&global.data_dir).unwrap_or_else(|_| global.data_dir.clone());
@@ -35,6 +56,10 @@ fn engine(global: &Global, svc: &Deuteron, args: &WorkerArgs) -> deuteron_engine
     cfg.lease = std::time::Duration::from_secs(args.lease_seconds.max(1));
     cfg.bundle_limits = global.limits.limits();
     cfg.arn = global.identity.arn();
+    cfg.api = args.api_url.as_ref().map(|url| deuteron_engine::ApiAccess {
+        endpoint: url.trim_end_matches('/').to_string(),
+        credentials: Arc::new(IssuedKeys(svc.clone())),
+    });
     let provisioners = deuteron_engine::Provisioners::standard(&args.terraform_bin);
     deuteron_engine::Engine::new(svc.store().clone(), Arc::new(deuteron_render::Renderer::default()), provisioners, cfg)
 }
@@ -81,7 +106,12 @@ pub async fn run(global: &Global, args: ServerArgs) -> Result<(), Failure> {
     let addr = listener.local_addr().map_err(|e| Failure::internal(e.to_string()))?;
     let backend = format!("{:?}", svc.store().backend()).to_lowercase();
     bootstrap_admin_key(&svc).await?;
-    let (stop_workers, workers) = start_workers(global, &svc, &args.workers);
+    let mut worker_args = args.workers;
+    if worker_args.api_url.is_none() {
+        let ip = if addr.ip().is_unspecified() { std::net::IpAddr::from([127, 0, 0, 1]) } else { addr.ip() };
+        worker_args.api_url = Some(format!("http://{}", std::net::SocketAddr::new(ip, addr.port())));
+    }
+    let (stop_workers, workers) = start_workers(global, &svc, &worker_args);
     let proton = deuteron_api::proton::ProtonApi {
         svc: svc.clone(),
         arn: global.identity.arn(),

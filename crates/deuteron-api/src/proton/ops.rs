@@ -69,6 +69,7 @@ pub const OPERATIONS: &[&str] = &[
     "ListServicePipelineOutputs",
     "ListComponentOutputs",
     "GetAccountSettings",
+    "NotifyResourceDeploymentStatusChange",
 ];
 
 /// Operations with an idempotency token (`clientToken`), which the SDKs fill in themselves.
@@ -86,7 +87,6 @@ pub const TOKEN_OPERATIONS: &[&str] = &[
 /// `ValidationException` saying so.
 pub const UNSUPPORTED: &[&str] = &[
     "DeleteDeployment",
-    "NotifyResourceDeploymentStatusChange",
     "ListEnvironmentProvisionedResources",
     "ListServiceInstanceProvisionedResources",
     "ListServicePipelineProvisionedResources",
@@ -586,6 +586,46 @@ pub async fn dispatch(api: &ProtonApi, caller: &Caller, op: &str, body: &Map<Str
             Ok(json!({"outputs": s::outputs(svc.outputs(&Target::Component(name)).await?)}))
         }
         "GetAccountSettings" => Ok(json!({"accountSettings": {}})),
+        "NotifyResourceDeploymentStatusChange" => {
+            let resource_arn = i.bounded("resourceArn", 1, 200)?.ok_or_else(|| constraint("resourceArn", "Member must not be null"))?;
+            let target = target_of(&resource_arn).ok_or_else(|| {
+                ApiError::validation(format!(
+                    "resourceArn: {resource_arn} is not the ARN of an environment, service instance, pipeline or component"
+                ))
+            })?;
+            let status = i.opt("status")?;
+            if status.as_deref().is_some_and(|s| !["IN_PROGRESS", "FAILED", "SUCCEEDED"].contains(&s)) {
+                return Err(constraint("status", "Member must satisfy enum value set: [IN_PROGRESS, FAILED, SUCCEEDED]"));
+            }
+            let mut outputs = Vec::new();
+            if let Some(list) = body.get("outputs") {
+                for (n, o) in
+                    list.as_array().ok_or_else(|| constraint("outputs", "Member must be a list of {key, valueString}"))?.iter().enumerate()
+                {
+                    let o =
+                        In(o.as_object().ok_or_else(|| constraint(&format!("outputs.{}", n + 1), "Member must be {key, valueString}"))?);
+                    outputs.push((o.req("key")?, o.req("valueString")?));
+                }
+            }
+            if caller.role == deuteron_core::Role::Deployment {
+                // Keys issued to a deployment's commands report on that deployment only.
+                let key = svc.get_access_key(&caller.access_key_id).await?;
+                let active = svc.active_deployment(&target).await?;
+                if active.is_none() || key.description.as_deref() != active.as_deref().map(|d| format!("deployment {d}")).as_deref() {
+                    return Err(ApiError::new(
+                        axum::http::StatusCode::FORBIDDEN,
+                        "AccessDeniedException",
+                        format!(
+                            "access key {} was issued to another deployment than the one in progress for {resource_arn}",
+                            caller.access_key_id
+                        ),
+                    ));
+                }
+            }
+            let message = i.bounded("statusMessage", 0, 5000)?;
+            svc.notify_deployment(&target, i.opt("deploymentId")?.as_deref(), status.as_deref(), outputs, message.as_deref()).await?;
+            Ok(json!({}))
+        }
         other => Err(ApiError::validation(format!(
             "{other} is a Proton operation that Deuteron does not support yet (Git sync, account connections, tags and provisioned-resource listings come in later releases)"
         ))),
@@ -692,4 +732,21 @@ async fn list_instances(api: &ProtonApi, i: &In<'_>) -> R {
         list.reverse();
     }
     page(list.iter().map(|x| s::instance_summary(x, &api.arn)).collect(), i, "serviceInstances")
+}
+
+/// The resource an ARN names: `environment/N`, `service/S/service-instance/I`,
+/// `service/S/pipeline`, `component/N` (any partition, region and account).
+fn target_of(arn: &str) -> Option<Target> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    if parts.len() != 6 || parts[0] != "arn" || parts[2] != "proton" {
+        return None;
+    }
+    let path: Vec<&str> = parts[5].split('/').collect();
+    match path.as_slice() {
+        ["environment", n] => Some(Target::Environment(n.to_string())),
+        ["service", s, "service-instance", i] => Some(Target::ServiceInstance { service: s.to_string(), instance: i.to_string() }),
+        ["service", s, "pipeline"] | ["service", s, "pipeline", _] => Some(Target::ServicePipeline(s.to_string())),
+        ["component", n] => Some(Target::Component(n.to_string())),
+        _ => None,
+    }
 }
