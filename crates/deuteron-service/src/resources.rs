@@ -524,6 +524,11 @@ impl Deuteron {
         self.update_service(service, None, Some(merged)).await
     }
 
+    /// A page of instances in `(service, name)` order.
+    pub async fn query_instances(&self, query: &deuteron_store::InstanceQuery) -> Result<Vec<InstanceRecord>> {
+        Ok(self.store.query_instances(query).await?)
+    }
+
     pub async fn get_instance(&self, service: &str, name: &str) -> Result<InstanceRecord> {
         Ok(self.store.get_instance(service, name).await?)
     }

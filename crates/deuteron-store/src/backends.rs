@@ -737,6 +737,28 @@ macro_rules! store_impl {
                 rows.iter().map(Self::instance_from_row).collect()
             }
 
+            async fn query_instances(&self, q: &InstanceQuery) -> Result<Vec<InstanceRecord>> {
+                let (after_service, after_name) = q.after.clone().unwrap_or_default();
+                let rows = sqlx::query(
+                    "SELECT * FROM service_instances
+                      WHERE (service_name, name) > ($1, $2)
+                        AND ($3 = '' OR service_name = $3) AND ($4 = '' OR environment_name = $4) AND ($5 = '' OR template_name = $5)
+                        AND ($6 = '' OR deployment_status = $6) AND ($7 = '' OR name = $7)
+                      ORDER BY service_name, name LIMIT $8",
+                )
+                .bind(after_service)
+                .bind(after_name)
+                .bind(q.service.as_deref().unwrap_or(""))
+                .bind(q.environment.as_deref().unwrap_or(""))
+                .bind(q.template.as_deref().unwrap_or(""))
+                .bind(q.deployment_status.as_deref().unwrap_or(""))
+                .bind(q.name.as_deref().unwrap_or(""))
+                .bind(q.limit.max(1))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(Self::instance_from_row).collect()
+            }
+
             async fn get_pipeline(&self, service: &str) -> Result<PipelineRecord> {
                 let row = sqlx::query("SELECT * FROM service_pipelines WHERE service_name = $1")
                     .bind(service)

@@ -199,6 +199,8 @@ pub trait Store: Send + Sync + 'static {
     async fn get_instance(&self, service: &str, name: &str) -> Result<InstanceRecord>;
     /// Instances, optionally of one service and/or in one environment, by service and name.
     async fn list_instances(&self, service: Option<&str>, environment: Option<&str>) -> Result<Vec<InstanceRecord>>;
+    /// A page of instances in `(service, name)` order (keyset pagination).
+    async fn query_instances(&self, query: &InstanceQuery) -> Result<Vec<InstanceRecord>>;
     async fn get_pipeline(&self, service: &str) -> Result<PipelineRecord>;
     async fn list_pipelines(&self) -> Result<Vec<PipelineRecord>>;
 

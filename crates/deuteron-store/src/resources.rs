@@ -446,3 +446,16 @@ pub struct IdempotentReply {
     pub response: String,
     pub created_at: Millis,
 }
+
+/// One page of service instances in `(service, name)` order, after a key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstanceQuery {
+    pub service: Option<String>,
+    pub environment: Option<String>,
+    pub template: Option<String>,
+    pub deployment_status: Option<String>,
+    pub name: Option<String>,
+    /// Only instances after this `(service, name)`.
+    pub after: Option<(String, String)>,
+    pub limit: i64,
+}

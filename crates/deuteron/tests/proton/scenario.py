@@ -132,6 +132,13 @@ for page in admin.get_paginator("list_service_instances").paginate(serviceName="
     names += [i["name"] for i in page["serviceInstances"]]
 assert names == ["web-dev", "web-prod"], names
 assert isinstance(page1["serviceInstances"][0]["createdAt"].timestamp(), float)
+prod = admin.list_service_instances(filters=[{"key": "environmentName", "value": "prod"}])["serviceInstances"]
+assert [i["name"] for i in prod] == ["web-prod"], prod
+later = admin.list_service_instances(filters=[{"key": "createdAtAfter", "value": "2099-01-01T00:00:00Z"}])["serviceInstances"]
+assert later == [], later
+desc = admin.list_service_instances(sortBy="name", sortOrder="DESCENDING")["serviceInstances"]
+assert [i["name"] for i in desc] == ["web-prod", "web-dev"], desc
+expect_error("ValidationException", admin.list_service_instances, nextToken="bm90LWEtdG9rZW4=")
 
 step("CreateServiceInstance adds an instance; the service settles ACTIVE (waiter)")
 i = admin.create_service_instance(
