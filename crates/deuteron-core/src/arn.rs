@@ -40,6 +40,11 @@ impl ArnConfig {
         self.arn(&format!("component/{name}"))
     }
 
+    /// `repository/<provider>:<owner/repo>`, the provider in lower case.
+    pub fn repository(&self, provider: &str, name: &str) -> String {
+        self.arn(&format!("repository/{}:{name}", provider.to_lowercase()))
+    }
+
     pub fn template(&self, kind: crate::TemplateKind, name: &str) -> String {
         self.arn(&format!("{}/{name}", kind.arn_type()))
     }

@@ -58,6 +58,31 @@ pub fn recommended_minor(versions: &[(VersionNumber, TemplateVersionStatus)], ma
 }
 
 /// Whether `status` may become PUBLISHED. Publishing a published version changes nothing.
+/// How a deployed version stands against a template's published versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Staleness {
+    /// It is the recommended version (or nothing newer is published).
+    UpToDate,
+    /// A newer minor of its major is published.
+    BehindMinor,
+    /// A higher major is published.
+    BehindMajor,
+}
+
+/// Proton's outdated detection: behind major if a higher major is published, else behind minor
+/// if a newer minor of its major is, else up to date.
+pub fn staleness(deployed: VersionNumber, versions: &[(VersionNumber, TemplateVersionStatus)]) -> Staleness {
+    let published = versions.iter().filter(|(_, s)| *s == TemplateVersionStatus::Published).map(|(v, _)| *v);
+    let mut newer_minor = false;
+    for v in published {
+        if v.major > deployed.major {
+            return Staleness::BehindMajor;
+        }
+        newer_minor |= v.major == deployed.major && v.minor > deployed.minor;
+    }
+    if newer_minor { Staleness::BehindMinor } else { Staleness::UpToDate }
+}
+
 pub fn check_publish(version: VersionNumber, status: TemplateVersionStatus) -> Result<(), RegistryError> {
     match status {
         TemplateVersionStatus::Draft | TemplateVersionStatus::Published => Ok(()),
@@ -92,6 +117,23 @@ pub fn check_delete_template(versions: &[VersionNumber]) -> Result<(), RegistryE
         let mut versions = versions.to_vec();
         versions.sort();
         Err(RegistryError::TemplateHasVersions { versions })
+    }
+}
+
+#[cfg(test)]
+mod staleness_tests {
+    use super::*;
+    use crate::TemplateVersionStatus::{Draft, Published};
+
+    #[test]
+    fn outdated_detection() {
+        let v = VersionNumber::new;
+        let versions = [(v(1, 0), Published), (v(1, 1), Published), (v(1, 2), Draft), (v(2, 0), Draft)];
+        assert_eq!(staleness(v(1, 1), &versions), Staleness::UpToDate, "drafts do not count");
+        assert_eq!(staleness(v(1, 0), &versions), Staleness::BehindMinor);
+        let with_major = [(v(1, 0), Published), (v(2, 0), Published)];
+        assert_eq!(staleness(v(1, 0), &with_major), Staleness::BehindMajor);
+        assert_eq!(staleness(v(2, 0), &with_major), Staleness::UpToDate);
     }
 }
 
@@ -151,5 +193,22 @@ mod tests {
             "template still has versions 1.0, 1.1; delete them first"
         );
         assert!(check_delete_template(&[]).is_ok());
+    }
+}
+
+#[cfg(test)]
+mod staleness_tests {
+    use super::*;
+    use crate::TemplateVersionStatus::{Draft, Published};
+
+    #[test]
+    fn outdated_detection() {
+        let v = VersionNumber::new;
+        let versions = [(v(1, 0), Published), (v(1, 1), Published), (v(1, 2), Draft), (v(2, 0), Draft)];
+        assert_eq!(staleness(v(1, 1), &versions), Staleness::UpToDate, "drafts do not count");
+        assert_eq!(staleness(v(1, 0), &versions), Staleness::BehindMinor);
+        let with_major = [(v(1, 0), Published), (v(2, 0), Published)];
+        assert_eq!(staleness(v(1, 0), &with_major), Staleness::BehindMajor);
+        assert_eq!(staleness(v(2, 0), &with_major), Staleness::UpToDate);
     }
 }

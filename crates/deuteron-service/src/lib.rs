@@ -11,6 +11,7 @@ use deuteron_store::{Store, StoreError};
 
 pub mod components;
 pub mod keys;
+pub mod meta;
 pub mod registry;
 pub mod resources;
 pub mod views;

@@ -1122,6 +1122,90 @@ macro_rules! store_impl {
                 Ok(key)
             }
 
+            async fn delete_deployment(&self, id: &str) -> Result<DeploymentRecord> {
+                let mut tx = self.pool.begin_with($begin_write).await?;
+                let row = sqlx::query("SELECT * FROM deployments WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("deployment {id}")))?;
+                let d = Self::deployment_from_row(&row)?;
+                if d.job_state != JobState::Done {
+                    return Err(StoreError::Conflict(format!("deployment {id} is {}; only a finished deployment's record can be deleted", d.status)));
+                }
+                for sql in ["DELETE FROM deployment_logs WHERE deployment_id = $1", "DELETE FROM deployment_outputs WHERE deployment_id = $1", "DELETE FROM deployments WHERE id = $1"] {
+                    sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(d)
+            }
+
+            async fn tags(&self, arn: &str) -> Result<Vec<(String, String)>> {
+                let rows = sqlx::query("SELECT key, value FROM tags WHERE resource_arn = $1 ORDER BY key").bind(arn).fetch_all(&self.pool).await?;
+                rows.iter().map(|r| Ok((r.try_get("key")?, r.try_get("value")?))).collect()
+            }
+
+            async fn tag(&self, arn: &str, tags: &[(String, String)], max: usize) -> Result<()> {
+                let mut tx = self.pool.begin_with($begin_write).await?;
+                for (k, v) in tags {
+                    sqlx::query("INSERT INTO tags (resource_arn, key, value) VALUES ($1, $2, $3) ON CONFLICT (resource_arn, key) DO UPDATE SET value = excluded.value")
+                        .bind(arn)
+                        .bind(k)
+                        .bind(v)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM tags WHERE resource_arn = $1").bind(arn).fetch_one(&mut *tx).await?.try_get("n")?;
+                if n as usize > max {
+                    return Err(StoreError::Conflict(format!("{arn} would have {n} tags; a resource holds at most {max}")));
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn untag(&self, arn: &str, keys: &[String]) -> Result<()> {
+                let mut tx = self.pool.begin_with($begin_write).await?;
+                for k in keys {
+                    sqlx::query("DELETE FROM tags WHERE resource_arn = $1 AND key = $2").bind(arn).bind(k).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn create_repository(&self, r: &RepositoryRecord) -> Result<()> {
+                sqlx::query("INSERT INTO repositories (provider, name, connection_arn, encryption_key, created_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&r.provider)
+                    .bind(&r.name)
+                    .bind(&r.connection_arn)
+                    .bind(&r.encryption_key)
+                    .bind(r.created_at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| map_unique(e, || format!("repository {}:{} is already linked", r.provider, r.name)))?;
+                Ok(())
+            }
+
+            async fn get_repository(&self, provider: &str, name: &str) -> Result<RepositoryRecord> {
+                let r = sqlx::query("SELECT * FROM repositories WHERE provider = $1 AND name = $2")
+                    .bind(provider)
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("repository {provider}:{name}")))?;
+                Self::repo_from_row(&r)
+            }
+
+            async fn list_repositories(&self) -> Result<Vec<RepositoryRecord>> {
+                let rows = sqlx::query("SELECT * FROM repositories ORDER BY provider, name").fetch_all(&self.pool).await?;
+                rows.iter().map(Self::repo_from_row).collect()
+            }
+
+            async fn delete_repository(&self, provider: &str, name: &str) -> Result<RepositoryRecord> {
+                let r = self.get_repository(provider, name).await?;
+                sqlx::query("DELETE FROM repositories WHERE provider = $1 AND name = $2").bind(provider).bind(name).execute(&self.pool).await?;
+                Ok(r)
+            }
+
             async fn list_events(&self, f: &EventFilter) -> Result<Vec<EventRecord>> {
                 let rows = sqlx::query(
                     "SELECT * FROM events WHERE seq > $1 AND ($2 = '' OR resource_type = $2) AND ($3 = '' OR resource = $3)

@@ -156,6 +156,22 @@ macro_rules! resource_helpers {
                 })
             }
 
+            fn repo_from_row<R: Row>(row: &R) -> Result<RepositoryRecord>
+            where
+                for<'c> &'c str: sqlx::ColumnIndex<R>,
+                for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+                for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+                for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+            {
+                Ok(RepositoryRecord {
+                    provider: row.try_get("provider")?,
+                    name: row.try_get("name")?,
+                    connection_arn: row.try_get("connection_arn")?,
+                    encryption_key: row.try_get("encryption_key")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            }
+
             fn deployment_from_row<R: Row>(row: &R) -> Result<DeploymentRecord>
             where
                 for<'c> &'c str: sqlx::ColumnIndex<R>,

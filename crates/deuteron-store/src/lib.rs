@@ -250,6 +250,20 @@ pub trait Store: Send + Sync + 'static {
     /// Marks a key revoked; it stops authenticating at once.
     async fn revoke_access_key(&self, id: &str) -> Result<AccessKeyRecord>;
 
+    /// Removes a finished deployment's record, log and reported outputs (never infrastructure).
+    async fn delete_deployment(&self, id: &str) -> Result<DeploymentRecord>;
+
+    /// Tags of a resource, by key.
+    async fn tags(&self, resource_arn: &str) -> Result<Vec<(String, String)>>;
+    /// Sets tags (replacing values of existing keys); [`StoreError::Conflict`] past `max` tags.
+    async fn tag(&self, resource_arn: &str, tags: &[(String, String)], max: usize) -> Result<()>;
+    async fn untag(&self, resource_arn: &str, keys: &[String]) -> Result<()>;
+
+    async fn create_repository(&self, repo: &RepositoryRecord) -> Result<()>;
+    async fn get_repository(&self, provider: &str, name: &str) -> Result<RepositoryRecord>;
+    async fn list_repositories(&self) -> Result<Vec<RepositoryRecord>>;
+    async fn delete_repository(&self, provider: &str, name: &str) -> Result<RepositoryRecord>;
+
     /// Status-change events in sequence order.
     async fn list_events(&self, filter: &EventFilter) -> Result<Vec<EventRecord>>;
 

@@ -459,3 +459,15 @@ pub struct InstanceQuery {
     pub after: Option<(String, String)>,
     pub limit: i64,
 }
+
+/// A linked source repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositoryRecord {
+    /// `GITHUB`, `GITHUB_ENTERPRISE` or `BITBUCKET`.
+    pub provider: String,
+    /// `owner/repo`.
+    pub name: String,
+    pub connection_arn: String,
+    pub encryption_key: Option<String>,
+    pub created_at: Millis,
+}

@@ -70,6 +70,15 @@ pub const OPERATIONS: &[&str] = &[
     "ListComponentOutputs",
     "GetAccountSettings",
     "NotifyResourceDeploymentStatusChange",
+    "DeleteDeployment",
+    "CreateRepository",
+    "GetRepository",
+    "ListRepositories",
+    "DeleteRepository",
+    "TagResource",
+    "UntagResource",
+    "ListTagsForResource",
+    "GetResourcesSummary",
 ];
 
 /// Operations with an idempotency token (`clientToken`), which the SDKs fill in themselves.
@@ -86,15 +95,10 @@ pub const TOKEN_OPERATIONS: &[&str] = &[
 /// Proton operations that exist but that Deuteron does not serve yet: they answer a
 /// `ValidationException` saying so.
 pub const UNSUPPORTED: &[&str] = &[
-    "DeleteDeployment",
     "ListEnvironmentProvisionedResources",
     "ListServiceInstanceProvisionedResources",
     "ListServicePipelineProvisionedResources",
     "ListComponentProvisionedResources",
-    "CreateRepository",
-    "GetRepository",
-    "ListRepositories",
-    "DeleteRepository",
     "GetRepositorySyncStatus",
     "ListRepositorySyncDefinitions",
     "CreateTemplateSyncConfig",
@@ -117,10 +121,6 @@ pub const UNSUPPORTED: &[&str] = &[
     "AcceptEnvironmentAccountConnection",
     "RejectEnvironmentAccountConnection",
     "DeleteEnvironmentAccountConnection",
-    "TagResource",
-    "UntagResource",
-    "ListTagsForResource",
-    "GetResourcesSummary",
 ];
 
 type R = Result<Value, ApiError>;
@@ -262,6 +262,23 @@ async fn cancel(api: &ProtonApi, what: &str, last: Option<String>, active: bool)
 }
 
 pub async fn dispatch(api: &ProtonApi, caller: &Caller, op: &str, body: &Map<String, Value>) -> R {
+    // `tags` given to a Create* operation are checked first and stored on the created resource.
+    let tags = if op.starts_with("Create") { tag_list(body.get("tags"), "tags")? } else { Vec::new() };
+    if tags.len() > deuteron_service::meta::MAX_TAGS
+        || tags.iter().any(|(k, v)| !(1..=128).contains(&k.chars().count()) || v.chars().count() > 256)
+    {
+        return Err(constraint("tags", "at most 50 tags; keys 1-128 characters, values 0-256"));
+    }
+    let out = dispatch_op(api, caller, op, body).await?;
+    if !tags.is_empty()
+        && let Some(created) = out.as_object().and_then(|m| m.values().next()).and_then(|v| v.get("arn")).and_then(Value::as_str)
+    {
+        api.svc.tag_resource(created, &tags).await?;
+    }
+    Ok(out)
+}
+
+async fn dispatch_op(api: &ProtonApi, caller: &Caller, op: &str, body: &Map<String, Value>) -> R {
     let i = In(body);
     let svc = &api.svc;
     let arn = &api.arn;
@@ -586,6 +603,50 @@ pub async fn dispatch(api: &ProtonApi, caller: &Caller, op: &str, body: &Map<Str
             Ok(json!({"outputs": s::outputs(svc.outputs(&Target::Component(name)).await?)}))
         }
         "GetAccountSettings" => Ok(json!({"accountSettings": {}})),
+        "DeleteDeployment" => {
+            let d = svc.delete_deployment(&i.req("id")?).await?;
+            Ok(json!({"deployment": s::deployment(&d, arn)}))
+        }
+        "TagResource" | "UntagResource" | "ListTagsForResource" => {
+            let resource_arn = i.bounded("resourceArn", 1, 200)?.ok_or_else(|| constraint("resourceArn", "Member must not be null"))?;
+            if !arn_exists(api, &resource_arn).await? {
+                return Err(ApiError::not_found(format!("no resource has the ARN {resource_arn}")));
+            }
+            match op {
+                "TagResource" => {
+                    svc.tag_resource(&resource_arn, &tag_list(body.get("tags"), "tags")?).await?;
+                    Ok(json!({}))
+                }
+                "UntagResource" => {
+                    let keys = body
+                        .get("tagKeys")
+                        .and_then(Value::as_array)
+                        .ok_or_else(|| constraint("tagKeys", "Member must not be null"))?
+                        .iter()
+                        .map(|k| k.as_str().map(str::to_string).ok_or_else(|| constraint("tagKeys", "Member must be a list of strings")))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    svc.untag_resource(&resource_arn, &keys).await?;
+                    Ok(json!({}))
+                }
+                _ => {
+                    let tags = svc.tags(&resource_arn).await?;
+                    page(tags.into_iter().map(|(k, v)| json!({"key": k, "value": v})).collect(), &i, "tags")
+                }
+            }
+        }
+        "CreateRepository" => {
+            let r = svc.create_repository(&i.req("provider")?, &i.req("name")?, &i.req("connectionArn")?, i.opt("encryptionKey")?).await?;
+            Ok(json!({"repository": s::repository(&r, arn)}))
+        }
+        "GetRepository" => Ok(json!({"repository": s::repository(&svc.get_repository(&i.req("provider")?, &i.req("name")?).await?, arn)})),
+        "ListRepositories" => {
+            let list = svc.list_repositories().await?;
+            page(list.iter().map(|r| s::repository_summary(r, arn)).collect(), &i, "repositories")
+        }
+        "DeleteRepository" => {
+            Ok(json!({"repository": s::repository(&svc.delete_repository(&i.req("provider")?, &i.req("name")?).await?, arn)}))
+        }
+        "GetResourcesSummary" => Ok(json!({"counts": svc.resources_summary().await?})),
         "NotifyResourceDeploymentStatusChange" => {
             let resource_arn = i.bounded("resourceArn", 1, 200)?.ok_or_else(|| constraint("resourceArn", "Member must not be null"))?;
             let target = target_of(&resource_arn).ok_or_else(|| {
@@ -814,4 +875,54 @@ fn time_filter(value: &str) -> Option<i64> {
     }
     let t = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339).ok()?;
     Some((t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+/// `[{key, value}]` tags of a request member.
+fn tag_list(v: Option<&Value>, member: &str) -> Result<Vec<(String, String)>, ApiError> {
+    let Some(v) = v else { return Ok(Vec::new()) };
+    let list = v.as_array().ok_or_else(|| constraint(member, "Member must be a list of {key, value}"))?;
+    list.iter()
+        .enumerate()
+        .map(|(n, t)| {
+            let t = In(t.as_object().ok_or_else(|| constraint(&format!("{member}.{}", n + 1), "Member must be {key, value}"))?);
+            Ok((t.req("key")?, t.req("value")?))
+        })
+        .collect()
+}
+
+/// Whether an ARN names an existing template, version, resource or repository.
+async fn arn_exists(api: &ProtonApi, arn: &str) -> Result<bool, ApiError> {
+    use deuteron_service::ServiceError::NotFound;
+    let svc = &api.svc;
+    let found = |r: Result<(), deuteron_service::ServiceError>| match r {
+        Ok(()) => Ok(true),
+        Err(NotFound(_)) => Ok(false),
+        Err(e) => Err(ApiError::from(e)),
+    };
+    if let Some(t) = target_of(arn) {
+        return found(svc.active_deployment(&t).await.map(|_| ()));
+    }
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    if parts.len() < 6 || parts[0] != "arn" || parts[2] != "proton" {
+        return Ok(false);
+    }
+    let rest = arn.splitn(6, ':').nth(5).unwrap_or_default();
+    let (kind, path) = rest.split_once('/').unwrap_or((rest, ""));
+    match kind {
+        "environment-template" | "service-template" => {
+            let tk = if kind == "environment-template" { TemplateKind::Environment } else { TemplateKind::Service };
+            let (name, version) = path.split_once(':').map_or((path, None), |(n, v)| (n, Some(v)));
+            match version.map(str::parse::<VersionNumber>) {
+                None => found(svc.get_template(tk, name).await.map(|_| ())),
+                Some(Ok(v)) => found(svc.get_version(tk, name, v).await.map(|_| ())),
+                Some(Err(_)) => Ok(false),
+            }
+        }
+        "service" if !path.contains('/') => found(svc.get_service(path).await.map(|_| ())),
+        "repository" => match path.split_once(':') {
+            Some((provider, name)) => found(svc.get_repository(&provider.to_uppercase(), name).await.map(|_| ())),
+            None => Ok(false),
+        },
+        _ => Ok(false),
+    }
 }

@@ -5,8 +5,8 @@ use serde_json::{Map, Value, json};
 
 use deuteron_core::{ArnConfig, TemplateKind};
 use deuteron_store::{
-    ComponentRecord, DeploymentFields, DeploymentRecord, EnvironmentRecord, InstanceRecord, Millis, PipelineRecord, ResourceState,
-    ServiceRecord, Target, TemplateRecord, VersionRecord,
+    ComponentRecord, DeploymentFields, DeploymentRecord, EnvironmentRecord, InstanceRecord, Millis, PipelineRecord, RepositoryRecord,
+    ResourceState, ServiceRecord, Target, TemplateRecord, VersionRecord,
 };
 
 /// Epoch seconds with millisecond precision, as a JSON number.
@@ -261,4 +261,18 @@ pub fn deployment_summary(d: &DeploymentRecord, arn: &ArnConfig) -> Value {
 
 pub fn outputs(pairs: Vec<(String, String)>) -> Value {
     pairs.into_iter().map(|(k, v)| json!({"key": k, "valueString": v})).collect()
+}
+
+pub fn repository(r: &RepositoryRecord, arn: &ArnConfig) -> Value {
+    clean(json!({
+        "arn": arn.repository(&r.provider, &r.name),
+        "provider": r.provider,
+        "name": r.name,
+        "connectionArn": r.connection_arn,
+        "encryptionKey": r.encryption_key,
+    }))
+}
+
+pub fn repository_summary(r: &RepositoryRecord, arn: &ArnConfig) -> Value {
+    without(repository(r, arn), &["encryptionKey"])
 }

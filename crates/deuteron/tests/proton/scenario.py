@@ -226,6 +226,31 @@ expect_error("InvalidSignatureException", client(os.environ["ADMIN_KEY_ID"], "wr
 expect_error("UnrecognizedClientException", client("AKIDUNKNOWN000000000", "x" * 40).list_services)
 assert admin.list_environment_templates()["templates"][0]["name"] == "net"
 
+step("tags, repositories, the fleet summary, deployment records")
+env_arn = admin.get_environment(name="dev")["environment"]["arn"]
+admin.tag_resource(resourceArn=env_arn, tags=[{"key": "team", "value": "payments"}, {"key": "tier", "value": "dev"}])
+admin.untag_resource(resourceArn=env_arn, tagKeys=["tier"])
+assert admin.list_tags_for_resource(resourceArn=env_arn)["tags"] == [{"key": "team", "value": "payments"}]
+expect_error("ResourceNotFoundException", admin.tag_resource, resourceArn=env_arn.replace("/dev", "/ghost"), tags=[{"key": "a", "value": "b"}])
+admin.create_service_template(name="tagged", tags=[{"key": "owner", "value": "platform"}])
+tagged_arn = admin.get_service_template(name="tagged")["serviceTemplate"]["arn"]
+assert admin.list_tags_for_resource(resourceArn=tagged_arn)["tags"] == [{"key": "owner", "value": "platform"}]
+admin.delete_service_template(name="tagged")
+repo = admin.create_repository(provider="GITHUB", name="acme/web", connectionArn="arn:aws:codestar-connections:us-east-1:123456789012:connection/abc")["repository"]
+assert repo["arn"].endswith(":repository/github:acme/web"), repo
+assert [r["name"] for r in admin.list_repositories()["repositories"]] == ["acme/web"]
+expect_error("ConflictException", admin.create_repository, provider="GITHUB", name="acme/web", connectionArn=repo["connectionArn"])
+assert admin.delete_repository(provider="GITHUB", name="acme/web")["repository"]["name"] == "acme/web"
+expect_error("ResourceNotFoundException", admin.get_repository, provider="GITHUB", name="acme/web")
+counts = admin.get_resources_summary()["counts"]
+assert counts["serviceInstances"]["total"] == 3, counts
+assert (counts["serviceInstances"]["upToDate"], counts["serviceInstances"]["behindMinor"]) == (1, 2), counts
+assert counts["environments"]["total"] == 2 and counts["environmentTemplates"]["total"] == 1, counts
+old = admin.list_deployments(environmentName="prod")["deployments"][-1]
+assert admin.delete_deployment(id=old["id"])["deployment"]["id"] == old["id"]
+expect_error("ResourceNotFoundException", admin.get_deployment, id=old["id"])
+expect_error("ValidationException", admin.list_environment_provisioned_resources, environmentName="dev")
+
 step("the AWS CLI")
 cli_env = dict(os.environ, AWS_ACCESS_KEY_ID=os.environ["ADMIN_KEY_ID"], AWS_SECRET_ACCESS_KEY=os.environ["ADMIN_SECRET"], AWS_DEFAULT_REGION="us-east-1")
 out = subprocess.run(

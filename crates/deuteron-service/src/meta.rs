@@ -1,0 +1,153 @@
+//! Tags, repository links, deployment-record deletion and the fleet summary (Proton's
+//! `TagResource`, `CreateRepository`, `DeleteDeployment` and `GetResourcesSummary` families).
+
+use std::collections::HashMap;
+
+use deuteron_core::registry::{Staleness, staleness};
+use deuteron_core::{DeploymentStatus, TemplateKind, TemplateVersionStatus, VersionNumber};
+use deuteron_store::{DeploymentRecord, RepositoryRecord, now_millis};
+
+use crate::{Deuteron, Result, ServiceError};
+
+/// Proton's limit on tags per resource.
+pub const MAX_TAGS: usize = 50;
+pub const PROVIDERS: &[&str] = &["GITHUB", "GITHUB_ENTERPRISE", "BITBUCKET"];
+
+/// Counts of one kind of resource (Proton's `ResourceCountsSummary`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counts {
+    pub total: u64,
+    pub failed: u64,
+    pub up_to_date: u64,
+    pub behind_minor: u64,
+    pub behind_major: u64,
+}
+
+impl Counts {
+    fn add(&mut self, status: DeploymentStatus, stale: Option<Staleness>) {
+        self.total += 1;
+        if matches!(status, DeploymentStatus::Failed | DeploymentStatus::DeleteFailed) {
+            self.failed += 1;
+        }
+        match stale {
+            Some(Staleness::UpToDate) => self.up_to_date += 1,
+            Some(Staleness::BehindMinor) => self.behind_minor += 1,
+            Some(Staleness::BehindMajor) => self.behind_major += 1,
+            None => {}
+        }
+    }
+}
+
+/// Proton's `CountsSummary`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub environment_templates: Counts,
+    pub service_templates: Counts,
+    pub environments: Counts,
+    pub services: Counts,
+    pub service_instances: Counts,
+    pub pipelines: Counts,
+    pub components: Counts,
+}
+
+impl Deuteron {
+    pub async fn tags(&self, resource_arn: &str) -> Result<Vec<(String, String)>> {
+        Ok(self.store.tags(resource_arn).await?)
+    }
+
+    /// Sets tags on a resource (keys 1-128 characters, values 0-256, at most 50 per resource).
+    pub async fn tag_resource(&self, resource_arn: &str, tags: &[(String, String)]) -> Result<()> {
+        for (i, (k, v)) in tags.iter().enumerate() {
+            if !(1..=128).contains(&k.chars().count()) || v.chars().count() > 256 {
+                return Err(ServiceError::validation(format!("tags[{i}]: keys are 1-128 characters and values 0-256")));
+            }
+        }
+        Ok(self.store.tag(resource_arn, tags, MAX_TAGS).await?)
+    }
+
+    pub async fn untag_resource(&self, resource_arn: &str, keys: &[String]) -> Result<()> {
+        Ok(self.store.untag(resource_arn, keys).await?)
+    }
+
+    pub async fn create_repository(
+        &self,
+        provider: &str,
+        name: &str,
+        connection_arn: &str,
+        encryption_key: Option<String>,
+    ) -> Result<RepositoryRecord> {
+        if !PROVIDERS.contains(&provider) {
+            return Err(ServiceError::validation(format!("provider: {provider:?} is not one of {}", PROVIDERS.join(", "))));
+        }
+        let valid = name.len() <= 100 && name.split_once('/').is_some_and(|(o, r)| !o.is_empty() && !r.is_empty());
+        if !valid {
+            return Err(ServiceError::validation(format!("name: {name:?} must be owner/repository (at most 100 characters)")));
+        }
+        let rec = RepositoryRecord {
+            provider: provider.to_string(),
+            name: name.to_string(),
+            connection_arn: connection_arn.to_string(),
+            encryption_key,
+            created_at: now_millis(),
+        };
+        self.store.create_repository(&rec).await?;
+        tracing::info!(%provider, repository = %name, "repository linked");
+        Ok(rec)
+    }
+
+    pub async fn get_repository(&self, provider: &str, name: &str) -> Result<RepositoryRecord> {
+        Ok(self.store.get_repository(provider, name).await?)
+    }
+
+    pub async fn list_repositories(&self) -> Result<Vec<RepositoryRecord>> {
+        Ok(self.store.list_repositories().await?)
+    }
+
+    pub async fn delete_repository(&self, provider: &str, name: &str) -> Result<RepositoryRecord> {
+        Ok(self.store.delete_repository(provider, name).await?)
+    }
+
+    /// Deletes a finished deployment's record (Proton's `DeleteDeployment`); infrastructure and
+    /// the resource are untouched.
+    pub async fn delete_deployment(&self, id: &str) -> Result<DeploymentRecord> {
+        let d = self.store.delete_deployment(id).await?;
+        tracing::info!(deployment = %id, target = %d.target, "deployment record deleted");
+        Ok(d)
+    }
+
+    /// How far each template's resources are behind its published versions, and what failed.
+    pub async fn resources_summary(&self) -> Result<Summary> {
+        let mut out = Summary::default();
+        let mut published: HashMap<(TemplateKind, String), Vec<(VersionNumber, TemplateVersionStatus)>> = HashMap::new();
+        for t in self.store.list_templates(None).await? {
+            let versions = self.store.list_versions(t.kind, &t.name, None).await?.iter().map(|v| (v.version, v.status)).collect();
+            published.insert((t.kind, t.name.clone()), versions);
+            let c = if t.kind == TemplateKind::Environment { &mut out.environment_templates } else { &mut out.service_templates };
+            c.total += 1;
+        }
+        let stale = |kind: TemplateKind, template: &str, v: VersionNumber| {
+            published.get(&(kind, template.to_string())).map(|versions| staleness(v, versions))
+        };
+        for e in self.store.list_environments().await? {
+            out.environments.add(e.deployment.status, stale(TemplateKind::Environment, &e.template_name, e.version));
+        }
+        for s in self.store.list_services().await? {
+            out.services.total += 1;
+            if s.status.as_str().contains("FAILED") {
+                out.services.failed += 1;
+            }
+        }
+        for i in self.store.list_instances(None, None).await? {
+            out.service_instances.add(i.deployment.status, stale(TemplateKind::Service, &i.template_name, i.version));
+        }
+        for p in self.store.list_pipelines().await? {
+            out.pipelines.add(p.deployment.status, stale(TemplateKind::Service, &p.template_name, p.version));
+        }
+        for c in self.store.list_components(&Default::default()).await? {
+            out.components.add(c.deployment.status, None);
+        }
+        Ok(out)
+    }
+}
