@@ -195,20 +195,3 @@ mod tests {
         assert!(check_delete_template(&[]).is_ok());
     }
 }
-
-#[cfg(test)]
-mod staleness_tests {
-    use super::*;
-    use crate::TemplateVersionStatus::{Draft, Published};
-
-    #[test]
-    fn outdated_detection() {
-        let v = VersionNumber::new;
-        let versions = [(v(1, 0), Published), (v(1, 1), Published), (v(1, 2), Draft), (v(2, 0), Draft)];
-        assert_eq!(staleness(v(1, 1), &versions), Staleness::UpToDate, "drafts do not count");
-        assert_eq!(staleness(v(1, 0), &versions), Staleness::BehindMinor);
-        let with_major = [(v(1, 0), Published), (v(2, 0), Published)];
-        assert_eq!(staleness(v(1, 0), &with_major), Staleness::BehindMajor);
-        assert_eq!(staleness(v(2, 0), &with_major), Staleness::UpToDate);
-    }
-}
