@@ -902,18 +902,17 @@ macro_rules! store_impl {
                     return Ok(None);
                 };
                 let id: String = row.try_get("id")?;
-                sqlx::query(
+                let row = sqlx::query(
                     "UPDATE deployments SET job_state = 'RUNNING', lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1,
                             started_at = COALESCE(started_at, $3), updated_at = $3
-                      WHERE id = $4",
+                      WHERE id = $4 RETURNING *",
                 )
                 .bind(worker)
                 .bind(now + lease_ms)
                 .bind(now)
                 .bind(&id)
-                .execute(&mut *tx)
+                .fetch_one(&mut *tx)
                 .await?;
-                let row = sqlx::query("SELECT * FROM deployments WHERE id = $1").bind(&id).fetch_one(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(Some(Self::deployment_from_row(&row)?))
             }
@@ -1006,15 +1005,15 @@ macro_rules! store_impl {
                 if d.job_state != JobState::Running || d.lease_owner.as_deref() != Some(worker) {
                     return Err(StoreError::Conflict(format!("worker {worker} no longer holds deployment {id}")));
                 }
-                sqlx::query(
+                let finished = sqlx::query(
                     "UPDATE deployments SET status = $1, status_message = $2, job_state = 'DONE', lease_owner = NULL, lease_expires_at = NULL,
-                            completed_at = $3, updated_at = $3 WHERE id = $4",
+                            completed_at = $3, updated_at = $3 WHERE id = $4 RETURNING *",
                 )
                 .bind(finish.status.as_str())
                 .bind(&finish.status_message)
                 .bind(now)
                 .bind(id)
-                .execute(&mut *tx)
+                .fetch_one(&mut *tx)
                 .await?;
                 let previous = Self::target_status(&mut tx, &d.target).await?;
                 let (table, wh, binds) = Self::target_row(&d.target);
@@ -1077,9 +1076,8 @@ macro_rules! store_impl {
                     }
                 }
                 Self::insert_log(&mut tx, id, finish.log.iter().map(|(s, l)| (s.as_str(), l.as_str())), now).await?;
-                let row = sqlx::query("SELECT * FROM deployments WHERE id = $1").bind(id).fetch_one(&mut *tx).await?;
                 tx.commit().await?;
-                Self::deployment_from_row(&row)
+                Self::deployment_from_row(&finished)
             }
 
             async fn create_access_key(&self, k: &AccessKeyRecord) -> Result<()> {
