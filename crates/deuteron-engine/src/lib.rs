@@ -197,7 +197,13 @@ impl Engine {
                 .await?;
         }
         let finish = if dep.cancel_requested {
-            Finish { status: D::Cancelled, status_message: Some("cancelled before it started".into()), outputs: None, log: Vec::new() }
+            Finish {
+                status: D::Cancelled,
+                status_message: Some("cancelled before it started".into()),
+                outputs: None,
+                log: Vec::new(),
+                resources: None,
+            }
         } else {
             match self.prepare(&dep).await {
                 Err(message) => Finish {
@@ -205,6 +211,7 @@ impl Engine {
                     status_message: Some(message.clone()),
                     outputs: None,
                     log: vec![("deuteron".into(), message)],
+                    resources: None,
                 },
                 Ok(prepared) => match self.provision(&dep, prepared).await? {
                     None => return self.store.get_deployment(&dep.id).await.map_err(Into::into),
@@ -345,6 +352,17 @@ impl Engine {
                     status_message: None,
                     outputs: Some(outputs.into_iter().collect()),
                     log: tail,
+                    resources: Some(
+                        outcome
+                            .resources
+                            .into_iter()
+                            .map(|r| deuteron_store::ProvisionedResource {
+                                name: r.name,
+                                identifier: r.identifier,
+                                engine: r.engine.to_string(),
+                            })
+                            .collect(),
+                    ),
                 }
             }
             Err(e) => {
@@ -353,7 +371,7 @@ impl Engine {
                     other => (failed(dep.action), other.to_string()),
                 };
                 tail.push(("deuteron".into(), message.clone()));
-                Finish { status, status_message: Some(message), outputs: None, log: tail }
+                Finish { status, status_message: Some(message), outputs: None, log: tail, resources: None }
             }
         };
         Ok(Some(finish))
@@ -551,7 +569,13 @@ impl Drop for AbortOnDrop {
 fn imported(dep: &DeploymentRecord) -> Finish {
     if dep.action == DeploymentAction::Deprovision {
         let line = "customer-managed environment: nothing to deprovision (its infrastructure is managed outside Deuteron)";
-        return Finish { status: D::DeleteComplete, status_message: None, outputs: None, log: vec![("deuteron".into(), line.into())] };
+        return Finish {
+            status: D::DeleteComplete,
+            status_message: None,
+            outputs: None,
+            log: vec![("deuteron".into(), line.into())],
+            resources: None,
+        };
     }
     let outputs: Vec<(String, String)> = dep
         .target_state
@@ -564,7 +588,7 @@ fn imported(dep: &DeploymentRecord) -> Finish {
         outputs.len(),
         outputs.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", ")
     );
-    Finish { status: D::Succeeded, status_message: None, outputs: Some(outputs), log: vec![("deuteron".into(), line)] }
+    Finish { status: D::Succeeded, status_message: None, outputs: Some(outputs), log: vec![("deuteron".into(), line)], resources: None }
 }
 
 fn failed(action: DeploymentAction) -> D {

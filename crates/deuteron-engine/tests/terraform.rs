@@ -118,6 +118,12 @@ async fn terraform_bundles_deploy_update_and_destroy() {
     let env = svc.get_environment("dev").await.unwrap();
     assert_eq!(env.deployment.status, D::Succeeded, "{:?}", env.deployment.status_message);
     assert_eq!(out(svc.outputs(&Target::Environment("dev".into())).await.unwrap())["NetworkId"], "net-dev-10.1.0.0/16");
+    let resources = svc.provisioned_resources(&Target::Environment("dev".into())).await.unwrap();
+    assert_eq!(
+        resources.iter().map(|r| (r.name.as_str(), r.engine.as_str())).collect::<Vec<_>>(),
+        [("terraform_data.network", "TERRAFORM")]
+    );
+    assert!(!resources[0].identifier.is_empty() && resources[0].identifier != "terraform_data.network", "{resources:?}");
     let state = dir.path().join("resources/deuteron-env-dev/terraform.tfstate");
     assert!(state.exists(), "state is kept per resource under the data directory");
     let generated = std::fs::read_to_string(dir.path().join("resources/deuteron-env-dev/proton.environment.variables.tf")).unwrap();

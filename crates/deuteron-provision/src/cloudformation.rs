@@ -58,6 +58,12 @@ fn outputs_of(stack: &Stack) -> Vec<(String, String)> {
     out
 }
 
+/// The stack itself, as Proton listed it among a resource's provisioned resources.
+fn stack_resource(stack: &Stack) -> crate::Provisioned {
+    let name = stack.stack_name().unwrap_or_default().to_string();
+    crate::Provisioned { identifier: stack.stack_id().map_or_else(|| name.clone(), str::to_string), name, engine: "CLOUDFORMATION" }
+}
+
 /// Copies stack events not seen yet into the log (oldest first); returns the first failure
 /// reason among them.
 async fn copy_events(client: &Client, name: &str, seen: &mut HashSet<String>, log: &dyn LogSink) -> Option<String> {
@@ -196,7 +202,10 @@ impl Provisioner for CloudFormationProvisioner {
             if let Err(e) = sent {
                 if e.message().is_some_and(|m| m.contains("No updates are to be performed")) {
                     log.line("deuteron", format!("stack {name} is already up to date"));
-                    return Ok(Outcome { outputs: existing.as_ref().map(outputs_of).unwrap_or_default() });
+                    return Ok(Outcome {
+                        outputs: existing.as_ref().map(outputs_of).unwrap_or_default(),
+                        resources: existing.as_ref().map(stack_resource).into_iter().collect(),
+                    });
                 }
                 return Err(sdk_error("UpdateStack", e));
             }
@@ -205,7 +214,9 @@ impl Provisioner for CloudFormationProvisioner {
         let stack =
             stack.ok_or_else(|| ProvisionError::Failed(format!("stack {name} disappeared: {}", reason.clone().unwrap_or_default())))?;
         match stack.stack_status() {
-            Some(StackStatus::CreateComplete | StackStatus::UpdateComplete) => Ok(Outcome { outputs: outputs_of(&stack) }),
+            Some(StackStatus::CreateComplete | StackStatus::UpdateComplete) => {
+                Ok(Outcome { outputs: outputs_of(&stack), resources: vec![stack_resource(&stack)] })
+            }
             other => Err(ProvisionError::Failed(format!(
                 "stack {name} is {}: {}",
                 other.map(|s| s.as_str()).unwrap_or("unknown"),

@@ -51,7 +51,7 @@ impl Provisioner for CommandProvisioner {
             Err(_) => Vec::new(),
         };
         log.line("deuteron", format!("commands succeeded with {} output(s)", outputs.len()));
-        Ok(Outcome { outputs })
+        Ok(Outcome { outputs, resources: Vec::new() })
     }
 }
 

@@ -79,10 +79,20 @@ impl Cancel {
     }
 }
 
-/// A successful provision: the outputs to store.
+/// A successful provision: the outputs to store, and the infrastructure it manages.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outcome {
     pub outputs: Vec<(String, String)>,
+    pub resources: Vec<Provisioned>,
+}
+
+/// One piece of infrastructure a provisioner manages for a resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provisioned {
+    pub name: String,
+    pub identifier: String,
+    /// `CLOUDFORMATION` or `TERRAFORM`.
+    pub engine: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

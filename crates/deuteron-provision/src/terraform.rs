@@ -55,6 +55,35 @@ fn outputs_from(text: &str) -> Result<Vec<(String, String)>, ProvisionError> {
         .collect())
 }
 
+/// The managed resources of a local state file: `type.name[key]` and each instance's `id`
+/// (empty when the bundle keeps its state in a remote backend).
+fn state_resources(path: &std::path::Path) -> Vec<crate::Provisioned> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
+    let Ok(state) = serde_json::from_str::<Value>(&text) else { return Vec::new() };
+    let mut out = Vec::new();
+    for r in state.get("resources").and_then(Value::as_array).into_iter().flatten() {
+        if r.get("mode").and_then(Value::as_str) != Some("managed") {
+            continue;
+        }
+        let address = format!(
+            "{}{}.{}",
+            r.get("module").and_then(Value::as_str).map(|m| format!("{m}.")).unwrap_or_default(),
+            r.get("type").and_then(Value::as_str).unwrap_or_default(),
+            r.get("name").and_then(Value::as_str).unwrap_or_default()
+        );
+        for inst in r.get("instances").and_then(Value::as_array).into_iter().flatten() {
+            let name = match inst.get("index_key") {
+                Some(Value::String(k)) => format!("{address}[\"{k}\"]"),
+                Some(Value::Number(n)) => format!("{address}[{n}]"),
+                _ => address.clone(),
+            };
+            let id = inst.pointer("/attributes/id").and_then(Value::as_str).unwrap_or(&name).to_string();
+            out.push(crate::Provisioned { name, identifier: id, engine: "TERRAFORM" });
+        }
+    }
+    out
+}
+
 #[async_trait]
 impl Provisioner for TerraformProvisioner {
     async fn run(&self, req: &ProvisionRequest, log: &dyn LogSink, mut cancel: Cancel) -> Result<Outcome, ProvisionError> {
@@ -99,8 +128,12 @@ impl Provisioner for TerraformProvisioner {
             return Err(ProvisionError::Failed(format!("terraform output {}", exit.describe())));
         }
         let outputs = outputs_from(&capture.stdout())?;
-        log.line("deuteron", format!("terraform apply succeeded with {} output(s)", outputs.len()));
-        Ok(Outcome { outputs })
+        let resources = state_resources(&dir.join("terraform.tfstate"));
+        log.line(
+            "deuteron",
+            format!("terraform apply succeeded with {} output(s), {} managed resource(s)", outputs.len(), resources.len()),
+        );
+        Ok(Outcome { outputs, resources })
     }
 }
 

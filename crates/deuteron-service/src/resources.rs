@@ -675,6 +675,11 @@ impl Deuteron {
         Ok(self.store.list_events(filter).await?)
     }
 
+    /// The infrastructure behind a resource (a CloudFormation stack, Terraform-managed resources).
+    pub async fn provisioned_resources(&self, target: &Target) -> Result<Vec<deuteron_store::ProvisionedResource>> {
+        Ok(self.store.provisioned_resources(target).await?)
+    }
+
     pub async fn outputs(&self, target: &Target) -> Result<Vec<(String, String)>> {
         Ok(self.store.outputs(target).await?)
     }

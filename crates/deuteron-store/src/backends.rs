@@ -1032,6 +1032,7 @@ macro_rules! store_impl {
                         }
                         q.execute(&mut *tx).await?;
                         sqlx::query("DELETE FROM resource_outputs WHERE target_type = $1 AND target_key = $2").bind(tt).bind(&key).execute(&mut *tx).await?;
+                        Self::replace_resources(&mut tx, tt, &key, Some(&[])).await?;
                     }
                     (DeploymentAction::Provision, true) if matches!(d.target, Target::Component(_)) => {
                         // A component's fields are written when it is created or updated.
@@ -1045,6 +1046,7 @@ macro_rules! store_impl {
                         .execute(&mut *tx)
                         .await?;
                         Self::replace_outputs(&mut tx, tt, &key, id, finish.outputs.as_deref()).await?;
+                        Self::replace_resources(&mut tx, tt, &key, finish.resources.as_deref()).await?;
                     }
                     (DeploymentAction::Provision, true) => {
                         let t = &d.target_state;
@@ -1062,6 +1064,7 @@ macro_rules! store_impl {
                         let minor: i64 = t.template_minor_version.parse().map_err(|_| StoreError::Corrupt("target minor".into()))?;
                         q.bind(major).bind(minor).bind(&t.spec).bind(t.inputs.to_string()).bind(id).bind(now).execute(&mut *tx).await?;
                         Self::replace_outputs(&mut tx, tt, &key, id, finish.outputs.as_deref()).await?;
+                        Self::replace_resources(&mut tx, tt, &key, finish.resources.as_deref()).await?;
                     }
                     (_, false) => {
                         let sql = format!(
@@ -1299,6 +1302,15 @@ macro_rules! store_impl {
                     .fetch_all(&self.pool)
                     .await?;
                 rows.iter().map(|r| Ok((r.try_get("key")?, r.try_get("value")?))).collect()
+            }
+
+            async fn provisioned_resources(&self, target: &Target) -> Result<Vec<ProvisionedResource>> {
+                let rows = sqlx::query("SELECT name, identifier, engine FROM provisioned_resources WHERE target_type = $1 AND target_key = $2 ORDER BY name, identifier")
+                    .bind(target.target_type().as_str())
+                    .bind(target.key())
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(|r| Ok(ProvisionedResource { name: r.try_get("name")?, identifier: r.try_get("identifier")?, engine: r.try_get("engine")? })).collect()
             }
 
             async fn outputs(&self, target: &Target) -> Result<Vec<(String, String)>> {

@@ -372,6 +372,35 @@ macro_rules! resource_helpers {
                 Ok(())
             }
 
+            /// Replaces a resource's provisioned-resource list (when given).
+            async fn replace_resources(
+                tx: &mut sqlx::Transaction<'static, <$store as HasDb>::Db>,
+                target_type: &str,
+                key: &str,
+                resources: Option<&[ProvisionedResource]>,
+            ) -> Result<()> {
+                let Some(resources) = resources else { return Ok(()) };
+                sqlx::query("DELETE FROM provisioned_resources WHERE target_type = $1 AND target_key = $2")
+                    .bind(target_type)
+                    .bind(key)
+                    .execute(&mut **tx)
+                    .await?;
+                for r in resources {
+                    sqlx::query(
+                        "INSERT INTO provisioned_resources (target_type, target_key, name, identifier, engine) VALUES ($1, $2, $3, $4, $5)
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(target_type)
+                    .bind(key)
+                    .bind(&r.name)
+                    .bind(&r.identifier)
+                    .bind(&r.engine)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                Ok(())
+            }
+
             /// `(table, where clause with $1.., binds)` selecting a target's row.
             fn target_row(target: &Target) -> (&'static str, &'static str, Vec<String>) {
                 match target {

@@ -239,6 +239,8 @@ pub trait Store: Send + Sync + 'static {
     /// Records outputs (and a log line) a running deployment reported itself;
     /// [`StoreError::Conflict`] once it has finished.
     async fn report_outputs(&self, id: &str, outputs: &[(String, String)], log_line: &str) -> Result<DeploymentRecord>;
+    /// The infrastructure behind a resource, as its last successful provision recorded it.
+    async fn provisioned_resources(&self, target: &Target) -> Result<Vec<ProvisionedResource>>;
     /// The outputs a deployment reported, ordered by key.
     async fn reported_outputs(&self, id: &str) -> Result<Vec<(String, String)>>;
 

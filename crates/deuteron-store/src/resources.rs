@@ -363,6 +363,17 @@ pub struct Finish {
     pub outputs: Option<Vec<(String, String)>>,
     /// Last `(stream, line)` log lines, written in the same transaction.
     pub log: Vec<(String, String)>,
+    /// What the provisioner created (successful provisions only), replacing the resource's list.
+    pub resources: Option<Vec<ProvisionedResource>>,
+}
+
+/// One piece of infrastructure behind a resource (Proton's `ProvisionedResource`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvisionedResource {
+    pub name: String,
+    pub identifier: String,
+    /// `CLOUDFORMATION` or `TERRAFORM`.
+    pub engine: String,
 }
 
 /// What a running job learns from a heartbeat.

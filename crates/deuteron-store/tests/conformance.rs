@@ -281,8 +281,13 @@ async fn component_story(store: Arc<dyn Store>) {
     let claimed = store.claim_deployment("w", 60_000).await.unwrap().unwrap();
     assert_eq!(claimed.target, Target::Component("c1".into()));
     assert_eq!(claimed.target_state.component.as_ref().unwrap().service_instance_name.as_deref(), Some("i1"));
-    let finish =
-        Finish { status: D::Succeeded, status_message: None, outputs: Some(vec![("Bucket".into(), "b-1".into())]), log: Vec::new() };
+    let finish = Finish {
+        status: D::Succeeded,
+        status_message: None,
+        outputs: Some(vec![("Bucket".into(), "b-1".into())]),
+        log: Vec::new(),
+        resources: None,
+    };
     store.finish_deployment("c1-a", "w", &finish).await.unwrap();
     let rec = store.get_component("c1").await.unwrap();
     assert_eq!((rec.deployment.status, rec.deployment.last_succeeded_deployment_id.as_deref()), (D::Succeeded, Some("c1-a")));
@@ -299,7 +304,11 @@ async fn component_story(store: Arc<dyn Store>) {
     assert!(store.list_components(&attached).await.unwrap().is_empty());
     store.claim_deployment("w", 60_000).await.unwrap().unwrap(); // c3-a
     store
-        .finish_deployment("c3-a", "w", &Finish { status: D::Failed, status_message: Some("x".into()), outputs: None, log: Vec::new() })
+        .finish_deployment(
+            "c3-a",
+            "w",
+            &Finish { status: D::Failed, status_message: Some("x".into()), outputs: None, log: Vec::new(), resources: None },
+        )
         .await
         .unwrap();
     store.claim_deployment("w", 60_000).await.unwrap().unwrap(); // c1-c
@@ -308,7 +317,11 @@ async fn component_story(store: Arc<dyn Store>) {
     assert_eq!(store.get_component("c1").await.unwrap().deployment.status, D::DeleteInProgress);
     store.claim_deployment("w", 60_000).await.unwrap().unwrap();
     store
-        .finish_deployment("c1-d", "w", &Finish { status: D::DeleteComplete, status_message: None, outputs: None, log: Vec::new() })
+        .finish_deployment(
+            "c1-d",
+            "w",
+            &Finish { status: D::DeleteComplete, status_message: None, outputs: None, log: Vec::new(), resources: None },
+        )
         .await
         .unwrap();
     assert!(matches!(store.get_component("c1").await, Err(StoreError::NotFound(_))));
@@ -390,7 +403,11 @@ async fn deployment_story(store: Arc<dyn Store>) {
         vec![(2, "stdout", "two"), (3, "stderr", "three")]
     );
     let e = store
-        .finish_deployment("d1", "w2", &Finish { status: D::Succeeded, status_message: None, outputs: None, log: Vec::new() })
+        .finish_deployment(
+            "d1",
+            "w2",
+            &Finish { status: D::Succeeded, status_message: None, outputs: None, log: Vec::new(), resources: None },
+        )
         .await
         .unwrap_err();
     assert!(matches!(e, StoreError::Conflict(_)));
@@ -403,6 +420,7 @@ async fn deployment_story(store: Arc<dyn Store>) {
                 status_message: None,
                 outputs: Some(vec![("Vpc".into(), "vpc-1".into())]),
                 log: vec![("deuteron".into(), "done".into())],
+                resources: Some(vec![ProvisionedResource { name: "vpc".into(), identifier: "vpc-1".into(), engine: "TERRAFORM".into() }]),
             },
         )
         .await
@@ -420,6 +438,11 @@ async fn deployment_story(store: Arc<dyn Store>) {
         (D::Succeeded, Some("d1"), "d1")
     );
     assert_eq!(store.outputs(&env).await.unwrap(), vec![("Vpc".to_string(), "vpc-1".to_string())]);
+    let resources = store.provisioned_resources(&env).await.unwrap();
+    assert_eq!(
+        resources.iter().map(|r| (r.name.as_str(), r.identifier.as_str(), r.engine.as_str())).collect::<Vec<_>>(),
+        [("vpc", "vpc-1", "TERRAFORM")]
+    );
 
     // An update to 1.1 whose worker dies: the lease expires and another worker reclaims it.
     store.enqueue_deployment(&deployment("d4", env.clone(), Provision, 1), D::InProgress).await.unwrap();
@@ -429,7 +452,11 @@ async fn deployment_story(store: Arc<dyn Store>) {
     assert_eq!((again.id.as_str(), again.attempts, again.lease_owner.as_deref()), ("d4", 2, Some("w3")));
     assert_eq!(store.heartbeat("d4", "dead", 1000).await.unwrap(), Heartbeat::Lost);
     store
-        .finish_deployment("d4", "w3", &Finish { status: D::Failed, status_message: Some("boom".into()), outputs: None, log: Vec::new() })
+        .finish_deployment(
+            "d4",
+            "w3",
+            &Finish { status: D::Failed, status_message: Some("boom".into()), outputs: None, log: Vec::new(), resources: None },
+        )
         .await
         .unwrap();
     let e = store.get_environment("dev").await.unwrap();
@@ -448,7 +475,11 @@ async fn deployment_story(store: Arc<dyn Store>) {
     store.claim_deployment("w1", 60_000).await.unwrap().unwrap();
     assert_eq!(store.heartbeat("d5", "w1", 60_000).await.unwrap(), Heartbeat::Held { cancel_requested: true });
     store
-        .finish_deployment("d5", "w1", &Finish { status: D::Cancelled, status_message: None, outputs: None, log: Vec::new() })
+        .finish_deployment(
+            "d5",
+            "w1",
+            &Finish { status: D::Cancelled, status_message: None, outputs: None, log: Vec::new(), resources: None },
+        )
         .await
         .unwrap();
     let e = store.request_cancel("d5").await.unwrap_err();
@@ -518,14 +549,22 @@ async fn deployment_story(store: Arc<dyn Store>) {
     // Deprovision removes the row and outputs; the deployment history stays.
     let w = store.claim_deployment("w1", 60_000).await.unwrap().unwrap();
     store
-        .finish_deployment(&w.id, "w1", &Finish { status: D::Succeeded, status_message: None, outputs: None, log: Vec::new() })
+        .finish_deployment(
+            &w.id,
+            "w1",
+            &Finish { status: D::Succeeded, status_message: None, outputs: None, log: Vec::new(), resources: None },
+        )
         .await
         .unwrap();
     store.enqueue_deployment(&deployment("d7", inst.clone(), Deprovision, 0), D::DeleteInProgress).await.unwrap();
     assert_eq!(store.get_instance("api", "api-dev").await.unwrap().deployment.status, D::DeleteInProgress);
     store.claim_deployment("w1", 60_000).await.unwrap().unwrap();
     store
-        .finish_deployment("d7", "w1", &Finish { status: D::DeleteComplete, status_message: None, outputs: None, log: Vec::new() })
+        .finish_deployment(
+            "d7",
+            "w1",
+            &Finish { status: D::DeleteComplete, status_message: None, outputs: None, log: Vec::new(), resources: None },
+        )
         .await
         .unwrap();
     assert!(matches!(store.get_instance("api", "api-dev").await, Err(StoreError::NotFound(_))));

@@ -79,6 +79,10 @@ pub const OPERATIONS: &[&str] = &[
     "UntagResource",
     "ListTagsForResource",
     "GetResourcesSummary",
+    "ListEnvironmentProvisionedResources",
+    "ListServiceInstanceProvisionedResources",
+    "ListServicePipelineProvisionedResources",
+    "ListComponentProvisionedResources",
 ];
 
 /// Operations with an idempotency token (`clientToken`), which the SDKs fill in themselves.
@@ -95,10 +99,6 @@ pub const TOKEN_OPERATIONS: &[&str] = &[
 /// Proton operations that exist but that Deuteron does not serve yet: they answer a
 /// `ValidationException` saying so.
 pub const UNSUPPORTED: &[&str] = &[
-    "ListEnvironmentProvisionedResources",
-    "ListServiceInstanceProvisionedResources",
-    "ListServicePipelineProvisionedResources",
-    "ListComponentProvisionedResources",
     "GetRepositorySyncStatus",
     "ListRepositorySyncDefinitions",
     "CreateTemplateSyncConfig",
@@ -603,6 +603,24 @@ async fn dispatch_op(api: &ProtonApi, caller: &Caller, op: &str, body: &Map<Stri
             Ok(json!({"outputs": s::outputs(svc.outputs(&Target::Component(name)).await?)}))
         }
         "GetAccountSettings" => Ok(json!({"accountSettings": {}})),
+        "ListEnvironmentProvisionedResources"
+        | "ListServiceInstanceProvisionedResources"
+        | "ListServicePipelineProvisionedResources"
+        | "ListComponentProvisionedResources" => {
+            let target = match op {
+                "ListEnvironmentProvisionedResources" => Target::Environment(i.name("environmentName")?),
+                "ListServiceInstanceProvisionedResources" => {
+                    Target::ServiceInstance { service: i.name("serviceName")?, instance: i.name("serviceInstanceName")? }
+                }
+                "ListServicePipelineProvisionedResources" => Target::ServicePipeline(i.name("serviceName")?),
+                _ => Target::Component(i.name("componentName")?),
+            };
+            svc.active_deployment(&target).await?;
+            let list = svc.provisioned_resources(&target).await?;
+            let items: Vec<Value> =
+                list.iter().map(|r| json!({"name": r.name, "identifier": r.identifier, "provisioningEngine": r.engine})).collect();
+            Ok(json!({"provisionedResources": items}))
+        }
         "DeleteDeployment" => {
             let d = svc.delete_deployment(&i.req("id")?).await?;
             Ok(json!({"deployment": s::deployment(&d, arn)}))

@@ -249,7 +249,8 @@ assert counts["environments"]["total"] == 2 and counts["environmentTemplates"]["
 old = admin.list_deployments(environmentName="prod")["deployments"][-1]
 assert admin.delete_deployment(id=old["id"])["deployment"]["id"] == old["id"]
 expect_error("ResourceNotFoundException", admin.get_deployment, id=old["id"])
-expect_error("ValidationException", admin.list_environment_provisioned_resources, environmentName="dev")
+assert admin.list_environment_provisioned_resources(environmentName="dev")["provisionedResources"] == [], "commands manage no listed infrastructure"
+expect_error("ResourceNotFoundException", admin.list_environment_provisioned_resources, environmentName="ghost")
 
 step("the AWS CLI")
 cli_env = dict(os.environ, AWS_ACCESS_KEY_ID=os.environ["ADMIN_KEY_ID"], AWS_SECRET_ACCESS_KEY=os.environ["ADMIN_SECRET"], AWS_DEFAULT_REGION="us-east-1")
