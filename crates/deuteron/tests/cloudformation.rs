@@ -79,16 +79,7 @@ fn cloudformation_stacks_on_moto() {
         ("AWS_SECRET_ACCESS_KEY", "testing"),
         ("AWS_EC2_METADATA_DISABLED", "true"),
     ];
-    let cli = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_deuteron"))
-            .arg("--data-dir")
-            .arg(&data)
-            .args(args)
-            .env_remove("DEUTERON_DATABASE_URL")
-            .output()
-            .unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-    };
+    let cli = |args: &[&str]| deuteron(&data, args);
     let ok = |args: &[&str]| -> serde_json::Value {
         let mut a = args.to_vec();
         a.extend(["-o", "json"]);

@@ -27,21 +27,8 @@ fn commands_report_outputs_through_the_proton_api() {
     std::fs::write(bundle.join("schema/schema.yaml"), "schema:\n  format:\n    openapi: \"3.0.0\"\n  environment_input_type: \"In\"\n  types:\n    In:\n      type: object\n      properties:\n        x:\n          type: string\n          default: y\n").unwrap();
     std::fs::write(bundle.join("infrastructure/manifest.yaml"), MANIFEST).unwrap();
     std::fs::write(bundle.join("infrastructure/provision.sh"), PROVISION).unwrap();
-    let deuteron = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_deuteron"))
-            .arg("--data-dir")
-            .arg(&data)
-            .args(args)
-            .env_remove("DEUTERON_DATABASE_URL")
-            .output()
-            .unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-    };
-    let ok = |args: &[&str]| {
-        let (code, out, err) = deuteron(args);
-        assert_eq!(code, Some(0), "deuteron {args:?}: {err}");
-        out
-    };
+    let deuteron = |args: &[&str]| deuteron(&data, args);
+    let ok = |args: &[&str]| deuteron_ok(&data, args);
     ok(&["template", "create", "env", "net"]);
     ok(&["template", "version", "register", "env", "net", bundle.to_str().unwrap(), "--publish"]);
 

@@ -27,17 +27,7 @@ fn proton_clients_against_deuteron() {
     let moto = moto();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let deuteron = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_deuteron"))
-            .arg("--data-dir")
-            .arg(&data)
-            .args(args)
-            .env_remove("DEUTERON_DATABASE_URL")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "deuteron {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let deuteron = |args: &[&str]| deuteron_ok(&data, args);
     let server = server(&data, &moto.endpoint, &["--max-request-bytes", "65536"]);
     let port = server.port;
     // The admin key came from the environment (the store had none); more keys from the CLI.

@@ -102,3 +102,22 @@ impl Server {
         lines[lines.len().saturating_sub(n)..].join("\n")
     }
 }
+
+/// Runs `deuteron --data-dir DATA ARGS` on SQLite: `(exit code, stdout, stderr)`.
+pub fn deuteron(data: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_deuteron"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env_remove("DEUTERON_DATABASE_URL")
+        .output()
+        .unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Like [`deuteron`], asserting success; returns stdout.
+pub fn deuteron_ok(data: &Path, args: &[&str]) -> String {
+    let (code, out, err) = deuteron(data, args);
+    assert_eq!(code, Some(0), "deuteron {args:?}: {err}");
+    out
+}
