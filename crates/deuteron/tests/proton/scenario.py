@@ -6,8 +6,13 @@ Environment: DEUTERON_URL, MOTO_URL, ADMIN_KEY_ID/ADMIN_SECRET, VIEWER_KEY_ID/VI
 EXAMPLES (the repository's examples/templates directory), AWS_CLI (path of `aws`).
 """
 
+import datetime
+import hashlib
+import hmac
 import io
 import json
+import urllib.error
+import urllib.request
 import os
 import subprocess
 import sys
@@ -251,6 +256,45 @@ assert admin.delete_deployment(id=old["id"])["deployment"]["id"] == old["id"]
 expect_error("ResourceNotFoundException", admin.get_deployment, id=old["id"])
 assert admin.list_environment_provisioned_resources(environmentName="dev")["provisionedResources"] == [], "commands manage no listed infrastructure"
 expect_error("ResourceNotFoundException", admin.list_environment_provisioned_resources, environmentName="ghost")
+
+step("a request signed an hour ago is refused; the same signer with the current time works")
+
+
+def signed_call(target, body, when):
+    """SigV4 by hand (header form), at a chosen time."""
+    amz_date = when.strftime("%Y%m%dT%H%M%SZ")
+    date = amz_date[:8]
+    host = URL.split("//", 1)[1]
+    headers = {"content-type": "application/x-amz-json-1.0", "host": host, "x-amz-date": amz_date, "x-amz-target": target}
+    signed = ";".join(sorted(headers))
+    canonical = "\n".join(["POST", "/", "", "".join(f"{k}:{headers[k]}\n" for k in sorted(headers)), signed, hashlib.sha256(body).hexdigest()])
+    scope = f"{date}/us-east-1/proton/aws4_request"
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+    key = ("AWS4" + os.environ["ADMIN_SECRET"]).encode()
+    for part in [date, "us-east-1", "proton", "aws4_request"]:
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    auth = f"AWS4-HMAC-SHA256 Credential={os.environ['ADMIN_KEY_ID']}/{scope}, SignedHeaders={signed}, Signature={signature}"
+    req = urllib.request.Request(URL + "/", data=body, method="POST", headers={**headers, "authorization": auth})
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+now = datetime.datetime.now(datetime.timezone.utc)
+status, body = signed_call("AwsProton20200720.ListEnvironments", b"{}", now)
+assert status == 200 and "environments" in body, (status, body)
+status, body = signed_call("AwsProton20200720.ListEnvironments", b"{}", now - datetime.timedelta(hours=1))
+assert status == 403 and body["__type"] == "InvalidSignatureException" and "Signature expired" in body["message"], (status, body)
+status, body = signed_call("AwsProton20200720.NoSuchOperation", b"{}", now)
+assert status == 400 and body["__type"] == "UnknownOperationException", (status, body)
+status, body = signed_call("AwsProton20200720.ListEnvironments", b"[1, 2]", now)
+assert status == 400 and body["__type"] == "SerializationException", (status, body)
+status, body = signed_call("AwsProton20200720.CreateEnvironmentTemplate", b'{"name": ', now)
+assert status == 400 and body["__type"] == "SerializationException", (status, body)
+assert [t["name"] for t in admin.list_environment_templates()["templates"]] == ["net"], "malformed requests changed nothing"
 
 step("the AWS CLI")
 cli_env = dict(os.environ, AWS_ACCESS_KEY_ID=os.environ["ADMIN_KEY_ID"], AWS_SECRET_ACCESS_KEY=os.environ["ADMIN_SECRET"], AWS_DEFAULT_REGION="us-east-1")
