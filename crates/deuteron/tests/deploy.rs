@@ -48,12 +48,32 @@ impl Ctl {
         serde_json::from_str(&self.ok(&a)).unwrap()
     }
 
-    fn spawn(&self, args: &[&str]) -> Child {
-        self.cmd(args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
+    fn spawn(&self, args: &[&str]) -> Proc {
+        Proc(Some(self.cmd(args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()))
     }
 }
 
-fn stop(mut child: Child) -> String {
+/// A spawned `deuteron` killed on drop, so a failing test leaves no process behind.
+struct Proc(Option<Child>);
+
+impl Proc {
+    fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("the process is still owned")
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Stops a process with SIGTERM (graceful shutdown) and returns its stderr.
+fn stop(mut proc: Proc) -> String {
+    let mut child = proc.0.take().expect("the process is still owned");
     Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
@@ -163,8 +183,8 @@ fn killed_worker_is_replaced(url: Option<String>) {
         assert!(Instant::now() < deadline, "the first worker never started the deployment");
         std::thread::sleep(Duration::from_millis(100));
     }
-    doomed.kill().unwrap();
-    doomed.wait().unwrap();
+    doomed.child().kill().unwrap();
+    doomed.child().wait().unwrap();
     // A second worker takes over once the lease has expired and finishes the job.
     let rescuer = ctl.spawn(&["worker", "--lease-seconds", "5"]);
     let out = ctl.run(&["deployment", "cancel", "--help"]);
