@@ -239,6 +239,7 @@ impl Engine {
         if p.engine == "import" {
             return Ok(Some(imported(dep)));
         }
+        let engine = p.engine;
         let provisioner = match p.engine {
             "codebuild" => self.provisioners.command.clone(),
             "hcl" => self.provisioners.terraform.clone(),
@@ -342,17 +343,16 @@ impl Engine {
             return Ok(None);
         }
         let finish = match result {
+            // Outputs the deployment reported through the API join these in the finish
+            // transaction (the provisioner's own win on a clash).
             Ok(outcome) => {
-                // Outputs reported through the API first; the provisioner's own win on a clash.
-                let mut outputs: std::collections::BTreeMap<String, String> =
-                    self.store.reported_outputs(&dep.id).await?.into_iter().collect();
-                outputs.extend(outcome.outputs);
                 Finish {
                     status: if dep.action == DeploymentAction::Deprovision { D::DeleteComplete } else { D::Succeeded },
                     status_message: None,
-                    outputs: Some(outputs.into_iter().collect()),
+                    outputs: Some(outcome.outputs),
                     log: tail,
-                    resources: Some(
+                    // Commands report no infrastructure: keep the (empty) list as it is.
+                    resources: (engine != "codebuild").then_some(
                         outcome
                             .resources
                             .into_iter()

@@ -738,24 +738,33 @@ macro_rules! store_impl {
             }
 
             async fn query_instances(&self, q: &InstanceQuery) -> Result<Vec<InstanceRecord>> {
-                let (after_service, after_name) = q.after.clone().unwrap_or_default();
-                let rows = sqlx::query(
-                    "SELECT * FROM service_instances
-                      WHERE (service_name, name) > ($1, $2)
-                        AND ($3 = '' OR service_name = $3) AND ($4 = '' OR environment_name = $4) AND ($5 = '' OR template_name = $5)
-                        AND ($6 = '' OR deployment_status = $6) AND ($7 = '' OR name = $7)
-                      ORDER BY service_name, name LIMIT $8",
-                )
-                .bind(after_service)
-                .bind(after_name)
-                .bind(q.service.as_deref().unwrap_or(""))
-                .bind(q.environment.as_deref().unwrap_or(""))
-                .bind(q.template.as_deref().unwrap_or(""))
-                .bind(q.deployment_status.as_deref().unwrap_or(""))
-                .bind(q.name.as_deref().unwrap_or(""))
-                .bind(q.limit.max(1))
-                .fetch_all(&self.pool)
-                .await?;
+                // Only the filters given reach the SQL, so the planner walks the primary key
+                // (service_name, name) from the cursor, or seeks the one service asked for.
+                let mut binds: Vec<String> = Vec::new();
+                let mut conds: Vec<String> = Vec::new();
+                let mut cond = |column: &str, value: &Option<String>, binds: &mut Vec<String>| {
+                    if let Some(v) = value {
+                        binds.push(v.clone());
+                        conds.push(format!("{column} = ${}", binds.len()));
+                    }
+                };
+                cond("service_name", &q.service, &mut binds);
+                cond("environment_name", &q.environment, &mut binds);
+                cond("template_name", &q.template, &mut binds);
+                cond("deployment_status", &q.deployment_status, &mut binds);
+                cond("name", &q.name, &mut binds);
+                if let Some((service, name)) = &q.after {
+                    binds.push(service.clone());
+                    binds.push(name.clone());
+                    conds.push(format!("(service_name, name) > (${}, ${})", binds.len() - 1, binds.len()));
+                }
+                let wh = if conds.is_empty() { String::new() } else { format!("WHERE {}", conds.join(" AND ")) };
+                let sql = format!("SELECT * FROM service_instances {wh} ORDER BY service_name, name LIMIT {}", q.limit.max(1));
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for b in binds {
+                    query = query.bind(b);
+                }
+                let rows = query.fetch_all(&self.pool).await?;
                 rows.iter().map(Self::instance_from_row).collect()
             }
 
@@ -956,17 +965,14 @@ macro_rules! store_impl {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
-                let previous = Self::target_status(&mut tx, &d.target).await?;
+                Self::target_event(&mut tx, &d.target, "CANCELLING", id, None, now).await?;
                 let (table, wh, binds) = Self::target_row(&d.target);
                 let sql = format!("UPDATE {table} SET deployment_status = 'CANCELLING', updated_at = ${} WHERE {wh}", binds.len() + 1);
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for b in binds {
                     q = q.bind(b);
                 }
-                if q.bind(now).execute(&mut *tx).await?.rows_affected() > 0 {
-                    let (tt, key) = (d.target.target_type().as_str(), d.target.key());
-                    Self::event(&mut *tx, tt, &key, previous.as_deref(), "CANCELLING", Some(id), None, now).await?;
-                }
+                q.bind(now).execute(&mut *tx).await?;
                 tx.commit().await?;
                 self.get_deployment(id).await
             }
@@ -1015,15 +1021,12 @@ macro_rules! store_impl {
                 .bind(id)
                 .fetch_one(&mut *tx)
                 .await?;
-                let previous = Self::target_status(&mut tx, &d.target).await?;
                 let (table, wh, binds) = Self::target_row(&d.target);
                 let n = binds.len();
                 let (tt, key) = (d.target.target_type().as_str(), d.target.key());
                 let succeeded = matches!(finish.status, DeploymentStatus::Succeeded | DeploymentStatus::DeleteComplete);
-                if previous.is_some() {
-                    let status = if d.action == DeploymentAction::Deprovision && succeeded { "DELETED" } else { finish.status.as_str() };
-                    Self::event(&mut *tx, tt, &key, previous.as_deref(), status, Some(id), finish.status_message.as_deref(), now).await?;
-                }
+                let status = if d.action == DeploymentAction::Deprovision && succeeded { "DELETED" } else { finish.status.as_str() };
+                Self::target_event(&mut tx, &d.target, status, id, finish.status_message.as_deref(), now).await?;
                 match (d.action, succeeded) {
                     (DeploymentAction::Deprovision, true) => {
                         let mut q = sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE {wh}")));

@@ -334,18 +334,40 @@ macro_rules! resource_helpers {
                 Ok(())
             }
 
-            /// A target's current deployment status (in the caller's transaction).
-            async fn target_status(tx: &mut sqlx::Transaction<'static, <$store as HasDb>::Db>, target: &Target) -> Result<Option<String>> {
+            /// Records a change of `target` to `status`, reading its previous status in the same
+            /// statement (in the caller's transaction, before the row is updated).
+            async fn target_event(
+                tx: &mut sqlx::Transaction<'static, <$store as HasDb>::Db>,
+                target: &Target,
+                status: &str,
+                deployment_id: &str,
+                message: Option<&str>,
+                now: i64,
+            ) -> Result<()> {
                 let (table, wh, binds) = Self::target_row(target);
-                let sql = format!("SELECT deployment_status FROM {table} WHERE {wh}");
+                let n = binds.len();
+                let sql = format!(
+                    "INSERT INTO events (at, resource_type, resource, previous_status, status, deployment_id, message)
+                     SELECT ${}, ${}, ${}, deployment_status, ${}, ${}, ${} FROM {table} WHERE {wh} AND deployment_status <> ${}",
+                    n + 1, n + 2, n + 3, n + 4, n + 5, n + 6, n + 4
+                );
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for b in binds {
                     q = q.bind(b);
                 }
-                Ok(q.fetch_optional(&mut **tx).await?.map(|r| r.try_get("deployment_status")).transpose()?)
+                q.bind(now)
+                    .bind(target.target_type().as_str())
+                    .bind(target.key())
+                    .bind(status)
+                    .bind(deployment_id)
+                    .bind(message)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
             }
 
-            /// Replaces a resource's outputs with `outputs` (when given), recording the deployment.
+            /// Replaces a resource's outputs with `outputs` (when given) and the outputs the
+            /// deployment reported through the API (given outputs win on a clash).
             async fn replace_outputs(
                 tx: &mut sqlx::Transaction<'static, <$store as HasDb>::Db>,
                 target_type: &str,
@@ -369,6 +391,16 @@ macro_rules! resource_helpers {
                         .execute(&mut **tx)
                         .await?;
                 }
+                sqlx::query(
+                    "INSERT INTO resource_outputs (target_type, target_key, key, value, deployment_id)
+                     SELECT $1, $2, key, value, deployment_id FROM deployment_outputs WHERE deployment_id = $3
+                     ON CONFLICT (target_type, target_key, key) DO NOTHING",
+                )
+                .bind(target_type)
+                .bind(key)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
                 Ok(())
             }
 
@@ -422,7 +454,7 @@ macro_rules! resource_helpers {
                 status: DeploymentStatus,
                 now: i64,
             ) -> Result<u64> {
-                let previous = Self::target_status(tx, target).await?;
+                Self::target_event(tx, target, status.as_str(), id, None, now).await?;
                 let (table, wh, binds) = Self::target_row(target);
                 let n = binds.len();
                 let sql = format!(
@@ -434,12 +466,7 @@ macro_rules! resource_helpers {
                 for b in binds {
                     q = q.bind(b);
                 }
-                let done = q.bind(status.as_str()).bind(id).bind(now).execute(&mut **tx).await?.rows_affected();
-                if done > 0 {
-                    let tt = target.target_type().as_str();
-                    Self::event(&mut **tx, tt, &target.key(), previous.as_deref(), status.as_str(), Some(id), None, now).await?;
-                }
-                Ok(done)
+                Ok(q.bind(status.as_str()).bind(id).bind(now).execute(&mut **tx).await?.rows_affected())
             }
 
             const CLAIM_SQL: &'static str = concat!(

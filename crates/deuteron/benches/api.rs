@@ -117,6 +117,7 @@ async fn main() {
     svc.import_access_key(KEY_ID, SECRET, deuteron_core::Role::Viewer, None).await.unwrap();
 
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let spawned = Instant::now();
     let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_deuteron"))
         .args(["--data-dir", data.to_str().unwrap(), "--database-url", &url, "server", "--no-examples", "--workers", "0"])
         .args(["--listen", &format!("127.0.0.1:{port}")])
@@ -126,8 +127,9 @@ async fn main() {
         .spawn()
         .unwrap();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
+    println!("cold start on the existing store: {:.0} ms (spawn to accepting connections)", spawned.elapsed().as_secs_f64() * 1000.0);
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(format!("http://127.0.0.1:{port}"))
         .region(aws_config::Region::new("us-east-1"))
@@ -168,6 +170,9 @@ async fn main() {
         }
     })
     .await;
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.id())).unwrap_or_default();
+    let field = |k: &str| status.lines().find(|l| l.starts_with(k)).map(|l| l[k.len()..].trim().to_string()).unwrap_or_default();
+    println!("server memory after the load: RSS {}, peak {}", field("VmRSS:"), field("VmHWM:"));
     let _ = server.kill();
     let _ = server.wait();
 }
