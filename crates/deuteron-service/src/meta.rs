@@ -52,7 +52,83 @@ pub struct Summary {
     pub components: Counts,
 }
 
+/// Resources running one version of a template.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionUsage {
+    pub version: String,
+    pub status: String,
+    pub environments: u64,
+    pub service_instances: u64,
+    pub pipelines: u64,
+}
+
+/// Who runs which version of a template, and how many are behind its recommended version.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateFleet {
+    pub kind: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recommended_version: Option<String>,
+    pub versions: Vec<VersionUsage>,
+    pub up_to_date: u64,
+    pub behind_minor: u64,
+    pub behind_major: u64,
+}
+
 impl Deuteron {
+    /// Per template (optionally one kind or one template): resources per version and how many
+    /// are behind (Proton's outdated detection).
+    pub async fn template_fleet(&self, kind: Option<TemplateKind>, name: Option<&str>) -> Result<Vec<TemplateFleet>> {
+        let envs = self.store.list_environments().await?;
+        let instances = self.store.list_instances(None, None).await?;
+        let pipelines = self.store.list_pipelines().await?;
+        let mut out = Vec::new();
+        for t in self.store.list_templates(kind).await? {
+            if name.is_some_and(|n| n != t.name) {
+                continue;
+            }
+            let versions = self.store.list_versions(t.kind, &t.name, None).await?;
+            let statuses: Vec<(VersionNumber, TemplateVersionStatus)> = versions.iter().map(|v| (v.version, v.status)).collect();
+            let mut usage: Vec<VersionUsage> = versions
+                .iter()
+                .map(|v| VersionUsage { version: v.version.to_string(), status: v.status.to_string(), ..Default::default() })
+                .collect();
+            let mut fleet = TemplateFleet {
+                kind: t.kind.to_string(),
+                name: t.name.clone(),
+                recommended_version: t.recommended.map(|r| r.to_string()),
+                versions: Vec::new(),
+                up_to_date: 0,
+                behind_minor: 0,
+                behind_major: 0,
+            };
+            let mut count = |v: VersionNumber, field: fn(&mut VersionUsage) -> &mut u64| {
+                if let Some(u) = usage.iter_mut().find(|u| u.version == v.to_string()) {
+                    *field(u) += 1;
+                }
+                match staleness(v, &statuses) {
+                    Staleness::UpToDate => fleet.up_to_date += 1,
+                    Staleness::BehindMinor => fleet.behind_minor += 1,
+                    Staleness::BehindMajor => fleet.behind_major += 1,
+                }
+            };
+            if t.kind == TemplateKind::Environment {
+                envs.iter().filter(|e| e.template_name == t.name).for_each(|e| count(e.version, |u| &mut u.environments));
+            } else {
+                instances.iter().filter(|i| i.template_name == t.name).for_each(|i| count(i.version, |u| &mut u.service_instances));
+                pipelines.iter().filter(|p| p.template_name == t.name).for_each(|p| count(p.version, |u| &mut u.pipelines));
+            }
+            fleet.versions = usage;
+            out.push(fleet);
+        }
+        if let (Some(n), true) = (name, out.is_empty()) {
+            return Err(ServiceError::NotFound(format!("template {n}")));
+        }
+        Ok(out)
+    }
+
     pub async fn tags(&self, resource_arn: &str) -> Result<Vec<(String, String)>> {
         Ok(self.store.tags(resource_arn).await?)
     }

@@ -597,6 +597,14 @@ pub enum TemplateCommand {
         #[arg(long)]
         cascade: bool,
     },
+    /// Who runs which version of each template, and how many resources are behind the
+    /// recommended version (behind a minor, behind a major).
+    Fleet {
+        /// Only templates of this kind.
+        kind: Option<Kind>,
+        /// Only this template.
+        name: Option<String>,
+    },
     /// Manage template versions.
     #[command(subcommand)]
     Version(VersionCommand),

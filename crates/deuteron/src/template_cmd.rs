@@ -96,6 +96,32 @@ pub async fn run(svc: &Deuteron, output: Output, cmd: TemplateCommand) -> Result
                 vec![("deleted", name.clone())],
             );
         }
+        TemplateCommand::Fleet { kind, name } => {
+            let fleet = svc.template_fleet(kind.map(Into::into), name.as_deref()).await?;
+            let mut rows = Vec::new();
+            for t in &fleet {
+                for v in &t.versions {
+                    let marker = if t.recommended_version.as_deref() == Some(v.version.as_str()) { " (recommended)" } else { "" };
+                    rows.push(vec![
+                        format!("{} {}", t.kind, t.name),
+                        format!("{}{marker}", v.version),
+                        v.status.clone(),
+                        v.environments.to_string(),
+                        v.service_instances.to_string(),
+                        v.pipelines.to_string(),
+                    ]);
+                }
+                rows.push(vec![
+                    format!("{} {}", t.kind, t.name),
+                    "total".into(),
+                    format!("up to date {}, behind minor {}, behind major {}", t.up_to_date, t.behind_minor, t.behind_major),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                ]);
+            }
+            print(output, &fleet, &["TEMPLATE", "VERSION", "STATUS", "ENVIRONMENTS", "INSTANCES", "PIPELINES"], rows);
+        }
         TemplateCommand::Version(cmd) => run_version(svc, output, cmd).await?,
     }
     Ok(())

@@ -124,6 +124,17 @@ fn quick_start_deploys_an_environment_and_a_service_with_two_instances() {
     );
     let targets = ctl.json(&["pipeline", "outputs", "web"]);
     assert_eq!(targets[0]["valueString"], "http://web-dev.net-dev.local:8080,http://web-prod.net-prod.local:443");
+    // The fleet view: who runs which version.
+    let fleet = ctl.json(&["template", "fleet", "service", "example-svc"]);
+    assert_eq!(fleet[0]["versions"][0]["version"], "1.0", "{fleet}");
+    assert_eq!(
+        (fleet[0]["versions"][0]["serviceInstances"].as_u64(), fleet[0]["versions"][0]["pipelines"].as_u64()),
+        (Some(2), Some(1)),
+        "{fleet}"
+    );
+    assert_eq!((fleet[0]["upToDate"].as_u64(), fleet[0]["behindMinor"].as_u64()), (Some(3), Some(0)), "{fleet}");
+    assert_eq!(ctl.json(&["template", "fleet", "env"])[0]["versions"][0]["environments"], 2);
+    assert_eq!(ctl.run(&["template", "fleet", "env", "nope"]).status.code(), Some(4));
     let deployments = ctl.json(&["deployment", "list"]);
     assert_eq!(deployments.as_array().unwrap().len(), 5);
     let id = deployments[0]["id"].as_str().unwrap().to_string();
