@@ -334,6 +334,15 @@ pub enum ServiceCommand {
     },
 }
 
+/// How far behind the recommended version a resource is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Behind {
+    /// A newer minor of its major is published.
+    Minor,
+    /// A higher major is published.
+    Major,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum InstanceCommand {
     List {
@@ -341,6 +350,15 @@ pub enum InstanceCommand {
         service: Option<String>,
         #[arg(long)]
         environment: Option<String>,
+        /// Only instances of this service template.
+        #[arg(long)]
+        template: Option<String>,
+        /// Only instances running this version (MAJOR.MINOR).
+        #[arg(long = "template-version", value_name = "MAJOR.MINOR")]
+        template_version: Option<String>,
+        /// Only instances behind the recommended version by a minor or a major.
+        #[arg(long, value_enum)]
+        behind: Option<Behind>,
     },
     Show {
         service: String,

@@ -108,6 +108,18 @@ mod tests {
     #[test]
     fn verify_cli() {
         use clap::CommandFactory;
-        super::Cli::command().debug_assert();
+        // Every subcommand, with the flags propagated to it (e.g. --version), is well formed.
+        fn check(cmd: &clap::Command, path: &str) {
+            let mut built = cmd.clone();
+            built.build();
+            for sub in built.get_subcommands() {
+                let name = format!("{path} {}", sub.get_name());
+                sub.clone().debug_assert();
+                check(sub, &name);
+            }
+        }
+        let root = super::Cli::command();
+        root.clone().debug_assert();
+        check(&root, "deuteron");
     }
 }

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use deuteron_core::registry::Staleness;
 use deuteron_core::{DeploymentStatus, ServiceStatus};
 use deuteron_service::components::{CreateComponent, UpdateComponent};
 use deuteron_service::resources::{CreateEnvironment, CreateService, UpdateResource};
@@ -358,9 +359,27 @@ fn show_service(output: Output, s: &ServiceView) {
 
 pub async fn instance(svc: &Deuteron, output: Output, cmd: InstanceCommand) -> Result<(), Failure> {
     match cmd {
-        InstanceCommand::List { service, environment } => {
-            let list: Vec<InstanceView> =
-                svc.list_instances(service.as_deref(), environment.as_deref()).await?.iter().map(InstanceView::from).collect();
+        InstanceCommand::List { service, environment, template, template_version, behind } => {
+            let version = template_version
+                .map(|v| v.parse::<deuteron_core::VersionNumber>().map_err(|e| Failure::invalid(format!("--template-version: {e}"))))
+                .transpose()?;
+            let wanted = behind.map(|b| match b {
+                crate::cli::Behind::Minor => Staleness::BehindMinor,
+                crate::cli::Behind::Major => Staleness::BehindMajor,
+            });
+            let mut list = svc.list_instances(service.as_deref(), environment.as_deref()).await?;
+            list.retain(|i| template.as_ref().is_none_or(|t| *t == i.template_name) && version.is_none_or(|v| v == i.version));
+            if let Some(w) = wanted {
+                let mut published: HashMap<String, Vec<_>> = HashMap::new();
+                for i in &list {
+                    if !published.contains_key(&i.template_name) {
+                        let versions = svc.list_versions(deuteron_core::TemplateKind::Service, &i.template_name, None).await?;
+                        published.insert(i.template_name.clone(), versions.iter().map(|v| (v.version, v.status)).collect());
+                    }
+                }
+                list.retain(|i| deuteron_core::registry::staleness(i.version, &published[&i.template_name]) == w);
+            }
+            let list: Vec<InstanceView> = list.iter().map(InstanceView::from).collect();
             let rows = list
                 .iter()
                 .map(|i| {

@@ -135,6 +135,9 @@ fn quick_start_deploys_an_environment_and_a_service_with_two_instances() {
     assert_eq!((fleet[0]["upToDate"].as_u64(), fleet[0]["behindMinor"].as_u64()), (Some(3), Some(0)), "{fleet}");
     assert_eq!(ctl.json(&["template", "fleet", "env"])[0]["versions"][0]["environments"], 2);
     assert_eq!(ctl.run(&["template", "fleet", "env", "nope"]).status.code(), Some(4));
+    assert_eq!(ctl.json(&["instance", "list", "--template", "example-svc", "--template-version", "1.0"]).as_array().unwrap().len(), 2);
+    assert_eq!(ctl.json(&["instance", "list", "--behind", "minor"]), serde_json::json!([]), "nothing newer is published");
+    assert_eq!(ctl.run(&["instance", "list", "--template-version", "one"]).status.code(), Some(3));
     let deployments = ctl.json(&["deployment", "list"]);
     assert_eq!(deployments.as_array().unwrap().len(), 5);
     let id = deployments[0]["id"].as_str().unwrap().to_string();
