@@ -1,7 +1,9 @@
 //! The REST API under `/api/v1`, authenticated with bearer tokens (`Authorization: Bearer
-//! <access key id>:<secret>`). Today it serves the event stream: `GET /api/v1/events` lists
+//! <access key id>:<secret>`). Today it serves the event stream — `GET /api/v1/events` lists
 //! status changes as JSON, or streams them as Server-Sent Events when the client accepts
-//! `text/event-stream` (resuming after `Last-Event-ID`).
+//! `text/event-stream` (resuming after `Last-Event-ID`) — and deployment logs:
+//! `GET /api/v1/deployments/{id}/log` as JSON, or as an SSE stream that follows a running
+//! deployment and ends with its final status.
 
 use std::collections::BTreeSet;
 use std::convert::Infallible;
@@ -31,7 +33,7 @@ pub struct RestApi {
 }
 
 pub fn router(api: RestApi) -> Router {
-    Router::new().route("/api/v1/events", get(events)).with_state(Arc::new(api))
+    Router::new().route("/api/v1/events", get(events)).route("/api/v1/deployments/{id}/log", get(deployment_log)).with_state(Arc::new(api))
 }
 
 fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
@@ -118,6 +120,71 @@ async fn events(State(api): State<Arc<RestApi>>, headers: HeaderMap, Query(q): Q
             }
             if ready.is_empty() {
                 tokio::time::sleep(api.poll).await;
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct LogQuery {
+    #[serde(default)]
+    after: i64,
+}
+
+async fn deployment_log(
+    State(api): State<Arc<RestApi>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<LogQuery>,
+) -> Response {
+    if let Err(r) = bearer(&api.svc, &headers).await {
+        return r;
+    }
+    let after = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i64>().ok()).unwrap_or(q.after);
+    let first = match api.svc.deployment_log(&id, after).await {
+        Ok(lines) => lines,
+        Err(deuteron_service::ServiceError::NotFound(m)) => return error(StatusCode::NOT_FOUND, "NotFound", format!("{m} not found")),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", e.to_string()),
+    };
+    let line_json =
+        |l: &deuteron_store::LogLine| json!({"seq": l.seq, "at": deuteron_service::views::iso(l.at), "stream": l.stream, "line": l.line});
+    let wants_stream = headers.get("accept").and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/event-stream"));
+    if !wants_stream {
+        let next = first.last().map_or(after, |l| l.seq);
+        return axum::Json(json!({"lines": first.iter().map(line_json).collect::<Vec<_>>(), "next": next})).into_response();
+    }
+    // Follows the log until the deployment is done, then sends its final status and ends.
+    let state = (api.clone(), id, after, first, false);
+    let stream = futures_util::stream::unfold(state, move |(api, id, mut after, mut pending, finished)| async move {
+        if finished {
+            return None;
+        }
+        loop {
+            if !pending.is_empty() {
+                let l = pending.remove(0);
+                after = l.seq;
+                let ev = Event::default().id(l.seq.to_string()).event("line").json_data(line_json(&l)).expect("lines serialise");
+                return Some((Ok::<Event, Infallible>(ev), (api, id, after, pending, false)));
+            }
+            let done = match api.svc.get_deployment(&id).await {
+                Ok(d) => (d.job_state == deuteron_store::JobState::Done).then_some(d),
+                Err(_) => None,
+            };
+            match api.svc.deployment_log(&id, after).await {
+                Ok(lines) if !lines.is_empty() => pending = lines,
+                Ok(_) => {
+                    if let Some(d) = done {
+                        let end = json!({"id": d.id, "deploymentStatus": d.status.as_str(), "message": d.status_message});
+                        let ev = Event::default().event("end").json_data(end).expect("status serialises");
+                        return Some((Ok(ev), (api, id, after, pending, true)));
+                    }
+                    tokio::time::sleep(api.poll).await;
+                }
+                Err(e) => {
+                    tracing::warn!(deployment = %id, error = %e, "log stream: cannot read the log");
+                    return None;
+                }
             }
         }
     });

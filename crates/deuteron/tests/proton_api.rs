@@ -115,6 +115,19 @@ fn proton_clients_against_deuteron() {
         assert_eq!(seen.matches("\"status\":\"ACTIVE\"").count(), 2, "each event once: {seen}");
     }
 
+    // Deployment logs over REST: JSON, and an SSE stream that ends with the final status.
+    let deps: serde_json::Value = serde_json::from_str(&deuteron(&["deployment", "list", "--limit", "500", "-o", "json"])).unwrap();
+    let dep = deps.as_array().unwrap().iter().find(|d| d["deploymentStatus"] == "SUCCEEDED").unwrap()["id"].as_str().unwrap().to_string();
+    let (status, text) = get(&format!("/api/v1/deployments/{dep}/log"), &auth);
+    assert_eq!(status, 200, "{text}");
+    let body: serde_json::Value = serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert!(!body["lines"].as_array().unwrap().is_empty(), "{body}");
+    let (status, text) = get(&format!("/api/v1/deployments/{dep}/log"), &format!("{auth}Accept: text/event-stream\r\n"));
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("event: line") && text.contains("event: end") && text.contains("\"deploymentStatus\":\"SUCCEEDED\""), "{text}");
+    let (status, _) = get("/api/v1/deployments/00000000-0000-0000-0000-000000000000/log", &auth);
+    assert_eq!(status, 404);
+
     // Keys: listed without secrets, revocation takes effect.
     let keys = deuteron(&["key", "list", "-o", "json"]);
     assert!(keys.contains(ADMIN_ID) && !keys.contains(ADMIN_SECRET), "{keys}");
