@@ -378,12 +378,7 @@ impl Engine {
     }
 
     fn arn(&self, target: &Target) -> String {
-        match target {
-            Target::Environment(n) => self.config.arn.environment(n),
-            Target::ServiceInstance { service, instance } => self.config.arn.service_instance(service, instance),
-            Target::ServicePipeline(s) => self.config.arn.service_pipeline(s),
-            Target::Component(n) => self.config.arn.component(n),
-        }
+        target.arn(&self.config.arn)
     }
 
     /// Loads the bundle, builds the namespaces and renders the target's folder.

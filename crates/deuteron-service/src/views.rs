@@ -335,23 +335,15 @@ pub struct DeploymentView {
 
 impl From<&DeploymentRecord> for DeploymentView {
     fn from(d: &DeploymentRecord) -> Self {
-        let (service, instance, component) = match &d.target {
-            deuteron_store::Target::ServiceInstance { service, instance } => (Some(service.clone()), Some(instance.clone()), None),
-            deuteron_store::Target::ServicePipeline(s) => (Some(s.clone()), None, None),
-            deuteron_store::Target::Environment(_) => (None, None, None),
-            deuteron_store::Target::Component(c) => {
-                let attached = d.target_state.component.as_ref();
-                (attached.and_then(|a| a.service_name.clone()), attached.and_then(|a| a.service_instance_name.clone()), Some(c.clone()))
-            }
-        };
+        let (service, instance, component) = d.target.names(&d.target_state);
         Self {
             id: d.id.clone(),
             target_resource_type: d.target.target_type().to_string(),
             target: d.target.key(),
             environment_name: d.environment_name.clone(),
-            service_name: service,
-            service_instance_name: instance,
-            component_name: component,
+            service_name: service.map(str::to_string),
+            service_instance_name: instance.map(str::to_string),
+            component_name: component.map(str::to_string),
             action: d.action.as_str().to_string(),
             deployment_status: d.status.to_string(),
             deployment_status_message: d.status_message.clone(),

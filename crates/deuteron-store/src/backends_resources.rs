@@ -215,19 +215,7 @@ macro_rules! resource_helpers {
             where
                 E: sqlx::Executor<'e, Database = <$store as HasDb>::Db>,
             {
-                let (service, instance, component) = match &d.target {
-                    Target::ServiceInstance { service, instance } => (Some(service.as_str()), Some(instance.as_str()), None),
-                    Target::ServicePipeline(s) => (Some(s.as_str()), None, None),
-                    Target::Environment(_) => (None, None, None),
-                    Target::Component(c) => {
-                        let attached = d.target_state.component.as_ref();
-                        (
-                            attached.and_then(|a| a.service_name.as_deref()),
-                            attached.and_then(|a| a.service_instance_name.as_deref()),
-                            Some(c.as_str()),
-                        )
-                    }
-                };
+                let (service, instance, component) = d.target.names(&d.target_state);
                 let json = |s: &ResourceState| serde_json::to_string(s).expect("states serialise");
                 sqlx::query(
                     "INSERT INTO deployments (id, target_type, target_key, environment_name, service_name, service_instance_name,

@@ -218,6 +218,32 @@ impl Target {
     }
 }
 
+impl Target {
+    /// The resource's ARN.
+    pub fn arn(&self, arn: &deuteron_core::ArnConfig) -> String {
+        match self {
+            Target::Environment(n) => arn.environment(n),
+            Target::ServiceInstance { service, instance } => arn.service_instance(service, instance),
+            Target::ServicePipeline(s) => arn.service_pipeline(s),
+            Target::Component(n) => arn.component(n),
+        }
+    }
+
+    /// `(service, instance, component)` a deployment of this target names; a component's
+    /// attachment comes from the deployment's target state.
+    pub fn names<'a>(&'a self, state: &'a ResourceState) -> (Option<&'a str>, Option<&'a str>, Option<&'a str>) {
+        match self {
+            Target::ServiceInstance { service, instance } => (Some(service), Some(instance), None),
+            Target::ServicePipeline(s) => (Some(s), None, None),
+            Target::Environment(_) => (None, None, None),
+            Target::Component(c) => {
+                let a = state.component.as_ref();
+                (a.and_then(|a| a.service_name.as_deref()), a.and_then(|a| a.service_instance_name.as_deref()), Some(c))
+            }
+        }
+    }
+}
+
 impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -192,15 +192,6 @@ pub fn component_summary(c: &ComponentRecord, arn: &ArnConfig) -> Value {
     without(component(c, arn), &["description", "lastClientRequestToken", "serviceSpec"])
 }
 
-pub fn target_arn(t: &Target, arn: &ArnConfig) -> String {
-    match t {
-        Target::Environment(n) => arn.environment(n),
-        Target::ServiceInstance { service, instance } => arn.service_instance(service, instance),
-        Target::ServicePipeline(s) => arn.service_pipeline(s),
-        Target::Component(n) => arn.component(n),
-    }
-}
-
 /// A `DeploymentState` union: exactly one key, matching the target's type.
 fn state(t: &Target, s: &ResourceState) -> Value {
     if let Some(c) = &s.component {
@@ -226,19 +217,11 @@ fn state(t: &Target, s: &ResourceState) -> Value {
 }
 
 pub fn deployment(d: &DeploymentRecord, arn: &ArnConfig) -> Value {
-    let (service, instance, component) = match &d.target {
-        Target::ServiceInstance { service, instance } => (Some(service.clone()), Some(instance.clone()), None),
-        Target::ServicePipeline(s) => (Some(s.clone()), None, None),
-        Target::Environment(_) => (None, None, None),
-        Target::Component(c) => {
-            let a = d.target_state.component.as_ref();
-            (a.and_then(|a| a.service_name.clone()), a.and_then(|a| a.service_instance_name.clone()), Some(c.clone()))
-        }
-    };
+    let (service, instance, component) = d.target.names(&d.target_state);
     clean(json!({
         "id": d.id,
-        "arn": format!("{}/deployment/{}", target_arn(&d.target, arn), d.id),
-        "targetArn": target_arn(&d.target, arn),
+        "arn": format!("{}/deployment/{}", d.target.arn(arn), d.id),
+        "targetArn": d.target.arn(arn),
         "targetResourceType": d.target.target_type().as_str(),
         "targetResourceCreatedAt": ts(d.created_at),
         "environmentName": d.environment_name.clone().unwrap_or_default(),
