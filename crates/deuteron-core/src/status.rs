@@ -119,7 +119,7 @@ impl Role {
             // Issued to one running deployment's commands, to report outputs and status.
             Role::Deployment => operation == "NotifyResourceDeploymentStatusChange",
             Role::Developer => {
-                read || !["Template", "Environment", "Repository", "AccountSettings", "SyncConfig", "SyncBlocker"]
+                read || !["Template", "Environment", "Repository", "AccountSettings", "SyncConfig", "SyncBlocker", "Rollout"]
                     .iter()
                     .any(|w| operation.contains(w))
             }
@@ -138,5 +138,27 @@ mod role_tests {
         assert!(Role::Developer.may_call("CreateComponent") && Role::Developer.may_call("NotifyResourceDeploymentStatusChange"));
         assert!(!Role::Developer.may_call("CreateEnvironmentTemplateVersion") && !Role::Developer.may_call("DeleteEnvironment"));
         assert!(Role::Admin.may_call("DeleteEnvironmentTemplate"));
+    }
+}
+
+wire_enum!(
+    /// Where a fleet rollout is in its life.
+    RolloutStatus {
+        Pending = "PENDING",
+        Running = "RUNNING",
+        Paused = "PAUSED",
+        WaitingForApproval = "WAITING_FOR_APPROVAL",
+        Succeeded = "SUCCEEDED",
+        Failed = "FAILED",
+        RollingBack = "ROLLING_BACK",
+        RolledBack = "ROLLED_BACK",
+        Cancelled = "CANCELLED",
+    }
+);
+
+impl RolloutStatus {
+    /// A rollout in this status will not change any more.
+    pub fn is_final(self) -> bool {
+        matches!(self, RolloutStatus::Succeeded | RolloutStatus::Failed | RolloutStatus::RolledBack | RolloutStatus::Cancelled)
     }
 }

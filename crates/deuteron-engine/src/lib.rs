@@ -43,6 +43,10 @@ pub struct EngineConfig {
     pub keep_work_dirs: bool,
     /// Lets commands call NotifyResourceDeploymentStatusChange (set by `deuteron server`).
     pub api: Option<ApiAccess>,
+    /// Wakes idle workers before their next poll (deployments were enqueued in this process).
+    pub wake: Option<Arc<tokio::sync::Notify>>,
+    /// Notified when a deployment ends (the rollout driver of this process waits on it).
+    pub finished: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl EngineConfig {
@@ -57,6 +61,8 @@ impl EngineConfig {
             poll: Duration::from_millis(200),
             keep_work_dirs: false,
             api: None,
+            wake: None,
+            finished: None,
         }
     }
 }
@@ -163,8 +169,10 @@ impl Engine {
                         Ok(None) => {}
                         Err(e) => tracing::error!(worker = %engine.config.worker_id, slot = i, error = %e, "worker loop error"),
                     }
+                    let wake = engine.config.wake.clone();
                     tokio::select! {
                         _ = tokio::time::sleep(engine.config.poll) => {}
+                        _ = async { if let Some(w) = wake { w.notified().await } else { std::future::pending().await } } => {}
                         _ = stop.changed() => {}
                     }
                 }
@@ -228,6 +236,9 @@ impl Engine {
             Err(e) => return Err(e.into()),
         };
         tracing::info!(deployment = %done.id, target = %done.target, status = %done.status, message = done.status_message.as_deref().unwrap_or(""), "deployment finished");
+        if let Some(f) = &self.config.finished {
+            f.notify_one();
+        }
         if let Err(e) = self.after(&done).await {
             tracing::error!(deployment = %done.id, error = %e, "follow-up of a finished deployment failed");
         }

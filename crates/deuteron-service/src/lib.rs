@@ -14,6 +14,7 @@ pub mod keys;
 pub mod meta;
 pub mod registry;
 pub mod resources;
+pub mod rollouts;
 pub mod views;
 
 /// An operation failed. The variants map to exit codes and HTTP statuses at the transports.
@@ -89,11 +90,18 @@ pub struct Deuteron {
     renderer: Arc<Renderer>,
     config: Arc<Config>,
     schemas: SchemaCache,
+    signals: Arc<rollouts::Signals>,
 }
 
 impl Deuteron {
     pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
-        Self { renderer: Arc::new(Renderer::new(config.render_limits)), store, config: Arc::new(config), schemas: Arc::default() }
+        Self {
+            renderer: Arc::new(Renderer::new(config.render_limits)),
+            store,
+            config: Arc::new(config),
+            schemas: Arc::default(),
+            signals: Arc::default(),
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -102,6 +110,11 @@ impl Deuteron {
 
     pub fn renderer(&self) -> &Renderer {
         &self.renderer
+    }
+
+    /// Wake-ups shared with this process's workers and rollout driver.
+    pub fn signals(&self) -> &Arc<rollouts::Signals> {
+        &self.signals
     }
 
     pub fn config(&self) -> &Config {

@@ -153,6 +153,21 @@ impl Deuteron {
         if let Some(d) = description {
             self.store.set_environment_description(name, d.as_deref()).await?;
         }
+        let Some(d) = self.prepare_environment_update(&env, &update).await? else {
+            return Ok((self.store.get_environment(name).await?, None));
+        };
+        let dep = self.store.enqueue_deployment(&d, DeploymentStatus::InProgress).await?;
+        tracing::info!(environment = %name, deployment = %dep.id, to = %format_args!("{}.{}", d.target_state.template_major_version, d.target_state.template_minor_version), "environment update enqueued");
+        Ok((self.store.get_environment(name).await?, Some(dep)))
+    }
+
+    /// Checks an environment update and builds its deployment (`None` for `NONE` updates).
+    pub(crate) async fn prepare_environment_update(
+        &self,
+        env: &EnvironmentRecord,
+        update: &UpdateResource,
+    ) -> Result<Option<NewDeployment>> {
+        let name = &env.name;
         let versions = self.version_list(TemplateKind::Environment, &env.template_name).await?;
         let target = update_target(update.update_type, env.version, update.major, update.minor, &versions)
             .map_err(|e| ServiceError::validation(format!("environment {name}: {e}")))?;
@@ -162,23 +177,20 @@ impl Deuteron {
                     "NONE updates change metadata only; pass a spec with CURRENT_VERSION, MINOR_VERSION or MAJOR_VERSION",
                 ));
             }
-            return Ok((self.store.get_environment(name).await?, None));
+            return Ok(None);
         }
         conflict_if_active(&format!("environment {name}"), env.deployment.status)?;
         let version = self.store.get_version(TemplateKind::Environment, &env.template_name, target).await?;
-        let spec = update.spec.unwrap_or_else(|| env.spec.clone());
+        let spec = update.spec.clone().unwrap_or_else(|| env.spec.clone());
         let inputs = environment_inputs(self, &version, &spec)?;
-        let d = NewDeployment {
+        Ok(Some(NewDeployment {
             id: new_id(),
             target: Target::Environment(name.to_string()),
             environment_name: Some(name.to_string()),
             action: DeploymentAction::Provision,
             initial_state: Some(current_state(&env.template_name, env.version, &env.spec, &env.inputs)),
             target_state: state(&version, &spec, inputs),
-        };
-        let dep = self.store.enqueue_deployment(&d, DeploymentStatus::InProgress).await?;
-        tracing::info!(environment = %name, deployment = %dep.id, to = %target, "environment update enqueued");
-        Ok((self.store.get_environment(name).await?, Some(dep)))
+        }))
     }
 
     /// Deletes an environment nothing runs in, by deprovisioning it.
@@ -541,6 +553,15 @@ impl Deuteron {
     /// mapping of the instance's inputs.
     pub async fn update_instance(&self, service: &str, name: &str, update: UpdateResource) -> Result<Option<DeploymentRecord>> {
         let inst = self.store.get_instance(service, name).await?;
+        let Some(d) = self.prepare_instance_update(&inst, &update).await? else { return Ok(None) };
+        let dep = self.store.enqueue_deployment(&d, DeploymentStatus::InProgress).await?;
+        tracing::info!(instance = %format!("{service}/{name}"), deployment = %dep.id, to = %format_args!("{}.{}", d.target_state.template_major_version, d.target_state.template_minor_version), "instance update enqueued");
+        Ok(Some(dep))
+    }
+
+    /// Checks a service instance update and builds its deployment (`None` for `NONE` updates).
+    pub(crate) async fn prepare_instance_update(&self, inst: &InstanceRecord, update: &UpdateResource) -> Result<Option<NewDeployment>> {
+        let (service, name) = (inst.service_name.as_str(), inst.name.as_str());
         let versions = self.version_list(TemplateKind::Service, &inst.template_name).await?;
         let target = update_target(update.update_type, inst.version, update.major, update.minor, &versions)
             .map_err(|e| ServiceError::validation(format!("service instance {service}/{name}: {e}")))?;
@@ -568,17 +589,14 @@ impl Deuteron {
             .validate(InputKind::ServiceInstance, &given, "$.spec")
             .map_err(|e| invalid_inputs(&format!("the spec of instance {name}"), e))?;
         let inst_spec = json!({"name": name, "environment": inst.environment_name, "spec": given}).to_string();
-        let d = NewDeployment {
+        Ok(Some(NewDeployment {
             id: new_id(),
             target: Target::ServiceInstance { service: service.to_string(), instance: name.to_string() },
             environment_name: Some(inst.environment_name.clone()),
             action: DeploymentAction::Provision,
             initial_state: Some(current_state(&inst.template_name, inst.version, &inst.spec, &inst.inputs)),
             target_state: state(&version, &inst_spec, inputs),
-        };
-        let dep = self.store.enqueue_deployment(&d, DeploymentStatus::InProgress).await?;
-        tracing::info!(instance = %format!("{service}/{name}"), deployment = %dep.id, to = %target, "instance update enqueued");
-        Ok(Some(dep))
+        }))
     }
 
     pub async fn get_pipeline(&self, service: &str) -> Result<PipelineRecord> {

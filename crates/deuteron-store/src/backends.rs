@@ -9,17 +9,19 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use deuteron_core::{
-    DeploymentAction, DeploymentStatus, Provisioning, ServiceStatus, TargetType, TemplateKind, TemplateVersionStatus, UsageRef,
-    VersionNumber,
+    DeploymentAction, DeploymentStatus, Provisioning, RolloutStatus, ServiceStatus, TargetType, TemplateKind, TemplateVersionStatus,
+    UsageRef, VersionNumber,
 };
 
 use crate::resources::*;
+use crate::rollouts::*;
 use crate::{
     Backend, NewTemplate, NewVersion, Result, StatusChange, Store, StoreError, TemplatePatch, TemplateRecord, VersionRecord, decode_compat,
     decode_sources, encode_compat, encode_sources, now_millis,
 };
 
 include!("backends_resources.rs");
+include!("backends_rollouts.rs");
 
 /// The embedded default: one SQLite file in WAL mode.
 #[derive(Clone)]
@@ -270,6 +272,37 @@ macro_rules! store_impl {
 
         #[async_trait]
         impl Store for $store {
+            async fn create_rollout(&self, r: &NewRollout) -> Result<RolloutRecord> {
+                self.db_create_rollout(r).await
+            }
+            async fn get_rollout(&self, id: &str) -> Result<RolloutRecord> {
+                self.db_get_rollout(id).await
+            }
+            async fn list_rollouts(&self, limit: i64) -> Result<Vec<RolloutRecord>> {
+                self.db_list_rollouts(limit).await
+            }
+            async fn rollout_items(&self, id: &str, selector: ItemSelector, limit: i64) -> Result<Vec<RolloutItemRecord>> {
+                self.db_rollout_items(id, selector, limit).await
+            }
+            async fn rollout_counts(&self, id: &str) -> Result<RolloutCounts> {
+                self.db_rollout_counts(id).await
+            }
+            async fn claim_rollout(&self, worker: &str, lease_ms: i64) -> Result<Option<RolloutRecord>> {
+                self.db_claim_rollout(worker, lease_ms).await
+            }
+            async fn release_rollout(&self, id: &str, worker: &str) -> Result<()> {
+                self.db_release_rollout(id, worker).await
+            }
+            async fn change_rollout(&self, id: &str, change: &RolloutChange) -> Result<RolloutRecord> {
+                self.db_change_rollout(id, change).await
+            }
+            async fn skip_rollout_item(&self, id: &str, seq: u32, reason: &str, rollback: bool) -> Result<()> {
+                self.db_skip_rollout_item(id, seq, reason, rollback).await
+            }
+            async fn enqueue_rollout_deployment(&self, d: &NewDeployment, status: DeploymentStatus, link: &RolloutLink) -> Result<DeploymentRecord> {
+                self.db_enqueue_rollout_deployment(d, status, link).await
+            }
+
             fn backend(&self) -> Backend {
                 $backend
             }
@@ -372,8 +405,9 @@ macro_rules! store_impl {
             }
 
             async fn create_version(&self, v: &NewVersion) -> Result<VersionRecord> {
-                let now = now_millis();
                 let mut tx = self.pool.begin_with($begin_write).await?;
+                // Read the clock once the write lock is held, so timestamps follow commit order.
+                let now = now_millis();
                 let exists = sqlx::query("SELECT 1 AS one FROM templates WHERE kind = $1 AND name = $2")
                     .bind(v.kind.as_str())
                     .bind(&v.template_name)
@@ -520,8 +554,9 @@ macro_rules! store_impl {
             }
 
             async fn create_environment(&self, env: &NewEnvironment, d: &NewDeployment) -> Result<EnvironmentRecord> {
-                let now = now_millis();
                 let mut tx = self.pool.begin_with($begin_write).await?;
+                // Read the clock once the write lock is held, so timestamps follow commit order.
+                let now = now_millis();
                 sqlx::query(
                     "INSERT INTO environments (name, description, template_name, template_major, template_minor, spec, inputs, provisioning,
                          role_arn, codebuild_role_arn, component_role_arn, deployment_status, last_attempted_deployment_id,
@@ -578,8 +613,9 @@ macro_rules! store_impl {
             }
 
             async fn create_service(&self, s: &NewService, instances: &[NewInstance], pipeline: Option<&NewPipeline>, deployments: &[NewDeployment]) -> Result<ServiceRecord> {
-                let now = now_millis();
                 let mut tx = self.pool.begin_with($begin_write).await?;
+                // Read the clock once the write lock is held, so timestamps follow commit order.
+                let now = now_millis();
                 sqlx::query(
                     "INSERT INTO services (name, description, template_name, spec, status, repository_connection_arn, repository_id, branch_name, created_at, updated_at)
                      VALUES ($1, $2, $3, $4, 'CREATE_IN_PROGRESS', $5, $6, $7, $8, $8)",
@@ -636,8 +672,9 @@ macro_rules! store_impl {
             }
 
             async fn set_service_status(&self, name: &str, status: ServiceStatus, message: Option<&str>) -> Result<ServiceRecord> {
-                let now = now_millis();
                 let mut tx = self.pool.begin_with($begin_write).await?;
+                // Read the clock once the write lock is held, so timestamps follow commit order.
+                let now = now_millis();
                 let previous: String = sqlx::query("SELECT status FROM services WHERE name = $1")
                     .bind(name)
                     .fetch_optional(&mut *tx)
@@ -672,8 +709,9 @@ macro_rules! store_impl {
             }
 
             async fn add_instances(&self, service: &str, spec: &str, instances: &[NewInstance], deployments: &[NewDeployment]) -> Result<()> {
-                let now = now_millis();
                 let mut tx = self.pool.begin_with($begin_write).await?;
+                // Read the clock once the write lock is held, so timestamps follow commit order.
+                let now = now_millis();
                 let done = sqlx::query("UPDATE services SET spec = $1, updated_at = $2 WHERE name = $3")
                     .bind(spec)
                     .bind(now)
@@ -783,8 +821,9 @@ macro_rules! store_impl {
             }
 
             async fn create_component(&self, c: &NewComponent, d: &NewDeployment) -> Result<ComponentRecord> {
-                let now = now_millis();
                 let mut tx = self.pool.begin_with($begin_write).await?;
+                // Read the clock once the write lock is held, so timestamps follow commit order.
+                let now = now_millis();
                 sqlx::query(
                     "INSERT INTO components (name, description, environment_name, service_name, service_instance_name, service_spec,
                          template_file, manifest, last_client_request_token, deployment_status, last_attempted_deployment_id,
@@ -834,8 +873,9 @@ macro_rules! store_impl {
             }
 
             async fn update_component(&self, c: &NewComponent, d: Option<&NewDeployment>) -> Result<ComponentRecord> {
-                let now = now_millis();
                 let mut tx = self.pool.begin_with($begin_write).await?;
+                // Read the clock once the write lock is held, so timestamps follow commit order.
+                let now = now_millis();
                 let done = sqlx::query(
                     "UPDATE components SET description = $1, service_name = $2, service_instance_name = $3, service_spec = $4,
                             template_file = $5, manifest = $6, last_client_request_token = COALESCE($7, last_client_request_token),
@@ -866,8 +906,9 @@ macro_rules! store_impl {
             }
 
             async fn enqueue_deployment(&self, d: &NewDeployment, status: DeploymentStatus) -> Result<DeploymentRecord> {
-                let now = now_millis();
                 let mut tx = self.pool.begin_with($begin_write).await?;
+                // Read the clock once the write lock is held, so timestamps follow commit order.
+                let now = now_millis();
                 if Self::mark_attempt(&mut tx, &d.target, &d.id, status, now).await? == 0 {
                     return Err(StoreError::NotFound(d.target.to_string()));
                 }
@@ -905,8 +946,9 @@ macro_rules! store_impl {
             }
 
             async fn claim_deployment(&self, worker: &str, lease_ms: i64) -> Result<Option<DeploymentRecord>> {
-                let now = now_millis();
                 let mut tx = self.pool.begin_with($begin_write).await?;
+                // Read the clock once the write lock is held, so timestamps follow commit order.
+                let now = now_millis();
                 let Some(row) = sqlx::query(Self::CLAIM_SQL).bind(now).fetch_optional(&mut *tx).await? else {
                     return Ok(None);
                 };
@@ -981,8 +1023,9 @@ macro_rules! store_impl {
                 if lines.is_empty() {
                     return Ok(());
                 }
-                let now = now_millis();
                 let mut tx = self.pool.begin_with($begin_write).await?;
+                // Read the clock once the write lock is held, so timestamps follow commit order.
+                let now = now_millis();
                 Self::insert_log(&mut tx, id, lines.iter().map(|l| (stream, l.as_str())), now).await?;
                 tx.commit().await?;
                 Ok(())
@@ -1000,8 +1043,9 @@ macro_rules! store_impl {
             }
 
             async fn finish_deployment(&self, id: &str, worker: &str, finish: &Finish) -> Result<DeploymentRecord> {
-                let now = now_millis();
                 let mut tx = self.pool.begin_with($begin_write).await?;
+                // Read the clock once the write lock is held, so timestamps follow commit order.
+                let now = now_millis();
                 let row = sqlx::query("SELECT * FROM deployments WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&mut *tx)
@@ -1272,8 +1316,9 @@ macro_rules! store_impl {
             }
 
             async fn report_outputs(&self, id: &str, outputs: &[(String, String)], log_line: &str) -> Result<DeploymentRecord> {
-                let now = now_millis();
                 let mut tx = self.pool.begin_with($begin_write).await?;
+                // Read the clock once the write lock is held, so timestamps follow commit order.
+                let now = now_millis();
                 let row = sqlx::query("SELECT * FROM deployments WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&mut *tx)
@@ -1343,6 +1388,10 @@ impl HasDb for PostgresStore {
 
 resource_helpers!(SqliteStore, "");
 resource_helpers!(PostgresStore, "FOR UPDATE SKIP LOCKED");
+rollout_helpers!(SqliteStore, "");
+rollout_helpers!(PostgresStore, "FOR UPDATE SKIP LOCKED");
+rollout_methods!(SqliteStore, "BEGIN IMMEDIATE");
+rollout_methods!(PostgresStore, "BEGIN");
 store_impl!(SqliteStore, Backend::Sqlite, "BEGIN IMMEDIATE");
 // Row locks serialise writers on PostgreSQL; a plain transaction is enough there.
 store_impl!(PostgresStore, Backend::Postgres, "BEGIN");

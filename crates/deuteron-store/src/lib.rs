@@ -14,8 +14,10 @@ use deuteron_core::{
 
 mod backends;
 pub mod resources;
+pub mod rollouts;
 pub use backends::{PostgresStore, SqliteStore, open};
 pub use resources::*;
+pub use rollouts::*;
 
 /// Milliseconds since the Unix epoch.
 pub type Millis = i64;
@@ -270,6 +272,31 @@ pub trait Store: Send + Sync + 'static {
     async fn list_events(&self, filter: &EventFilter) -> Result<Vec<EventRecord>>;
 
     /// The reply kept for `(caller, operation, token)`, if any newer than `since`.
+    // Fleet rollouts.
+    async fn create_rollout(&self, rollout: &NewRollout) -> Result<RolloutRecord>;
+    async fn get_rollout(&self, id: &str) -> Result<RolloutRecord>;
+    /// Newest first.
+    async fn list_rollouts(&self, limit: i64) -> Result<Vec<RolloutRecord>>;
+    async fn rollout_items(&self, id: &str, selector: ItemSelector, limit: i64) -> Result<Vec<RolloutItemRecord>>;
+    /// Per-wave counts of the items the plan placed in a wave, from their deployments' statuses.
+    async fn rollout_counts(&self, id: &str) -> Result<RolloutCounts>;
+    /// Leases a running or rolling-back rollout whose bake time is over and that no other driver
+    /// holds; `None` when there is none.
+    async fn claim_rollout(&self, worker: &str, lease_ms: i64) -> Result<Option<RolloutRecord>>;
+    async fn release_rollout(&self, id: &str, worker: &str) -> Result<()>;
+    /// Applies `change` if the rollout is in one of its expected statuses (else `Conflict`), with
+    /// an event when the status or message changes.
+    async fn change_rollout(&self, id: &str, change: &RolloutChange) -> Result<RolloutRecord>;
+    /// Records why an item was not started (`rollback`: why its rollback was not).
+    async fn skip_rollout_item(&self, id: &str, seq: u32, reason: &str, rollback: bool) -> Result<()>;
+    /// `enqueue_deployment`, linking the deployment to a rollout item in the same transaction.
+    async fn enqueue_rollout_deployment(
+        &self,
+        deployment: &NewDeployment,
+        status: DeploymentStatus,
+        link: &RolloutLink,
+    ) -> Result<DeploymentRecord>;
+
     async fn idempotent_reply(&self, caller: &str, operation: &str, token: &str, since: Millis) -> Result<Option<IdempotentReply>>;
     /// Keeps a reply (replacing one older than `since`); expired replies are purged.
     async fn save_idempotent_reply(&self, caller: &str, operation: &str, token: &str, reply: &IdempotentReply, since: Millis)

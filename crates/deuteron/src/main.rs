@@ -12,6 +12,7 @@ mod key_cmd;
 mod output;
 mod render_cmd;
 mod resource_cmd;
+mod rollout_cmd;
 mod server;
 mod template_cmd;
 
@@ -76,6 +77,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Component(cmd) => resource_cmd::component(&service(&cli.global).await?, cli.global.output, cmd).await,
         Command::Event(cmd) => key_cmd::events(&service(&cli.global).await?, cli.global.output, cmd).await,
         Command::Key(cmd) => key_cmd::run(&service(&cli.global).await?, cli.global.output, cmd).await,
+        Command::Rollout(cmd) => rollout_cmd::run(&service(&cli.global).await?, cli.global.output, cmd).await,
         Command::Deployment(cmd) => resource_cmd::deployment(&service(&cli.global).await?, cli.global.output, cmd).await,
         Command::Render(args) => render_cmd::run(cli.global.output, &cli.global.limits.limits(), args),
         Command::Completions { shell } => {

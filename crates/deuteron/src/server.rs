@@ -60,20 +60,29 @@ fn engine(global: &Global, svc: &Deuteron, args: &WorkerArgs) -> deuteron_engine
         endpoint: url.trim_end_matches('/').to_string(),
         credentials: Arc::new(IssuedKeys(svc.clone())),
     });
+    cfg.wake = Some(svc.signals().enqueued.clone());
+    cfg.finished = Some(svc.signals().rollouts.clone());
     let provisioners = deuteron_engine::Provisioners::standard(&args.terraform_bin);
     deuteron_engine::Engine::new(svc.store().clone(), Arc::new(deuteron_render::Renderer::default()), provisioners, cfg)
 }
 
-/// Starts the workers; the returned sender stops them, the handle ends once they have.
+/// Starts the workers and the rollout driver; the returned sender stops them, the handle ends
+/// once they have.
 fn start_workers(global: &Global, svc: &Deuteron, args: &WorkerArgs) -> (tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>) {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let engine = engine(global, svc, args);
     let n = args.workers;
-    tracing::info!(worker = %engine.config().worker_id, concurrency = n, "deployment workers started");
+    let worker = engine.config().worker_id.clone();
+    tracing::info!(%worker, concurrency = n, "deployment workers and rollout driver started");
+    let driver = {
+        let (svc, stop) = (svc.clone(), stop_rx.clone());
+        tokio::spawn(async move { svc.run_rollout_driver(worker, std::time::Duration::from_millis(250), stop).await })
+    };
     let handle = tokio::spawn(async move {
         if n > 0 {
             engine.run(n, stop_rx).await;
         }
+        let _ = driver.await;
     });
     (stop_tx, handle)
 }

@@ -1,0 +1,457 @@
+//! Fleet rollouts driven end to end: the service layer's driver, real workers and the command
+//! provisioner running real child processes, on SQLite (and PostgreSQL for the failure story).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use deuteron_bundle::{BundleFiles, Limits};
+use deuteron_core::rollout::{RolloutPolicy, SpecTransform, Tolerance, Waves};
+use deuteron_core::{DeploymentStatus as D, Provisioning, RolloutStatus, TemplateKind, VersionNumber};
+use deuteron_engine::{Engine, EngineConfig, Provisioners};
+use deuteron_render::Renderer;
+use deuteron_service::registry::{CreateTemplate, RegisterOptions};
+use deuteron_service::resources::{CreateEnvironment, CreateService};
+use deuteron_service::rollouts::{RolloutRequest, Selection};
+use deuteron_service::{Config, Deuteron};
+use deuteron_store::{DeploymentFilter, DeploymentRecord, Store, Target};
+
+const MANIFEST: &str = "infrastructure:\n  templates:\n    - rendering_engine: codebuild\n      settings:\n        provision:\n          - bash provision.sh\n        deprovision:\n          - \"true\"\n";
+
+const ENV_SCHEMA: &str = "schema:\n  format:\n    openapi: \"3.0.0\"\n  environment_input_type: \"EnvInput\"\n  types:\n    EnvInput:\n      type: object\n      properties:\n        tier:\n          type: string\n          default: standard\n";
+
+fn svc_schema(port_max: u32) -> String {
+    format!(
+        "schema:\n  format:\n    openapi: \"3.0.0\"\n  service_input_type: \"SvcInput\"\n  types:\n    SvcInput:\n      type: object\n      properties:\n        port:\n          type: number\n          default: 80\n          maximum: {port_max}\n"
+    )
+}
+
+/// A service bundle whose provision script fails for instances named `bad-*` when `failing`.
+fn svc_bundle(schema: String, failing: bool) -> Vec<(String, Vec<u8>)> {
+    let script = if failing {
+        "case \"$RESOURCE_ARN\" in */bad-*) echo \"this version refuses $RESOURCE_ARN\" >&2; exit 3;; esac\necho ok\n"
+    } else {
+        "echo ok\n"
+    };
+    vec![
+        ("schema/schema.yaml".into(), schema.into_bytes()),
+        ("instance_infrastructure/manifest.yaml".into(), MANIFEST.into()),
+        ("instance_infrastructure/provision.sh".into(), script.into()),
+        (".compatible-envs".into(), b"net:1\n".to_vec()),
+    ]
+}
+
+struct World {
+    svc: Deuteron,
+    store: Arc<dyn Store>,
+    dir: tempfile::TempDir,
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl World {
+    async fn new(store: Arc<dyn Store>) -> World {
+        let svc = Deuteron::new(store.clone(), Config::default());
+        let (stop, _) = tokio::sync::watch::channel(false);
+        let w = World { svc, store, dir: tempfile::tempdir().unwrap(), stop, tasks: Vec::new() };
+        w.register(
+            TemplateKind::Environment,
+            "net",
+            vec![
+                ("schema/schema.yaml".into(), ENV_SCHEMA.into()),
+                ("infrastructure/manifest.yaml".into(), MANIFEST.into()),
+                ("infrastructure/provision.sh".into(), b"echo env ok\n".to_vec()),
+            ],
+            None,
+        )
+        .await;
+        w.register(TemplateKind::Service, "web", svc_bundle(svc_schema(65535), false), None).await;
+        w
+    }
+
+    async fn register(&self, kind: TemplateKind, name: &str, files: Vec<(String, Vec<u8>)>, major: Option<u32>) -> VersionNumber {
+        if self.svc.get_template(kind, name).await.is_err() {
+            self.svc
+                .create_template(CreateTemplate {
+                    kind,
+                    name: name.into(),
+                    display_name: None,
+                    description: None,
+                    // The service template has no pipeline.
+                    provisioning: if kind == TemplateKind::Service { Provisioning::CustomerManaged } else { Provisioning::Standard },
+                    encryption_key: None,
+                })
+                .await
+                .unwrap();
+        }
+        let files = BundleFiles::from_files(files, &Limits::default()).unwrap();
+        let v = self.svc.register_version(kind, name, files, RegisterOptions { major, ..Default::default() }).await.unwrap();
+        self.svc.publish_version(kind, name, v.version).await.unwrap();
+        v.version
+    }
+
+    /// Starts `workers` deployment workers and a rollout driver, as `deuteron server` does.
+    fn start(&mut self, workers: usize) {
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        self.stop = stop;
+        let mut cfg = EngineConfig::new(self.dir.path().to_path_buf());
+        cfg.deployment_timeout = Duration::from_secs(120);
+        cfg.poll = Duration::from_millis(100);
+        cfg.wake = Some(self.svc.signals().enqueued.clone());
+        cfg.finished = Some(self.svc.signals().rollouts.clone());
+        let engine = Engine::new(self.store.clone(), Arc::new(Renderer::default()), Provisioners::standard("terraform"), cfg);
+        let rx2 = rx.clone();
+        self.tasks.push(tokio::spawn(async move { engine.run(workers, rx2).await }));
+        let svc = self.svc.clone();
+        self.tasks.push(tokio::spawn(async move { svc.run_rollout_driver("driver-1".into(), Duration::from_millis(100), rx).await }));
+    }
+
+    async fn stop(&mut self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks.drain(..) {
+            t.await.unwrap();
+        }
+    }
+
+    /// Environments dev, staging and prod; `services` services with instances in each
+    /// environment (two in prod), instance names given by `name(service, env, n)`.
+    async fn fleet(&self, services: usize, name: impl Fn(usize, &str, usize) -> String) -> usize {
+        for env in ["dev", "staging", "prod"] {
+            self.svc
+                .create_environment(CreateEnvironment {
+                    name: env.into(),
+                    template_name: "net".into(),
+                    major: 1,
+                    spec: "proton: EnvironmentSpec\nspec: {}\n".into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+        }
+        wait_until("environments deployed", || async {
+            self.svc.list_environments().await.unwrap().iter().all(|e| e.deployment.status == D::Succeeded)
+        })
+        .await;
+        let mut count = 0;
+        for s in 0..services {
+            let mut spec = String::from("proton: ServiceSpec\ninstances:\n");
+            for (env, n) in [("dev", 1), ("staging", 1), ("prod", 2)] {
+                for i in 0..n {
+                    spec += &format!("  - name: {}\n    environment: {env}\n    spec:\n      port: {}\n", name(s, env, i), 8000 + s);
+                    count += 1;
+                }
+            }
+            self.svc
+                .create_service(CreateService {
+                    name: format!("svc{s:03}"),
+                    template_name: "web".into(),
+                    major: 1,
+                    spec,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+        }
+        wait_until("instances deployed", || async {
+            let list = self.svc.list_instances(None, None).await.unwrap();
+            list.len() == count && list.iter().all(|i| i.deployment.status == D::Succeeded)
+        })
+        .await;
+        count
+    }
+
+    async fn wait_final(&self, id: &str) -> RolloutStatus {
+        let start = Instant::now();
+        loop {
+            let r = self.svc.get_rollout(id).await.unwrap().rollout;
+            if r.status.is_final() {
+                return r.status;
+            }
+            assert!(start.elapsed() < Duration::from_secs(300), "rollout {id} still {} after 300 s: {:?}", r.status, r.status_message);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn deployments_of(&self, service: &str, instance: &str) -> Vec<DeploymentRecord> {
+        let target = Target::ServiceInstance { service: service.into(), instance: instance.into() };
+        let mut list = self.store.list_deployments(&DeploymentFilter { target: Some(target), ..Default::default() }).await.unwrap();
+        list.reverse();
+        list
+    }
+}
+
+async fn wait_until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < Duration::from_secs(300), "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn request(major: Option<u32>, policy: RolloutPolicy) -> RolloutRequest {
+    RolloutRequest {
+        kind: TemplateKind::Service,
+        template: "web".into(),
+        major,
+        minor: None,
+        selection: Selection::default(),
+        policy,
+        transform: None,
+        created_by: Some("test".into()),
+    }
+}
+
+fn env_waves() -> Waves {
+    Waves::parse("dev;staging;prod").unwrap()
+}
+
+fn sqlite(dir: &std::path::Path) -> impl std::future::Future<Output = Arc<dyn Store>> {
+    let path = dir.join("rollout.db");
+    async move { Arc::new(deuteron_store::SqliteStore::open(&path).await.unwrap()) as Arc<dyn Store> }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_instances_in_three_waves_with_ten_at_a_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut w = World::new(sqlite(tmp.path()).await).await;
+    w.start(16);
+    let count = w.fleet(50, |s, env, i| format!("{env}-{s}-{i}")).await;
+    assert_eq!(count, 200);
+    w.register(TemplateKind::Service, "web", svc_bundle(svc_schema(65535), false), Some(1)).await;
+    let fleet = w.svc.template_fleet(Some(TemplateKind::Service), Some("web")).await.unwrap();
+    assert_eq!(fleet[0].behind_minor, 200);
+
+    let policy = RolloutPolicy { waves: env_waves(), max_concurrency: 10, ..Default::default() };
+    let plan = w.svc.plan_rollout(&request(None, policy.clone())).await.unwrap();
+    assert_eq!(plan.target, VersionNumber::new(1, 1));
+    assert_eq!(plan.moving(), 200);
+    let per_wave = |n: u32| plan.items.iter().filter(|i| i.wave == Some(n)).count();
+    assert_eq!((per_wave(1), per_wave(2), per_wave(3)), (50, 50, 100));
+    assert!(plan.items.iter().all(|i| (i.wave == Some(1)) == (i.environment == "dev")));
+
+    let (rollout, _) = w.svc.start_rollout(request(None, policy)).await.unwrap();
+    assert_eq!(w.wait_final(&rollout.id).await, RolloutStatus::Succeeded);
+    w.stop().await;
+
+    // Every instance moved once, by a deployment of its own wave.
+    let items = w.svc.rollout_items(&rollout.id).await.unwrap();
+    assert_eq!(items.len(), 200);
+    let mut spans: HashMap<u32, Vec<(i64, i64)>> = HashMap::new();
+    for item in &items {
+        let d = item.deployment.as_ref().unwrap_or_else(|| panic!("item {} never started", item.seq));
+        assert_eq!(d.status, D::Succeeded);
+        spans.entry(item.wave.unwrap()).or_default().push((d.started_at.unwrap(), d.completed_at.unwrap()));
+        let Target::ServiceInstance { service, instance } = &item.target else { panic!("not an instance") };
+        let inst = w.svc.get_instance(service, instance).await.unwrap();
+        assert_eq!(inst.version, VersionNumber::new(1, 1));
+        assert_eq!(w.deployments_of(service, instance).await.len(), 2, "{service}/{instance}: one create, one update");
+    }
+    // Waves in order: each wave's first start comes after the previous wave's last completion.
+    for wave in 1..3u32 {
+        let prev_end = spans[&(wave - 1)].iter().map(|s| s.1).max().unwrap();
+        let start = spans[&wave].iter().map(|s| s.0).min().unwrap();
+        assert!(start >= prev_end, "wave {} started at {start}, before wave {} ended at {prev_end}", wave + 1, wave);
+    }
+    // Never more than ten at once, from the deployment records' timestamps.
+    let mut edges: Vec<(i64, i32)> = spans.values().flatten().flat_map(|(s, e)| [(*s, 1), (*e, -1)]).collect();
+    edges.sort_by_key(|(t, d)| (*t, *d));
+    let (mut running, mut peak) = (0, 0);
+    for (_, d) in edges {
+        running += d;
+        peak = peak.max(running);
+    }
+    assert!(peak <= 10, "{peak} deployments ran at once");
+    assert!(peak >= 2, "the rollout never ran deployments in parallel (peak {peak})");
+    let fleet = w.svc.template_fleet(Some(TemplateKind::Service), Some("web")).await.unwrap();
+    assert_eq!((fleet[0].behind_minor, fleet[0].behind_major, fleet[0].up_to_date), (0, 0, 200));
+    let events = w
+        .svc
+        .list_events(&deuteron_store::EventFilter { resource_type: Some("ROLLOUT".into()), limit: 100, ..Default::default() })
+        .await
+        .unwrap();
+    let statuses: Vec<&str> = events.iter().map(|e| e.status.as_str()).collect();
+    assert_eq!(statuses.first(), Some(&"RUNNING"));
+    assert_eq!(statuses.last(), Some(&"SUCCEEDED"));
+}
+
+async fn failing_wave_rolls_back(store: Arc<dyn Store>) {
+    let mut w = World::new(store).await;
+    w.start(8);
+    // Two staging instances are named bad-*; version 1.1 refuses them.
+    let count = w.fleet(10, |s, env, i| if env == "staging" && s < 2 { format!("bad-{s}") } else { format!("{env}-{s}-{i}") }).await;
+    assert_eq!(count, 40);
+    w.register(TemplateKind::Service, "web", svc_bundle(svc_schema(65535), true), Some(1)).await;
+    let policy = RolloutPolicy {
+        waves: env_waves(),
+        max_concurrency: 4,
+        wave_failure_tolerance: Tolerance::Count(1),
+        rollback_on_failure: true,
+        ..Default::default()
+    };
+    let (rollout, _) = w.svc.start_rollout(request(None, policy)).await.unwrap();
+    assert_eq!(w.wait_final(&rollout.id).await, RolloutStatus::RolledBack);
+    w.stop().await;
+    let r = w.svc.get_rollout(&rollout.id).await.unwrap();
+    assert_eq!(r.rollout.current_wave, 1, "stopped in the staging wave");
+    let total = |f: fn(&deuteron_core::rollout::WaveCounts) -> u64| r.waves.iter().map(f).sum::<u64>();
+    assert_eq!(total(|c| c.failed), 2);
+    assert_eq!(total(|c| c.rolled_back), total(|c| c.rolled_back + c.succeeded));
+    assert!(total(|c| c.rolled_back) >= 10, "at least the dev wave was rolled back");
+    assert_eq!(r.waves.iter().find(|c| c.wave == 2).unwrap().pending, 20, "prod was not touched");
+
+    for inst in w.svc.list_instances(None, None).await.unwrap() {
+        assert_eq!(inst.version, VersionNumber::new(1, 0), "{}/{} is back on 1.0", inst.service_name, inst.name);
+        let deps = w.deployments_of(&inst.service_name, &inst.name).await;
+        let versions: Vec<String> = deps
+            .iter()
+            .map(|d| format!("{}.{}:{}", d.target_state.template_major_version, d.target_state.template_minor_version, d.status))
+            .collect();
+        match inst.environment_name.as_str() {
+            "prod" => assert_eq!(versions, ["1.0:SUCCEEDED"], "prod {} untouched", inst.name),
+            _ if inst.name.starts_with("bad-") => assert_eq!(versions, ["1.0:SUCCEEDED", "1.1:FAILED"]),
+            "dev" => assert_eq!(versions, ["1.0:SUCCEEDED", "1.1:SUCCEEDED", "1.0:SUCCEEDED"], "dev {} rolled back", inst.name),
+            _ => assert!(
+                versions == ["1.0:SUCCEEDED", "1.1:SUCCEEDED", "1.0:SUCCEEDED"] || versions == ["1.0:SUCCEEDED"],
+                "staging {}: {versions:?}",
+                inst.name
+            ),
+        }
+        // The rollback restored the spec as it was.
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&inst.spec).unwrap()["spec"]["port"].as_u64().unwrap() / 100, 80);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_wave_stops_and_rolls_back_on_sqlite() {
+    let tmp = tempfile::tempdir().unwrap();
+    failing_wave_rolls_back(sqlite(tmp.path()).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_wave_stops_and_rolls_back_on_postgres() {
+    let url = deuteron_store::testing::fresh_postgres_url().await;
+    failing_wave_rolls_back(Arc::new(deuteron_store::PostgresStore::open(&url).await.unwrap())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn major_rollout_skips_specs_the_new_schema_refuses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut w = World::new(sqlite(tmp.path()).await).await;
+    w.start(6);
+    // Ports are 8000 + service number: services 0-4 have 8000-8004, 5-9 have 8005-8009.
+    w.fleet(10, |s, env, i| format!("{env}-{s}-{i}")).await;
+    // Major 2 allows ports up to 8004 only.
+    w.register(TemplateKind::Service, "web", svc_bundle(svc_schema(8004), false), None).await;
+    let fleet = w.svc.template_fleet(Some(TemplateKind::Service), Some("web")).await.unwrap();
+    assert_eq!(fleet[0].behind_major, 40);
+
+    let policy = RolloutPolicy { waves: Waves::Count(2), max_concurrency: 5, ..Default::default() };
+    let plan = w.svc.plan_rollout(&request(Some(2), policy.clone())).await.unwrap();
+    assert_eq!(plan.target, VersionNumber::new(2, 0));
+    assert_eq!(plan.moving(), 20);
+    let skipped: Vec<_> = plan.items.iter().filter(|i| i.skipped.is_some()).collect();
+    assert_eq!(skipped.len(), 20);
+    for s in &skipped {
+        let why = s.skipped.as_deref().unwrap();
+        assert!(why.starts_with("spec does not fit the schema of 2.0: $.spec.port"), "{}: {why}", s.resource);
+        assert!(why.contains("maximum"), "{why}");
+    }
+
+    let (rollout, _) = w.svc.start_rollout(request(Some(2), policy)).await.unwrap();
+    assert_eq!(w.wait_final(&rollout.id).await, RolloutStatus::Succeeded);
+    w.stop().await;
+    for inst in w.svc.list_instances(None, None).await.unwrap() {
+        let port = serde_json::from_str::<serde_json::Value>(&inst.spec).unwrap()["spec"]["port"].as_u64().unwrap();
+        let want = if port <= 8004 { VersionNumber::new(2, 0) } else { VersionNumber::new(1, 0) };
+        assert_eq!(inst.version, want, "{}/{} (port {port})", inst.service_name, inst.name);
+    }
+
+    // With a spec transform setting the port, the rest can move too.
+    let mut req = request(Some(2), RolloutPolicy::default());
+    req.transform = Some(serde_json::from_str::<SpecTransform>(r#"{"set": {"port": 8000}}"#).unwrap());
+    let plan = w.svc.plan_rollout(&req).await.unwrap();
+    assert_eq!(plan.moving(), 20, "{:?}", plan.items.iter().filter(|i| i.skipped.is_some()).take(3).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_pause_resume_and_cancel() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut w = World::new(sqlite(tmp.path()).await).await;
+    w.start(4);
+    w.fleet(3, |s, env, i| format!("{env}-{s}-{i}")).await;
+    w.register(TemplateKind::Service, "web", svc_bundle(svc_schema(65535), false), Some(1)).await;
+    let policy = RolloutPolicy { waves: env_waves(), approval_before: vec![2, 3], ..Default::default() };
+    let (rollout, _) = w.svc.start_rollout(request(None, policy)).await.unwrap();
+    let id = rollout.id.clone();
+    let status = |w: &World| {
+        let svc = w.svc.clone();
+        let id = id.clone();
+        async move { svc.get_rollout(&id).await.unwrap().rollout }
+    };
+    wait_until("wave 2 waits for approval", || async { status(&w).await.status == RolloutStatus::WaitingForApproval }).await;
+    let r = status(&w).await;
+    assert_eq!(r.current_wave, 1);
+    let staging_started = w.svc.rollout_items(&id).await.unwrap().iter().filter(|i| i.wave == Some(1) && i.deployment.is_some()).count();
+    assert_eq!(staging_started, 0, "nothing in staging starts before approval");
+    // Resume is refused while waiting for approval; approve lets wave 2 run.
+    let err = w.svc.resume_rollout(&id).await.unwrap_err().to_string();
+    assert!(err.contains("is WAITING_FOR_APPROVAL; only a rollout that is PAUSED can be resumed"), "{err}");
+    w.svc.approve_rollout(&id).await.unwrap();
+    wait_until("wave 3 waits for approval", || async {
+        let r = status(&w).await;
+        r.status == RolloutStatus::WaitingForApproval && r.current_wave == 2
+    })
+    .await;
+    w.svc.pause_rollout(&id).await.unwrap();
+    assert!(w.svc.approve_rollout(&id).await.is_err(), "a paused rollout is resumed, not approved");
+    w.svc.resume_rollout(&id).await.unwrap();
+    let r = w.svc.cancel_rollout(&id).await.unwrap();
+    assert_eq!(r.status, RolloutStatus::Cancelled);
+    assert!(w.svc.resume_rollout(&id).await.is_err());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    w.stop().await;
+    let items = w.svc.rollout_items(&id).await.unwrap();
+    assert!(items.iter().filter(|i| i.wave == Some(2)).all(|i| i.deployment.is_none()), "prod never started");
+    assert!(items.iter().filter(|i| i.wave != Some(2)).all(|i| i.deployment.as_ref().is_some_and(|d| d.status == D::Succeeded)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_are_refused_and_store_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut w = World::new(sqlite(tmp.path()).await).await;
+    w.start(4);
+    w.fleet(1, |s, env, i| format!("{env}-{s}-{i}")).await;
+    w.stop().await;
+    let err = |r: deuteron_service::Result<_>| match r {
+        Ok(_) => panic!("accepted"),
+        Err(e) => e.full_text(),
+    };
+    // Nothing newer than what runs.
+    assert!(
+        err(w.svc.start_rollout(request(None, RolloutPolicy::default())).await.map(|_| ()))
+            .starts_with("nothing to roll out: none of the 4")
+    );
+    let bad_policy = RolloutPolicy { waves: Waves::Percentages(vec![50, 20]), ..Default::default() };
+    assert_eq!(
+        err(w.svc.plan_rollout(&request(None, bad_policy)).await.map(|_| ())),
+        "policy: waves: the percentages add up to 70, not 100"
+    );
+    let mut req = request(None, RolloutPolicy::default());
+    req.selection.resources = vec!["svc000/nope".into()];
+    assert_eq!(
+        err(w.svc.plan_rollout(&req).await.map(|_| ())),
+        "selection.resources: svc000/nope is not a resource of service template web"
+    );
+    let mut req = request(Some(1), RolloutPolicy::default());
+    req.minor = Some(7);
+    assert_eq!(err(w.svc.plan_rollout(&req).await.map(|_| ())), "version 1.7 not found");
+    let mut req = request(None, RolloutPolicy::default());
+    req.selection.versions = vec!["x.y".into()];
+    assert!(err(w.svc.plan_rollout(&req).await.map(|_| ())).contains("selection.versions: \"x.y\""));
+    assert!(w.svc.list_rollouts(10).await.unwrap().is_empty());
+    assert!(matches!(w.svc.pause_rollout("nope").await, Err(deuteron_service::ServiceError::NotFound(_))));
+}

@@ -1,0 +1,712 @@
+//! Fleet rollouts: plan which resources of a template move to a target version and in which
+//! wave, then drive the plan with the deployment engine's jobs, within the operator's policy.
+//!
+//! A rollout is durable: its items are stored with the plan, each item's deployment is linked in
+//! the transaction that enqueues it (so an item never starts twice, whatever restarts), and the
+//! driver ([`Deuteron::drive_rollouts`]) leases one rollout at a time, reads its counts and applies
+//! the step rule of `deuteron_core::rollout`. Any number of servers and workers may drive.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use deuteron_bundle::{InputKind, SpecFile};
+use deuteron_core::deploy::environment_is_compatible;
+use deuteron_core::rollout::{Candidate, Placement, Position, RolloutPolicy, SpecTransform, WaveCounts, assign_waves, step};
+use deuteron_core::{DeploymentStatus, RolloutStatus, TemplateKind, TemplateVersionStatus, UpdateType, VersionNumber};
+use deuteron_store::{
+    EnvironmentRecord, InstanceQuery, ItemSelector, NewRollout, NewRolloutItem, RolloutChange, RolloutItemRecord, RolloutLink,
+    RolloutRecord, StoreError, Target, VersionRecord, now_millis,
+};
+
+use crate::resources::UpdateResource;
+use crate::{Deuteron, Result, ServiceError};
+
+/// Which resources of the template a rollout considers; empty lists select everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Selection {
+    /// Only resources running these versions: `1` (any minor of major 1) or `1.2`.
+    pub versions: Vec<String>,
+    /// Only resources in these environments.
+    pub environments: Vec<String>,
+    /// Only instances of these services (service templates only).
+    pub services: Vec<String>,
+    /// Only these resources: environment names, or `service/instance`.
+    pub resources: Vec<String>,
+}
+
+/// What an operator asks a rollout to do.
+#[derive(Debug, Clone)]
+pub struct RolloutRequest {
+    pub kind: TemplateKind,
+    pub template: String,
+    /// The target major; default: the major the selected resources run.
+    pub major: Option<u32>,
+    /// The target minor; default: the major's recommended (highest published) minor.
+    pub minor: Option<u32>,
+    pub selection: Selection,
+    pub policy: RolloutPolicy,
+    pub transform: Option<SpecTransform>,
+    pub created_by: Option<String>,
+}
+
+/// One resource in a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlanItem {
+    /// `ENVIRONMENT` or `SERVICE_INSTANCE`.
+    pub resource_type: &'static str,
+    /// The environment's name, or `service/instance`.
+    pub resource: String,
+    pub environment: String,
+    pub from: String,
+    pub to: String,
+    /// The wave it moves in, numbered from 1; none when skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wave: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
+/// What a rollout will do, before anything runs.
+#[derive(Debug, Clone)]
+pub struct RolloutPlan {
+    pub kind: TemplateKind,
+    pub template: String,
+    pub target: VersionNumber,
+    pub wave_count: u32,
+    pub policy: RolloutPolicy,
+    pub items: Vec<PlanItem>,
+    stored: Vec<NewRolloutItem>,
+}
+
+impl RolloutPlan {
+    pub fn moving(&self) -> usize {
+        self.items.iter().filter(|i| i.wave.is_some()).count()
+    }
+}
+
+/// A rollout with its per-wave counts.
+#[derive(Debug, Clone)]
+pub struct RolloutProgress {
+    pub rollout: RolloutRecord,
+    pub policy: RolloutPolicy,
+    pub waves: Vec<WaveCounts>,
+    /// Items the plan skipped.
+    pub skipped_in_plan: u64,
+}
+
+/// How long a driver holds a rollout while it steps it.
+const DRIVE_LEASE_MS: i64 = 30_000;
+
+fn version_matches(pattern: &str, v: VersionNumber) -> Result<bool> {
+    let bad = || ServiceError::validation(format!("selection.versions: {pattern:?} is neither a major (1) nor a version (1.2)"));
+    match pattern.split_once('.') {
+        None => Ok(pattern.trim().parse::<u32>().map_err(|_| bad())? == v.major),
+        Some(_) => Ok(pattern.trim().parse::<VersionNumber>().map_err(|_| bad())? == v),
+    }
+}
+
+fn policy_error(e: deuteron_core::rollout::PolicyError) -> ServiceError {
+    ServiceError::validation(format!("policy: {e}"))
+}
+
+/// A resource of the template, as the planner reads it.
+struct Resource {
+    target: Target,
+    key: String,
+    environment: String,
+    version: VersionNumber,
+    status: DeploymentStatus,
+    /// The inputs as given (without defaults), and the spec text an update takes back.
+    given: Value,
+    from_spec: String,
+}
+
+impl Deuteron {
+    /// The resources of a template the selection picks, sorted by environment and name.
+    async fn selected_resources(&self, kind: TemplateKind, template: &str, sel: &Selection) -> Result<Vec<Resource>> {
+        let mut out = Vec::new();
+        match kind {
+            TemplateKind::Environment => {
+                if !sel.services.is_empty() {
+                    return Err(ServiceError::validation("selection.services: environment templates have no services"));
+                }
+                for e in self.store.list_environments().await? {
+                    if e.template_name != template {
+                        continue;
+                    }
+                    let given = match SpecFile::parse("spec", &e.spec) {
+                        Ok(SpecFile::Environment(s)) => s.spec,
+                        _ => json!({}),
+                    };
+                    out.push(Resource {
+                        target: Target::Environment(e.name.clone()),
+                        key: e.name.clone(),
+                        environment: e.name.clone(),
+                        version: e.version,
+                        status: e.deployment.status,
+                        given,
+                        from_spec: e.spec.clone(),
+                    });
+                }
+            }
+            TemplateKind::Service => {
+                let q = InstanceQuery { template: Some(template.to_string()), limit: i64::MAX, ..Default::default() };
+                for i in self.store.query_instances(&q).await? {
+                    let given =
+                        serde_json::from_str::<Value>(&i.spec).ok().and_then(|v| v.get("spec").cloned()).unwrap_or_else(|| json!({}));
+                    out.push(Resource {
+                        target: Target::ServiceInstance { service: i.service_name.clone(), instance: i.name.clone() },
+                        key: format!("{}/{}", i.service_name, i.name),
+                        environment: i.environment_name.clone(),
+                        version: i.version,
+                        status: i.deployment.status,
+                        from_spec: given.to_string(),
+                        given,
+                    });
+                }
+            }
+        }
+        for r in &sel.resources {
+            if !out.iter().any(|o| &o.key == r) {
+                return Err(ServiceError::validation(format!(
+                    "selection.resources: {r} is not a resource of {} template {template}",
+                    kind.as_str()
+                )));
+            }
+        }
+        let mut kept = Vec::with_capacity(out.len());
+        for r in out {
+            let mut version_ok = sel.versions.is_empty();
+            for p in &sel.versions {
+                version_ok |= version_matches(p, r.version)?;
+            }
+            let service = match &r.target {
+                Target::ServiceInstance { service, .. } => Some(service.as_str()),
+                _ => None,
+            };
+            if version_ok
+                && (sel.environments.is_empty() || sel.environments.contains(&r.environment))
+                && (sel.services.is_empty() || service.is_some_and(|s| sel.services.iter().any(|x| x == s)))
+                && (sel.resources.is_empty() || sel.resources.contains(&r.key))
+            {
+                kept.push(r);
+            }
+        }
+        kept.sort_by(|a, b| (&a.environment, &a.key).cmp(&(&b.environment, &b.key)));
+        Ok(kept)
+    }
+
+    /// The version a rollout moves to.
+    fn rollout_target(req: &RolloutRequest, versions: &[VersionRecord], resources: &[Resource]) -> Result<VersionNumber> {
+        let major = match req.major {
+            Some(m) => m,
+            None => {
+                let mut majors: Vec<u32> = resources.iter().map(|r| r.version.major).collect();
+                majors.sort_unstable();
+                majors.dedup();
+                match majors.as_slice() {
+                    [m] => *m,
+                    [] => return Err(ServiceError::validation("the selection matches no resources; nothing to roll out")),
+                    many => {
+                        return Err(ServiceError::validation(format!(
+                            "the selected resources run major versions {}; name the target version",
+                            many.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+                        )));
+                    }
+                }
+            }
+        };
+        let published = |v: &&VersionRecord| v.version.major == major && v.status == TemplateVersionStatus::Published;
+        let target = match req.minor {
+            Some(minor) => {
+                let v = VersionNumber::new(major, minor);
+                let rec = versions.iter().find(|r| r.version == v).ok_or_else(|| ServiceError::NotFound(format!("version {v}")))?;
+                if rec.status != TemplateVersionStatus::Published {
+                    return Err(ServiceError::validation(format!(
+                        "version {v} is {}; only PUBLISHED versions can be rolled out",
+                        rec.status
+                    )));
+                }
+                v
+            }
+            None => versions
+                .iter()
+                .filter(published)
+                .map(|r| r.version)
+                .max()
+                .ok_or_else(|| ServiceError::validation(format!("major version {major} has no published version")))?,
+        };
+        Ok(target)
+    }
+
+    /// Plans a rollout: which resources move, from which version to which, in which wave, and
+    /// which are skipped and why. Nothing is stored.
+    pub async fn plan_rollout(&self, req: &RolloutRequest) -> Result<RolloutPlan> {
+        let wave_count = req.policy.validate().map_err(policy_error)?;
+        self.store.get_template(req.kind, &req.template).await?;
+        let versions = self.store.list_versions(req.kind, &req.template, None).await?;
+        let resources = self.selected_resources(req.kind, &req.template, &req.selection).await?;
+        let target = Self::rollout_target(req, &versions, &resources)?;
+        let target_rec = versions.iter().find(|v| v.version == target).expect("the target is one of the versions");
+        let schema = self.compiled_schema(&target_rec.schema)?;
+        let mut envs: HashMap<String, Option<EnvironmentRecord>> = HashMap::new();
+        let mut candidates = Vec::with_capacity(resources.len());
+        let mut stored = Vec::with_capacity(resources.len());
+        for r in &resources {
+            let given = req.transform.as_ref().map_or_else(|| r.given.clone(), |t| t.apply(&r.given));
+            let (kind, base) = match r.target {
+                Target::Environment(_) => (InputKind::Environment, "$.spec"),
+                _ => (InputKind::ServiceInstance, "$.spec"),
+            };
+            let mut blocked = if r.version == target {
+                Some(format!("already runs {target}"))
+            } else if r.version > target {
+                Some(format!("runs {}, newer than the target {target}", r.version))
+            } else if r.status.is_active() {
+                Some(format!("a deployment is in progress ({})", r.status))
+            } else {
+                None
+            };
+            if blocked.is_none()
+                && let Target::ServiceInstance { .. } = r.target
+            {
+                if !envs.contains_key(&r.environment) {
+                    let env = match self.store.get_environment(&r.environment).await {
+                        Ok(e) => Some(e),
+                        Err(StoreError::NotFound(_)) => None,
+                        Err(e) => return Err(e.into()),
+                    };
+                    envs.insert(r.environment.clone(), env);
+                }
+                blocked = match &envs[&r.environment] {
+                    None => Some(format!("environment {} does not exist", r.environment)),
+                    Some(env) if !environment_is_compatible(&target_rec.compatible_environments, &env.template_name, env.version.major) => {
+                        Some(format!(
+                            "environment {} runs {}:{}, which {target} is not compatible with",
+                            env.name, env.template_name, env.version.major
+                        ))
+                    }
+                    Some(_) => None,
+                };
+            }
+            if blocked.is_none()
+                && let Err(errors) = schema.validate(kind, &given, base)
+            {
+                blocked = Some(format!(
+                    "spec does not fit the schema of {target}: {}",
+                    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+                ));
+            }
+            let to_spec = match r.target {
+                Target::Environment(_) => json!({"proton": "EnvironmentSpec", "spec": given}).to_string(),
+                _ => given.to_string(),
+            };
+            candidates.push(Candidate { environment: r.environment.clone(), blocked });
+            stored.push(NewRolloutItem {
+                seq: stored.len() as u32,
+                wave: None,
+                target: r.target.clone(),
+                environment_name: r.environment.clone(),
+                from: r.version,
+                to: target,
+                from_spec: r.from_spec.clone(),
+                to_spec,
+                skip_reason: None,
+            });
+        }
+        let placements = assign_waves(&req.policy, &candidates).map_err(policy_error)?;
+        let mut items = Vec::with_capacity(stored.len());
+        for ((item, placement), r) in stored.iter_mut().zip(placements).zip(&resources) {
+            match placement {
+                Placement::Wave(w) => item.wave = Some(w),
+                Placement::Skipped(why) => item.skip_reason = Some(why),
+            }
+            items.push(PlanItem {
+                resource_type: r.target.target_type().as_str(),
+                resource: r.key.clone(),
+                environment: r.environment.clone(),
+                from: r.version.to_string(),
+                to: target.to_string(),
+                wave: item.wave.map(|w| w + 1),
+                skipped: item.skip_reason.clone(),
+            });
+        }
+        Ok(RolloutPlan { kind: req.kind, template: req.template.clone(), target, wave_count, policy: req.policy.clone(), items, stored })
+    }
+
+    /// Plans and starts a rollout; the driver takes it from there.
+    pub async fn start_rollout(&self, req: RolloutRequest) -> Result<(RolloutRecord, RolloutPlan)> {
+        let plan = self.plan_rollout(&req).await?;
+        let Some(first) = plan.stored.iter().filter_map(|i| i.wave).min() else {
+            return Err(ServiceError::validation(format!(
+                "nothing to roll out: none of the {} selected resources can move to {} (see the plan for why)",
+                plan.items.len(),
+                plan.target
+            )));
+        };
+        let rollout = NewRollout {
+            id: uuid::Uuid::new_v4().to_string(),
+            template_kind: req.kind,
+            template_name: req.template.clone(),
+            target: plan.target,
+            policy: serde_json::to_string(&req.policy).expect("policies serialise"),
+            selection: serde_json::to_string(&req.selection).expect("selections serialise"),
+            transform: req.transform.as_ref().filter(|t| !t.is_empty()).map(|t| serde_json::to_string(t).expect("transforms serialise")),
+            status: RolloutStatus::Running,
+            status_message: Some(format!("{} resources to move to {} in {} waves", plan.moving(), plan.target, plan.wave_count)),
+            current_wave: first,
+            wave_count: plan.wave_count,
+            created_by: req.created_by.clone(),
+            items: plan.stored.clone(),
+        };
+        let rec = self.store.create_rollout(&rollout).await?;
+        tracing::info!(rollout = %rec.id, template = %req.template, to = %plan.target, resources = plan.moving(), "rollout started");
+        self.signals.rollouts.notify_one();
+        Ok((rec, plan))
+    }
+
+    pub async fn get_rollout(&self, id: &str) -> Result<RolloutProgress> {
+        let rollout = self.store.get_rollout(id).await?;
+        self.progress(rollout).await
+    }
+
+    async fn progress(&self, rollout: RolloutRecord) -> Result<RolloutProgress> {
+        let policy: RolloutPolicy =
+            serde_json::from_str(&rollout.policy).map_err(|e| ServiceError::Internal(format!("rollout {} policy: {e}", rollout.id)))?;
+        let waves = self.store.rollout_counts(&rollout.id).await?;
+        let items = self.store.rollout_items(&rollout.id, ItemSelector::All, i64::MAX).await?;
+        let skipped_in_plan = items.iter().filter(|i| i.wave.is_none()).count() as u64;
+        Ok(RolloutProgress { rollout, policy, waves, skipped_in_plan })
+    }
+
+    pub async fn list_rollouts(&self, limit: i64) -> Result<Vec<RolloutRecord>> {
+        Ok(self.store.list_rollouts(limit).await?)
+    }
+
+    pub async fn rollout_items(&self, id: &str) -> Result<Vec<RolloutItemRecord>> {
+        self.store.get_rollout(id).await?;
+        Ok(self.store.rollout_items(id, ItemSelector::All, i64::MAX).await?)
+    }
+
+    async fn change(&self, id: &str, change: RolloutChange, verb: &str) -> Result<RolloutRecord> {
+        match self.store.change_rollout(id, &change).await {
+            Ok(r) => {
+                tracing::info!(rollout = %id, status = %r.status, "rollout {verb}");
+                self.signals.rollouts.notify_one();
+                Ok(r)
+            }
+            Err(StoreError::Conflict(_)) => {
+                let now = self.store.get_rollout(id).await?;
+                Err(ServiceError::Conflict(format!(
+                    "rollout {id} is {}; only a rollout that is {} can be {verb}",
+                    now.status,
+                    change.expected.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" or ")
+                )))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Stops starting deployments; running ones finish.
+    pub async fn pause_rollout(&self, id: &str) -> Result<RolloutRecord> {
+        let msg = Some("paused by an operator; running deployments finish, no new ones start".to_string());
+        self.change(
+            id,
+            RolloutChange::status(&[RolloutStatus::Running, RolloutStatus::WaitingForApproval], RolloutStatus::Paused, msg),
+            "paused",
+        )
+        .await
+    }
+
+    pub async fn resume_rollout(&self, id: &str) -> Result<RolloutRecord> {
+        self.change(id, RolloutChange::status(&[RolloutStatus::Paused], RolloutStatus::Running, Some("resumed".into())), "resumed").await
+    }
+
+    /// Lets the wave waiting for approval start.
+    pub async fn approve_rollout(&self, id: &str) -> Result<RolloutRecord> {
+        let r = self.store.get_rollout(id).await?;
+        let mut change = RolloutChange::status(
+            &[RolloutStatus::WaitingForApproval],
+            RolloutStatus::Running,
+            Some(format!("wave {} approved", r.current_wave + 1)),
+        );
+        change.approved_wave = Some(r.current_wave);
+        self.change(id, change, "approved").await
+    }
+
+    /// Ends the rollout: items not started stay as they are; running deployments finish.
+    pub async fn cancel_rollout(&self, id: &str) -> Result<RolloutRecord> {
+        let active = [RolloutStatus::Pending, RolloutStatus::Running, RolloutStatus::Paused, RolloutStatus::WaitingForApproval];
+        let msg = Some("cancelled by an operator; resources not yet updated were left as they are".to_string());
+        self.change(id, RolloutChange::status(&active, RolloutStatus::Cancelled, msg), "cancelled").await
+    }
+
+    /// Steps every rollout that is due, once each. Returns how many made progress (started
+    /// deployments or changed their position), so a caller knows to step again at once.
+    pub async fn drive_rollouts(&self, worker: &str) -> Result<usize> {
+        let mut seen = Vec::new();
+        let mut progressed = 0;
+        while let Some(r) = self.store.claim_rollout(worker, DRIVE_LEASE_MS).await? {
+            if seen.contains(&r.id) {
+                self.store.release_rollout(&r.id, worker).await?;
+                break;
+            }
+            seen.push(r.id.clone());
+            let outcome = self.step_rollout(&r).await;
+            self.store.release_rollout(&r.id, worker).await?;
+            match outcome {
+                Ok(true) => progressed += 1,
+                Ok(false) => {}
+                Err(e) => tracing::error!(rollout = %r.id, error = %e.full_text(), "cannot step rollout"),
+            }
+        }
+        Ok(progressed)
+    }
+
+    /// Runs [`Deuteron::drive_rollouts`] until `shutdown` turns true, waking when a deployment
+    /// finishes, a rollout changes, or after `poll`.
+    pub async fn run_rollout_driver(&self, worker: String, poll: Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let again = match self.drive_rollouts(&worker).await {
+                Ok(n) => n > 0,
+                Err(e) => {
+                    tracing::error!(%worker, error = %e.full_text(), "rollout driver error");
+                    false
+                }
+            };
+            if again {
+                continue;
+            }
+            tokio::select! {
+                _ = self.signals.rollouts.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    async fn step_rollout(&self, r: &RolloutRecord) -> Result<bool> {
+        let policy: RolloutPolicy =
+            serde_json::from_str(&r.policy).map_err(|e| ServiceError::Internal(format!("rollout {} policy: {e}", r.id)))?;
+        let counts = self.store.rollout_counts(&r.id).await?;
+        let pos = Position {
+            status: r.status,
+            current_wave: r.current_wave,
+            wave_count: r.wave_count,
+            approved_wave: r.approved_wave,
+            not_before: r.not_before,
+        };
+        let s = step(&policy, &pos, &counts, now_millis());
+        let mut progressed = false;
+        if s.start > 0 {
+            for item in self.store.rollout_items(&r.id, ItemSelector::PendingIn(r.current_wave), s.start as i64).await? {
+                progressed |= self.start_item(r, &item, false).await?;
+            }
+        }
+        if s.roll_back > 0 {
+            for item in self.store.rollout_items(&r.id, ItemSelector::Updated, s.roll_back as i64).await? {
+                progressed |= self.start_item(r, &item, true).await?;
+            }
+        }
+        let moved = s.status != r.status || s.current_wave != r.current_wave || s.not_before != r.not_before;
+        if moved || (s.message.is_some() && s.message != r.status_message) {
+            let change = RolloutChange {
+                expected: vec![r.status],
+                status: s.status,
+                status_message: s.message.clone(),
+                current_wave: Some(s.current_wave),
+                approved_wave: None,
+                not_before: Some(s.not_before),
+            };
+            match self.store.change_rollout(&r.id, &change).await {
+                Ok(now) => {
+                    tracing::info!(rollout = %r.id, status = %now.status, wave = now.current_wave + 1, message = ?now.status_message, "rollout moved");
+                    progressed |= moved;
+                }
+                // An operator paused or cancelled it meanwhile; their change stands.
+                Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(progressed)
+    }
+
+    /// Starts one item's deployment (forward, or back to its previous version and spec). An item
+    /// that cannot start (someone else is deploying the resource, its spec no longer fits) is
+    /// recorded as skipped with the reason, and the rollout goes on.
+    async fn start_item(&self, r: &RolloutRecord, item: &RolloutItemRecord, rollback: bool) -> Result<bool> {
+        let (to, spec, current) = if rollback { (item.from, &item.from_spec, item.to) } else { (item.to, &item.to_spec, item.from) };
+        let update_type = if to.major != current.major { UpdateType::MajorVersion } else { UpdateType::MinorVersion };
+        let update = UpdateResource { update_type, spec: Some(spec.clone()), major: Some(to.major), minor: Some(to.minor) };
+        let prepared = match &item.target {
+            Target::Environment(name) => match self.store.get_environment(name).await {
+                Ok(env) => self.prepare_environment_update(&env, &update).await,
+                Err(e) => Err(e.into()),
+            },
+            Target::ServiceInstance { service, instance } => match self.store.get_instance(service, instance).await {
+                Ok(inst) => self.prepare_instance_update(&inst, &update).await,
+                Err(e) => Err(e.into()),
+            },
+            other => Err(ServiceError::Internal(format!("rollouts do not move {other}"))),
+        };
+        let link = RolloutLink { rollout_id: r.id.clone(), seq: item.seq, rollback };
+        let outcome = match prepared {
+            Ok(Some(d)) => match self.store.enqueue_rollout_deployment(&d, DeploymentStatus::InProgress, &link).await {
+                Ok(dep) => Ok(dep),
+                // Another driver started it first (after a lease expired): nothing to do.
+                Err(StoreError::Conflict(m)) if m.contains("already started") => return Ok(false),
+                Err(e) => Err(e.into()),
+            },
+            Ok(None) => Err(ServiceError::Internal("the update deploys nothing".into())),
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(dep) => {
+                tracing::info!(rollout = %r.id, item = item.seq, target = %item.target, deployment = %dep.id, to = %to, rollback, "rollout item started");
+                self.signals.enqueued.notify_waiters();
+                Ok(true)
+            }
+            Err(ServiceError::Internal(m)) => Err(ServiceError::Internal(m)),
+            Err(e) => {
+                let why = format!("could not start when its turn came: {}", e.full_text().replace('\n', " "));
+                tracing::warn!(rollout = %r.id, item = item.seq, target = %item.target, reason = %why, rollback, "rollout item skipped");
+                self.store.skip_rollout_item(&r.id, item.seq, &why, rollback).await?;
+                Ok(true)
+            }
+        }
+    }
+}
+
+/// Wake-ups between the parts of one process: deployments enqueued (for idle workers), and
+/// anything a rollout driver should look at (a deployment finished, a rollout changed).
+#[derive(Debug, Default)]
+pub struct Signals {
+    pub enqueued: Arc<tokio::sync::Notify>,
+    pub rollouts: Arc<tokio::sync::Notify>,
+}
+
+/// A plan as the transports show it.
+pub fn plan_json(plan: &RolloutPlan) -> Value {
+    let mut per_wave: BTreeMap<u32, usize> = BTreeMap::new();
+    for w in plan.items.iter().filter_map(|i| i.wave) {
+        *per_wave.entry(w).or_default() += 1;
+    }
+    json!({
+        "templateKind": plan.kind.as_str(),
+        "templateName": plan.template,
+        "targetVersion": plan.target.to_string(),
+        "waveCount": plan.wave_count,
+        "policy": plan.policy,
+        "moving": plan.moving(),
+        "skipped": plan.items.len() - plan.moving(),
+        "waves": per_wave.iter().map(|(w, n)| json!({"wave": w, "resources": n})).collect::<Vec<_>>(),
+        "items": plan.items,
+    })
+}
+
+fn wave_json(c: &WaveCounts) -> Value {
+    json!({
+        "wave": c.wave + 1,
+        "pending": c.pending,
+        "running": c.active,
+        "succeeded": c.succeeded,
+        "failed": c.failed,
+        "skipped": c.skipped,
+        "rollingBack": c.rollback_active,
+        "rolledBack": c.rolled_back,
+        "rollbackFailed": c.rollback_failed,
+    })
+}
+
+/// A rollout with its per-wave progress, as the transports show it.
+pub fn rollout_json(p: &RolloutProgress) -> Value {
+    let r = &p.rollout;
+    json!({
+        "id": r.id,
+        "templateKind": r.template_kind.as_str(),
+        "templateName": r.template_name,
+        "targetVersion": r.target.to_string(),
+        "status": r.status.as_str(),
+        "statusMessage": r.status_message,
+        "currentWave": r.current_wave + 1,
+        "waveCount": r.wave_count,
+        "approvedWave": r.approved_wave.map(|w| w + 1),
+        "notBefore": (r.not_before > r.updated_at).then(|| crate::views::iso(r.not_before)),
+        "policy": p.policy,
+        "selection": serde_json::from_str::<Value>(&r.selection).unwrap_or(Value::Null),
+        "specTransform": r.transform.as_deref().and_then(|t| serde_json::from_str::<Value>(t).ok()),
+        "createdBy": r.created_by,
+        "createdAt": crate::views::iso(r.created_at),
+        "updatedAt": crate::views::iso(r.updated_at),
+        "finishedAt": r.finished_at.map(crate::views::iso),
+        "skippedInPlan": p.skipped_in_plan,
+        "waves": p.waves.iter().map(wave_json).collect::<Vec<_>>(),
+    })
+}
+
+/// A rollout without counts (lists).
+pub fn rollout_summary_json(r: &RolloutRecord) -> Value {
+    json!({
+        "id": r.id,
+        "templateKind": r.template_kind.as_str(),
+        "templateName": r.template_name,
+        "targetVersion": r.target.to_string(),
+        "status": r.status.as_str(),
+        "statusMessage": r.status_message,
+        "currentWave": r.current_wave + 1,
+        "waveCount": r.wave_count,
+        "createdAt": crate::views::iso(r.created_at),
+        "finishedAt": r.finished_at.map(crate::views::iso),
+    })
+}
+
+/// Where one item stands, in words: `PENDING`, `SKIPPED`, the forward deployment's status, or
+/// `ROLLBACK_<status>` once its rollback started.
+pub fn item_state(i: &RolloutItemRecord) -> String {
+    if let Some(rb) = &i.rollback {
+        return format!("ROLLBACK_{}", rb.status.as_str());
+    }
+    if i.rollback_error.is_some() {
+        return "ROLLBACK_NOT_STARTED".into();
+    }
+    match (&i.deployment, &i.skip_reason) {
+        (Some(d), _) => d.status.as_str().to_string(),
+        (None, Some(_)) => "SKIPPED".into(),
+        (None, None) => "PENDING".into(),
+    }
+}
+
+pub fn item_json(i: &RolloutItemRecord) -> Value {
+    let dep = |d: &Option<deuteron_store::ItemDeployment>| {
+        d.as_ref().map(|d| {
+            json!({
+                "id": d.id,
+                "status": d.status.as_str(),
+                "startedAt": d.started_at.map(crate::views::iso),
+                "completedAt": d.completed_at.map(crate::views::iso),
+            })
+        })
+    };
+    json!({
+        "seq": i.seq,
+        "wave": i.wave.map(|w| w + 1),
+        "resourceType": i.target.target_type().as_str(),
+        "resource": i.target.key(),
+        "environment": i.environment_name,
+        "from": i.from.to_string(),
+        "to": i.to.to_string(),
+        "state": item_state(i),
+        "skipReason": i.skip_reason,
+        "rollbackError": i.rollback_error,
+        "deployment": dep(&i.deployment),
+        "rollbackDeployment": dep(&i.rollback),
+    })
+}
