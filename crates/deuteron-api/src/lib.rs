@@ -3,4 +3,5 @@
 
 pub mod proton;
 pub mod rest;
+pub mod rest_rollouts;
 pub mod sigv4;

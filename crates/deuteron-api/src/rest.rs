@@ -33,10 +33,15 @@ pub struct RestApi {
 }
 
 pub fn router(api: RestApi) -> Router {
-    Router::new().route("/api/v1/events", get(events)).route("/api/v1/deployments/{id}/log", get(deployment_log)).with_state(Arc::new(api))
+    let api = Arc::new(api);
+    Router::new()
+        .route("/api/v1/events", get(events))
+        .route("/api/v1/deployments/{id}/log", get(deployment_log))
+        .with_state(api.clone())
+        .merge(crate::rest_rollouts::router(api))
 }
 
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     (status, axum::Json(json!({"error": {"type": code, "message": message.into()}}))).into_response()
 }
 

@@ -284,6 +284,9 @@ impl Deuteron {
             )
             .await?;
         tracing::info!(%kind, %template, %version, "template version published");
+        if current.status == Status::Draft && version.minor > 0 {
+            self.auto_rollout(kind, template, version).await;
+        }
         Ok(rec)
     }
 

@@ -546,13 +546,24 @@ impl Deuteron {
         let (to, spec, current) = if rollback { (item.from, &item.from_spec, item.to) } else { (item.to, &item.to_spec, item.from) };
         let update_type = if to.major != current.major { UpdateType::MajorVersion } else { UpdateType::MinorVersion };
         let update = UpdateResource { update_type, spec: Some(spec.clone()), major: Some(to.major), minor: Some(to.minor) };
+        // A resource someone moved since the plan is left alone: the rollout only moves
+        // resources from the version it planned for.
+        let drifted = |now: VersionNumber| {
+            (now != current).then(|| ServiceError::Conflict(format!("it runs {now} now, not {current} as when the rollout planned it")))
+        };
         let prepared = match &item.target {
             Target::Environment(name) => match self.store.get_environment(name).await {
-                Ok(env) => self.prepare_environment_update(&env, &update).await,
+                Ok(env) => match drifted(env.version) {
+                    Some(e) => Err(e),
+                    None => self.prepare_environment_update(&env, &update).await,
+                },
                 Err(e) => Err(e.into()),
             },
             Target::ServiceInstance { service, instance } => match self.store.get_instance(service, instance).await {
-                Ok(inst) => self.prepare_instance_update(&inst, &update).await,
+                Ok(inst) => match drifted(inst.version) {
+                    Some(e) => Err(e),
+                    None => self.prepare_instance_update(&inst, &update).await,
+                },
                 Err(e) => Err(e.into()),
             },
             other => Err(ServiceError::Internal(format!("rollouts do not move {other}"))),
@@ -581,6 +592,70 @@ impl Deuteron {
                 self.store.skip_rollout_item(&r.id, item.seq, &why, rollback).await?;
                 Ok(true)
             }
+        }
+    }
+}
+
+/// A template's default rollout policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplatePolicy {
+    pub policy: RolloutPolicy,
+    /// Start a rollout with this policy whenever a new minor version is published.
+    pub automatic: bool,
+}
+
+impl Deuteron {
+    pub async fn template_rollout_policy(&self, kind: TemplateKind, name: &str) -> Result<Option<TemplatePolicy>> {
+        self.store.get_template(kind, name).await?;
+        let Some((text, automatic)) = self.store.template_rollout_policy(kind, name).await? else { return Ok(None) };
+        let policy = serde_json::from_str(&text).map_err(|e| ServiceError::Internal(format!("stored rollout policy of {name}: {e}")))?;
+        Ok(Some(TemplatePolicy { policy, automatic }))
+    }
+
+    /// Sets a template's default rollout policy (`None` removes it).
+    pub async fn set_template_rollout_policy(
+        &self,
+        kind: TemplateKind,
+        name: &str,
+        policy: Option<(RolloutPolicy, bool)>,
+    ) -> Result<Option<TemplatePolicy>> {
+        self.store.get_template(kind, name).await?;
+        if let Some((p, _)) = &policy {
+            p.validate().map_err(policy_error)?;
+        }
+        let text = policy.as_ref().map(|(p, a)| (serde_json::to_string(p).expect("policies serialise"), *a));
+        self.store.set_template_rollout_policy(kind, name, text.as_ref().map(|(t, a)| (t.as_str(), *a))).await?;
+        tracing::info!(kind = %kind, template = %name, automatic = policy.as_ref().is_some_and(|p| p.1), "template rollout policy set");
+        Ok(policy.map(|(policy, automatic)| TemplatePolicy { policy, automatic }))
+    }
+
+    /// Automatic mode: after `version` (a new minor) was published, starts a rollout of the
+    /// resources on its major with the template's policy. Never fails the publish; says in the
+    /// log what it did.
+    pub(crate) async fn auto_rollout(&self, kind: TemplateKind, name: &str, version: VersionNumber) {
+        let policy = match self.template_rollout_policy(kind, name).await {
+            Ok(Some(TemplatePolicy { policy, automatic: true })) => policy,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::error!(template = %name, error = %e.full_text(), "cannot read the template's rollout policy");
+                return;
+            }
+        };
+        let req = RolloutRequest {
+            kind,
+            template: name.to_string(),
+            major: Some(version.major),
+            minor: Some(version.minor),
+            selection: Selection { versions: vec![version.major.to_string()], ..Default::default() },
+            policy,
+            transform: None,
+            created_by: Some(format!("automatic: {version} published")),
+        };
+        match self.start_rollout(req).await {
+            Ok((r, plan)) => {
+                tracing::info!(rollout = %r.id, template = %name, %version, resources = plan.moving(), "automatic rollout started")
+            }
+            Err(e) => tracing::info!(template = %name, %version, reason = %e.full_text(), "no automatic rollout"),
         }
     }
 }

@@ -299,6 +299,12 @@ macro_rules! store_impl {
             async fn skip_rollout_item(&self, id: &str, seq: u32, reason: &str, rollback: bool) -> Result<()> {
                 self.db_skip_rollout_item(id, seq, reason, rollback).await
             }
+            async fn template_rollout_policy(&self, kind: TemplateKind, name: &str) -> Result<Option<(String, bool)>> {
+                self.db_template_rollout_policy(kind, name).await
+            }
+            async fn set_template_rollout_policy(&self, kind: TemplateKind, name: &str, policy: Option<(&str, bool)>) -> Result<()> {
+                self.db_set_template_rollout_policy(kind, name, policy).await
+            }
             async fn enqueue_rollout_deployment(&self, d: &NewDeployment, status: DeploymentStatus, link: &RolloutLink) -> Result<DeploymentRecord> {
                 self.db_enqueue_rollout_deployment(d, status, link).await
             }

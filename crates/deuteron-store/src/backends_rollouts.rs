@@ -296,6 +296,35 @@ macro_rules! rollout_methods {
             Ok(())
         }
 
+        async fn db_template_rollout_policy(&self, kind: TemplateKind, name: &str) -> Result<Option<(String, bool)>> {
+            let row = sqlx::query("SELECT policy, automatic FROM template_rollout_policies WHERE template_kind = $1 AND template_name = $2")
+                .bind(kind.as_str())
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+            row.map(|r| Ok((r.try_get("policy")?, r.try_get::<i64, _>("automatic")? != 0))).transpose()
+        }
+
+        async fn db_set_template_rollout_policy(&self, kind: TemplateKind, name: &str, policy: Option<(&str, bool)>) -> Result<()> {
+            let mut tx = self.pool.begin_with($begin_write).await?;
+            sqlx::query("DELETE FROM template_rollout_policies WHERE template_kind = $1 AND template_name = $2")
+                .bind(kind.as_str())
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+            if let Some((text, automatic)) = policy {
+                sqlx::query("INSERT INTO template_rollout_policies (template_kind, template_name, policy, automatic) VALUES ($1, $2, $3, $4)")
+                    .bind(kind.as_str())
+                    .bind(name)
+                    .bind(text)
+                    .bind(i64::from(automatic))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+
         async fn db_enqueue_rollout_deployment(&self, d: &NewDeployment, status: DeploymentStatus, link: &RolloutLink) -> Result<DeploymentRecord> {
             let mut tx = self.pool.begin_with($begin_write).await?;
             // Read the clock once the write lock is held, so timestamps follow commit order.

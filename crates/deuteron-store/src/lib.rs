@@ -289,6 +289,10 @@ pub trait Store: Send + Sync + 'static {
     async fn change_rollout(&self, id: &str, change: &RolloutChange) -> Result<RolloutRecord>;
     /// Records why an item was not started (`rollback`: why its rollback was not).
     async fn skip_rollout_item(&self, id: &str, seq: u32, reason: &str, rollback: bool) -> Result<()>;
+    /// A template's default rollout policy (JSON) and whether it runs automatically.
+    async fn template_rollout_policy(&self, kind: TemplateKind, name: &str) -> Result<Option<(String, bool)>>;
+    /// Sets (or with `None` removes) a template's default rollout policy.
+    async fn set_template_rollout_policy(&self, kind: TemplateKind, name: &str, policy: Option<(&str, bool)>) -> Result<()>;
     /// `enqueue_deployment`, linking the deployment to a rollout item in the same transaction.
     async fn enqueue_rollout_deployment(
         &self,

@@ -756,6 +756,9 @@ pub enum RolloutCommand {
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
+    /// Each template's default rollout policy and automatic mode.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
 }
 
 #[derive(Debug, Args)]
@@ -788,6 +791,16 @@ pub struct RolloutArgs {
     /// Only this resource (an environment, or service/instance); repeatable.
     #[arg(long = "resource")]
     pub resources: Vec<String>,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// A spec transform file (YAML or JSON: remove, rename, set) applied to every moved resource's inputs.
+    #[arg(long)]
+    pub spec_transform: Option<PathBuf>,
+}
+
+/// A rollout policy, from flags or a file.
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
     /// Waves: a count (3), percentages (10%,40%,50%) or environment groups in order
     /// (dev;staging;prod-eu,prod-us).
     #[arg(long, default_value = "1")]
@@ -811,9 +824,24 @@ pub struct RolloutArgs {
     #[arg(long)]
     pub rollback_on_failure: bool,
     /// A policy file (YAML or JSON with waves, max_concurrency, ...) instead of the policy flags.
-    #[arg(long)]
-    pub policy: Option<PathBuf>,
-    /// A spec transform file (YAML or JSON: remove, rename, set) applied to every moved resource's inputs.
-    #[arg(long)]
-    pub spec_transform: Option<PathBuf>,
+    #[arg(long = "policy")]
+    pub policy_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Set a template's default rollout policy; with --automatic, publishing a new minor version
+    /// starts a rollout of the resources on its major with this policy.
+    Set {
+        kind: Kind,
+        template: String,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        #[arg(long)]
+        automatic: bool,
+    },
+    /// Show a template's default rollout policy.
+    Show { kind: Kind, template: String },
+    /// Remove a template's default rollout policy (and its automatic mode).
+    Clear { kind: Kind, template: String },
 }

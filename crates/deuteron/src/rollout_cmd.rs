@@ -11,7 +11,7 @@ use deuteron_service::rollouts::{
     RolloutProgress, RolloutRequest, Selection, item_json, item_state, plan_json, rollout_json, rollout_summary_json,
 };
 
-use crate::cli::{Output, RolloutArgs, RolloutCommand, RolloutWatch};
+use crate::cli::{Output, PolicyArgs, PolicyCommand, RolloutArgs, RolloutCommand, RolloutWatch};
 use crate::exit::{DEPLOYMENT_FAILED, Failure, WAIT_TIMEOUT};
 use crate::output::table;
 
@@ -20,18 +20,8 @@ fn read_yaml<T: serde::de::DeserializeOwned>(what: &str, path: &std::path::Path)
     serde_norway::from_str(&text).map_err(|e| Failure::invalid(format!("{what} {}: {e}", path.display())))
 }
 
-fn request(args: RolloutArgs) -> Result<RolloutRequest, Failure> {
-    let (major, minor) = match args.to.as_deref() {
-        None => (None, None),
-        Some(v) => match v.split_once('.') {
-            None => (Some(v.parse::<u32>().map_err(|_| Failure::invalid(format!("--to {v:?}: expected 2 or 1.3")))?), None),
-            Some(_) => {
-                let n: deuteron_core::VersionNumber = v.parse().map_err(|e| Failure::invalid(format!("--to {v:?}: {e}")))?;
-                (Some(n.major), Some(n.minor))
-            }
-        },
-    };
-    let policy = match &args.policy {
+fn policy(args: PolicyArgs) -> Result<RolloutPolicy, Failure> {
+    Ok(match &args.policy_file {
         Some(path) => read_yaml::<RolloutPolicy>("policy file", path)?,
         None => RolloutPolicy {
             waves: Waves::parse(&args.waves).map_err(|e| Failure::invalid(format!("--waves: {e}")))?,
@@ -48,7 +38,21 @@ fn request(args: RolloutArgs) -> Result<RolloutRequest, Failure> {
             approval_before: args.approve_before,
             rollback_on_failure: args.rollback_on_failure,
         },
+    })
+}
+
+fn request(args: RolloutArgs) -> Result<RolloutRequest, Failure> {
+    let (major, minor) = match args.to.as_deref() {
+        None => (None, None),
+        Some(v) => match v.split_once('.') {
+            None => (Some(v.parse::<u32>().map_err(|_| Failure::invalid(format!("--to {v:?}: expected 2 or 1.3")))?), None),
+            Some(_) => {
+                let n: deuteron_core::VersionNumber = v.parse().map_err(|e| Failure::invalid(format!("--to {v:?}: {e}")))?;
+                (Some(n.major), Some(n.minor))
+            }
+        },
     };
+    let policy = policy(args.policy)?;
     let transform = args.spec_transform.as_deref().map(|p| read_yaml::<SpecTransform>("spec transform", p)).transpose()?;
     Ok(RolloutRequest {
         kind: args.kind.into(),
@@ -238,6 +242,43 @@ pub async fn run(svc: &Deuteron, output: Output, cmd: RolloutCommand) -> Result<
         RolloutCommand::Resume { id } => show(&progress_after(svc, svc.resume_rollout(&id).await?.id).await?, output),
         RolloutCommand::Approve { id } => show(&progress_after(svc, svc.approve_rollout(&id).await?.id).await?, output),
         RolloutCommand::Cancel { id } => show(&progress_after(svc, svc.cancel_rollout(&id).await?.id).await?, output),
+        RolloutCommand::Policy(cmd) => {
+            let (kind, template, found) = match cmd {
+                PolicyCommand::Set { kind, template, policy: p, automatic } => {
+                    let found = svc.set_template_rollout_policy(kind.into(), &template, Some((policy(p)?, automatic))).await?;
+                    (kind, template, found)
+                }
+                PolicyCommand::Show { kind, template } => {
+                    let found = svc.template_rollout_policy(kind.into(), &template).await?;
+                    (kind, template, found)
+                }
+                PolicyCommand::Clear { kind, template } => {
+                    svc.set_template_rollout_policy(kind.into(), &template, None).await?;
+                    (kind, template, None)
+                }
+            };
+            let kind: deuteron_core::TemplateKind = kind.into();
+            match (output, found) {
+                (Output::Json, Some(p)) => print_json(&serde_json::json!({"policy": p.policy, "automatic": p.automatic})),
+                (Output::Json, None) => print_json(&Value::Null),
+                (Output::Table, Some(p)) => {
+                    println!("template:  {} {template}", kind.as_str());
+                    println!("automatic: {}", if p.automatic { "yes: a new minor version starts a rollout" } else { "no" });
+                    println!("waves:     {}", p.policy.waves);
+                    println!("max concurrency: {}", p.policy.max_concurrency);
+                    println!("wave failure tolerance: {}", p.policy.wave_failure_tolerance);
+                    if let Some(t) = p.policy.total_failure_tolerance {
+                        println!("total failure tolerance: {t}");
+                    }
+                    println!("bake seconds: {}", p.policy.bake_seconds);
+                    if !p.policy.approval_before.is_empty() {
+                        println!("approval before waves: {:?}", p.policy.approval_before);
+                    }
+                    println!("rollback on failure: {}", p.policy.rollback_on_failure);
+                }
+                (Output::Table, None) => println!("{} template {template} has no rollout policy", kind.as_str()),
+            }
+        }
         RolloutCommand::List { limit } => {
             let list = svc.list_rollouts(limit).await?;
             match output {

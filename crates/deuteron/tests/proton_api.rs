@@ -11,17 +11,6 @@ use std::process::Command;
 mod common;
 use common::*;
 
-/// One raw HTTP/1.1 request; returns (status, headers+body text).
-fn raw(port: u16, head: &str, body: &[u8]) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.write_all(format!("{head}Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()).as_bytes()).unwrap();
-    let _ = s.write_all(body);
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    (status, out)
-}
-
 #[test]
 fn proton_clients_against_deuteron() {
     let moto = moto();

@@ -46,3 +46,13 @@ CREATE TABLE rollout_items (
     PRIMARY KEY (rollout_id, seq)
 );
 CREATE INDEX rollout_items_wave ON rollout_items (rollout_id, wave, seq);
+
+-- Each template's default rollout policy; `automatic` starts a rollout with it whenever a new
+-- minor version of the template is published.
+CREATE TABLE template_rollout_policies (
+    template_kind   TEXT    NOT NULL,
+    template_name   TEXT    NOT NULL,
+    policy          TEXT    NOT NULL,
+    automatic       INTEGER NOT NULL,
+    PRIMARY KEY (template_kind, template_name)
+);

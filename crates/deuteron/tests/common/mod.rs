@@ -121,3 +121,16 @@ pub fn deuteron_ok(data: &Path, args: &[&str]) -> String {
     assert_eq!(code, Some(0), "deuteron {args:?}: {err}");
     out
 }
+
+/// One raw HTTP/1.1 request to 127.0.0.1:`port` (`head` without the final blank line); returns
+/// the status and the whole response text.
+pub fn raw(port: u16, head: &str, body: &[u8]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(format!("{head}Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()).as_bytes()).unwrap();
+    let _ = s.write_all(body);
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, out)
+}
