@@ -227,3 +227,49 @@ impl Deuteron {
         Ok(out)
     }
 }
+
+/// The published versions of every template of a kind, to tell how far behind many resources are
+/// with one read per template.
+#[derive(Debug, Clone, Default)]
+pub struct Currency {
+    versions: std::collections::HashMap<String, Vec<(VersionNumber, TemplateVersionStatus)>>,
+}
+
+/// `UP_TO_DATE`, `BEHIND_MINOR` or `BEHIND_MAJOR`.
+pub fn staleness_str(s: Staleness) -> &'static str {
+    match s {
+        Staleness::UpToDate => "UP_TO_DATE",
+        Staleness::BehindMinor => "BEHIND_MINOR",
+        Staleness::BehindMajor => "BEHIND_MAJOR",
+    }
+}
+
+impl Currency {
+    pub fn staleness(&self, template: &str, deployed: VersionNumber) -> Staleness {
+        staleness(deployed, self.versions.get(template).map(Vec::as_slice).unwrap_or(&[]))
+    }
+
+    /// The recommended version (the highest published) of a template.
+    pub fn recommended(&self, template: &str) -> Option<VersionNumber> {
+        deuteron_core::registry::recommended_version(self.versions.get(template).map(Vec::as_slice).unwrap_or(&[]))
+    }
+
+    pub fn view(&self, template: &str, deployed: VersionNumber) -> crate::views::CurrencyView {
+        crate::views::CurrencyView {
+            recommended_version: self.recommended(template).map(|v| v.to_string()),
+            template_version_status: staleness_str(self.staleness(template, deployed)).to_string(),
+        }
+    }
+}
+
+impl Deuteron {
+    /// The published versions of every template of `kind`.
+    pub async fn currency(&self, kind: TemplateKind) -> Result<Currency> {
+        let mut versions = std::collections::HashMap::new();
+        for t in self.store.list_templates(Some(kind)).await? {
+            let list = self.store.list_versions(kind, &t.name, None).await?;
+            versions.insert(t.name.clone(), list.iter().map(|v| (v.version, v.status)).collect());
+        }
+        Ok(Currency { versions })
+    }
+}

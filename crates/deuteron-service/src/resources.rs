@@ -599,6 +599,10 @@ impl Deuteron {
         }))
     }
 
+    pub async fn list_pipelines(&self) -> Result<Vec<PipelineRecord>> {
+        Ok(self.store.list_pipelines().await?)
+    }
+
     pub async fn get_pipeline(&self, service: &str) -> Result<PipelineRecord> {
         Ok(self.store.get_pipeline(service).await?)
     }

@@ -146,6 +146,16 @@ impl From<&DeploymentFields> for DeploymentFieldsView {
     }
 }
 
+/// Where a resource's version stands against its template's recommended version.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CurrencyView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recommended_version: Option<String>,
+    /// `UP_TO_DATE`, `BEHIND_MINOR` or `BEHIND_MAJOR`.
+    pub template_version_status: String,
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvironmentView {
@@ -158,6 +168,10 @@ pub struct EnvironmentView {
     pub spec: String,
     #[serde(flatten)]
     pub deployment: DeploymentFieldsView,
+    /// The template's recommended version and how this resource stands against it
+    /// (`UP_TO_DATE`, `BEHIND_MINOR`, `BEHIND_MAJOR`), when looked up.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<CurrencyView>,
     pub created_at: String,
     pub last_modified_at: String,
 }
@@ -172,6 +186,7 @@ impl From<&EnvironmentRecord> for EnvironmentView {
             template_minor_version: e.version.minor.to_string(),
             spec: e.spec.clone(),
             deployment: (&e.deployment).into(),
+            currency: None,
             created_at: iso(e.created_at),
             last_modified_at: iso(e.updated_at),
         }
@@ -220,6 +235,10 @@ pub struct InstanceView {
     pub spec: String,
     #[serde(flatten)]
     pub deployment: DeploymentFieldsView,
+    /// The template's recommended version and how this resource stands against it
+    /// (`UP_TO_DATE`, `BEHIND_MINOR`, `BEHIND_MAJOR`), when looked up.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<CurrencyView>,
     pub created_at: String,
 }
 
@@ -234,6 +253,7 @@ impl From<&InstanceRecord> for InstanceView {
             template_minor_version: i.version.minor.to_string(),
             spec: i.spec.clone(),
             deployment: (&i.deployment).into(),
+            currency: None,
             created_at: iso(i.created_at),
         }
     }
@@ -249,6 +269,10 @@ pub struct PipelineView {
     pub spec: String,
     #[serde(flatten)]
     pub deployment: DeploymentFieldsView,
+    /// The template's recommended version and how this resource stands against it
+    /// (`UP_TO_DATE`, `BEHIND_MINOR`, `BEHIND_MAJOR`), when looked up.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<CurrencyView>,
     pub created_at: String,
 }
 
@@ -261,6 +285,7 @@ impl From<&PipelineRecord> for PipelineView {
             template_minor_version: p.version.minor.to_string(),
             spec: p.spec.clone(),
             deployment: (&p.deployment).into(),
+            currency: None,
             created_at: iso(p.created_at),
         }
     }

@@ -265,7 +265,11 @@ pub enum EnvCommand {
         #[command(flatten)]
         wait: WaitArgs,
     },
-    List,
+    /// Environments, with their version and how far behind the recommended one they are.
+    List {
+        #[command(flatten)]
+        filter: VersionFilter,
+    },
     Show {
         name: String,
     },
@@ -353,15 +357,8 @@ pub enum InstanceCommand {
         service: Option<String>,
         #[arg(long)]
         environment: Option<String>,
-        /// Only instances of this service template.
-        #[arg(long)]
-        template: Option<String>,
-        /// Only instances running this version (MAJOR.MINOR).
-        #[arg(long = "template-version", value_name = "MAJOR.MINOR")]
-        template_version: Option<String>,
-        /// Only instances behind the recommended version by a minor or a major.
-        #[arg(long, value_enum)]
-        behind: Option<Behind>,
+        #[command(flatten)]
+        filter: VersionFilter,
     },
     Show {
         service: String,
@@ -382,6 +379,11 @@ pub enum InstanceCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum PipelineCommand {
+    /// Pipelines, with their version and how far behind the recommended one they are.
+    List {
+        #[command(flatten)]
+        filter: VersionFilter,
+    },
     Show {
         service: String,
     },
@@ -844,4 +846,18 @@ pub enum PolicyCommand {
     Show { kind: Kind, template: String },
     /// Remove a template's default rollout policy (and its automatic mode).
     Clear { kind: Kind, template: String },
+}
+
+/// Outdated detection filters of the resource lists.
+#[derive(Debug, Args, Default)]
+pub struct VersionFilter {
+    /// Only resources of this template.
+    #[arg(long)]
+    pub template: Option<String>,
+    /// Only resources running this version (MAJOR.MINOR).
+    #[arg(long = "template-version", value_name = "MAJOR.MINOR")]
+    pub template_version: Option<String>,
+    /// Only resources behind the recommended version by a minor or a major.
+    #[arg(long, value_enum)]
+    pub behind: Option<Behind>,
 }

@@ -5,18 +5,19 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use deuteron_core::registry::Staleness;
-use deuteron_core::{DeploymentStatus, ServiceStatus};
+use deuteron_core::{DeploymentStatus, ServiceStatus, TemplateKind, VersionNumber};
 use deuteron_service::components::{CreateComponent, UpdateComponent};
+use deuteron_service::meta::Currency;
 use deuteron_service::resources::{CreateEnvironment, CreateService, UpdateResource};
 use deuteron_service::views::{
-    ComponentView, DeploymentView, EnvironmentView, InstanceView, LogLineView, OutputView, PipelineView, ServiceView,
+    ComponentView, CurrencyView, DeploymentView, EnvironmentView, InstanceView, LogLineView, OutputView, PipelineView, ServiceView,
 };
 use deuteron_service::{Deuteron, ServiceError};
 use deuteron_store::{DeploymentFilter, DeploymentRecord, JobState, Target};
 
 use crate::cli::{
     AttachArgs, ComponentCommand, DeploymentCommand, EnvCommand, InstanceCommand, Output, PipelineCommand, ServiceCommand, UpdateArgs,
-    WaitArgs,
+    VersionFilter, WaitArgs,
 };
 use crate::exit::{DEPLOYMENT_FAILED, Failure, WAIT_TIMEOUT};
 use crate::output::{opt, print, print_fields};
@@ -38,6 +39,45 @@ fn update(u: &UpdateArgs) -> Result<UpdateResource, Failure> {
     })
 }
 
+/// The list filters of outdated detection, with the versions they compare against.
+struct Keep {
+    currency: Currency,
+    template: Option<String>,
+    version: Option<VersionNumber>,
+    behind: Option<Staleness>,
+}
+
+impl Keep {
+    async fn new(svc: &Deuteron, kind: TemplateKind, f: &VersionFilter) -> Result<Self, Failure> {
+        let version = f
+            .template_version
+            .as_deref()
+            .map(|v| v.parse::<VersionNumber>().map_err(|e| Failure::invalid(format!("--template-version: {e}"))))
+            .transpose()?;
+        let behind = f.behind.map(|b| match b {
+            crate::cli::Behind::Minor => Staleness::BehindMinor,
+            crate::cli::Behind::Major => Staleness::BehindMajor,
+        });
+        Ok(Self { currency: svc.currency(kind).await?, template: f.template.clone(), version, behind })
+    }
+
+    fn keeps(&self, template: &str, version: VersionNumber) -> bool {
+        self.template.as_deref().is_none_or(|t| t == template)
+            && self.version.is_none_or(|v| v == version)
+            && self.behind.is_none_or(|b| self.currency.staleness(template, version) == b)
+    }
+}
+
+fn currency_cell(c: &Option<CurrencyView>) -> String {
+    match c {
+        Some(c) => match &c.recommended_version {
+            Some(r) if c.template_version_status != "UP_TO_DATE" => format!("{} (recommended {r})", c.template_version_status),
+            _ => c.template_version_status.clone(),
+        },
+        None => "-".into(),
+    }
+}
+
 fn show_env(output: Output, e: &EnvironmentView) {
     print_fields(
         output,
@@ -45,6 +85,7 @@ fn show_env(output: Output, e: &EnvironmentView) {
         vec![
             ("name", e.name.clone()),
             ("template", format!("{} {}.{}", e.template_name, e.template_major_version, e.template_minor_version)),
+            ("template version status", currency_cell(&e.currency)),
             ("status", e.deployment.deployment_status.clone()),
             ("status message", opt(&e.deployment.deployment_status_message)),
             ("last attempted", opt(&e.deployment.last_attempted_deployment_id)),
@@ -62,6 +103,7 @@ fn show_instance(output: Output, i: &InstanceView) {
             ("instance", format!("{}/{}", i.service_name, i.name)),
             ("environment", i.environment_name.clone()),
             ("template", format!("{} {}.{}", i.template_name, i.template_major_version, i.template_minor_version)),
+            ("template version status", currency_cell(&i.currency)),
             ("status", i.deployment.deployment_status.clone()),
             ("status message", opt(&i.deployment.deployment_status_message)),
             ("last attempted", opt(&i.deployment.last_attempted_deployment_id)),
@@ -250,8 +292,15 @@ pub async fn env(svc: &Deuteron, output: Output, cmd: EnvCommand) -> Result<(), 
             }
             show_env(output, &EnvironmentView::from(&svc.get_environment(&name).await?));
         }
-        EnvCommand::List => {
-            let list: Vec<EnvironmentView> = svc.list_environments().await?.iter().map(EnvironmentView::from).collect();
+        EnvCommand::List { filter } => {
+            let keep = Keep::new(svc, TemplateKind::Environment, &filter).await?;
+            let list: Vec<EnvironmentView> = svc
+                .list_environments()
+                .await?
+                .iter()
+                .filter(|e| keep.keeps(&e.template_name, e.version))
+                .map(|e| EnvironmentView { currency: Some(keep.currency.view(&e.template_name, e.version)), ..EnvironmentView::from(e) })
+                .collect();
             let rows = list
                 .iter()
                 .map(|e| {
@@ -259,13 +308,18 @@ pub async fn env(svc: &Deuteron, output: Output, cmd: EnvCommand) -> Result<(), 
                         e.name.clone(),
                         e.template_name.clone(),
                         format!("{}.{}", e.template_major_version, e.template_minor_version),
+                        currency_cell(&e.currency),
                         e.deployment.deployment_status.clone(),
                     ]
                 })
                 .collect();
-            print(output, &list, &["NAME", "TEMPLATE", "VERSION", "STATUS"], rows);
+            print(output, &list, &["NAME", "TEMPLATE", "VERSION", "TEMPLATE VERSION STATUS", "STATUS"], rows);
         }
-        EnvCommand::Show { name } => show_env(output, &EnvironmentView::from(&svc.get_environment(&name).await?)),
+        EnvCommand::Show { name } => {
+            let e = svc.get_environment(&name).await?;
+            let currency = svc.currency(TemplateKind::Environment).await?;
+            show_env(output, &EnvironmentView { currency: Some(currency.view(&e.template_name, e.version)), ..EnvironmentView::from(&e) })
+        }
         EnvCommand::Update { name, description, update: u } => {
             let (_, dep) = svc.update_environment(&name, description.map(Some), update(&u)?).await?;
             if let (Some(d), true) = (&dep, u.wait.wait) {
@@ -359,27 +413,14 @@ fn show_service(output: Output, s: &ServiceView) {
 
 pub async fn instance(svc: &Deuteron, output: Output, cmd: InstanceCommand) -> Result<(), Failure> {
     match cmd {
-        InstanceCommand::List { service, environment, template, template_version, behind } => {
-            let version = template_version
-                .map(|v| v.parse::<deuteron_core::VersionNumber>().map_err(|e| Failure::invalid(format!("--template-version: {e}"))))
-                .transpose()?;
-            let wanted = behind.map(|b| match b {
-                crate::cli::Behind::Minor => Staleness::BehindMinor,
-                crate::cli::Behind::Major => Staleness::BehindMajor,
-            });
-            let mut list = svc.list_instances(service.as_deref(), environment.as_deref()).await?;
-            list.retain(|i| template.as_ref().is_none_or(|t| *t == i.template_name) && version.is_none_or(|v| v == i.version));
-            if let Some(w) = wanted {
-                let mut published: HashMap<String, Vec<_>> = HashMap::new();
-                for i in &list {
-                    if !published.contains_key(&i.template_name) {
-                        let versions = svc.list_versions(deuteron_core::TemplateKind::Service, &i.template_name, None).await?;
-                        published.insert(i.template_name.clone(), versions.iter().map(|v| (v.version, v.status)).collect());
-                    }
-                }
-                list.retain(|i| deuteron_core::registry::staleness(i.version, &published[&i.template_name]) == w);
-            }
-            let list: Vec<InstanceView> = list.iter().map(InstanceView::from).collect();
+        InstanceCommand::List { service, environment, filter } => {
+            let keep = Keep::new(svc, TemplateKind::Service, &filter).await?;
+            let list = svc.list_instances(service.as_deref(), environment.as_deref()).await?;
+            let list: Vec<InstanceView> = list
+                .iter()
+                .filter(|i| keep.keeps(&i.template_name, i.version))
+                .map(|i| InstanceView { currency: Some(keep.currency.view(&i.template_name, i.version)), ..InstanceView::from(i) })
+                .collect();
             let rows = list
                 .iter()
                 .map(|i| {
@@ -388,13 +429,18 @@ pub async fn instance(svc: &Deuteron, output: Output, cmd: InstanceCommand) -> R
                         i.name.clone(),
                         i.environment_name.clone(),
                         format!("{}.{}", i.template_major_version, i.template_minor_version),
+                        currency_cell(&i.currency),
                         i.deployment.deployment_status.clone(),
                     ]
                 })
                 .collect();
-            print(output, &list, &["SERVICE", "NAME", "ENVIRONMENT", "VERSION", "STATUS"], rows);
+            print(output, &list, &["SERVICE", "NAME", "ENVIRONMENT", "VERSION", "TEMPLATE VERSION STATUS", "STATUS"], rows);
         }
-        InstanceCommand::Show { service, name } => show_instance(output, &InstanceView::from(&svc.get_instance(&service, &name).await?)),
+        InstanceCommand::Show { service, name } => {
+            let i = svc.get_instance(&service, &name).await?;
+            let currency = svc.currency(TemplateKind::Service).await?;
+            show_instance(output, &InstanceView { currency: Some(currency.view(&i.template_name, i.version)), ..InstanceView::from(&i) })
+        }
         InstanceCommand::Update { service, name, update: u } => {
             if let Some(d) = svc.update_instance(&service, &name, update(&u)?).await?
                 && u.wait.wait
@@ -419,13 +465,41 @@ pub async fn pipeline(svc: &Deuteron, output: Output, cmd: PipelineCommand) -> R
             vec![
                 ("service", p.service_name.clone()),
                 ("template", format!("{} {}.{}", p.template_name, p.template_major_version, p.template_minor_version)),
+                ("template version status", currency_cell(&p.currency)),
                 ("status", p.deployment.deployment_status.clone()),
                 ("status message", opt(&p.deployment.deployment_status_message)),
             ],
         )
     };
     match cmd {
-        PipelineCommand::Show { service } => show(&PipelineView::from(&svc.get_pipeline(&service).await?)),
+        PipelineCommand::List { filter } => {
+            let keep = Keep::new(svc, TemplateKind::Service, &filter).await?;
+            let list: Vec<PipelineView> = svc
+                .list_pipelines()
+                .await?
+                .iter()
+                .filter(|p| keep.keeps(&p.template_name, p.version))
+                .map(|p| PipelineView { currency: Some(keep.currency.view(&p.template_name, p.version)), ..PipelineView::from(p) })
+                .collect();
+            let rows = list
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.service_name.clone(),
+                        p.template_name.clone(),
+                        format!("{}.{}", p.template_major_version, p.template_minor_version),
+                        currency_cell(&p.currency),
+                        p.deployment.deployment_status.clone(),
+                    ]
+                })
+                .collect();
+            print(output, &list, &["SERVICE", "TEMPLATE", "VERSION", "TEMPLATE VERSION STATUS", "STATUS"], rows);
+        }
+        PipelineCommand::Show { service } => {
+            let p = svc.get_pipeline(&service).await?;
+            let currency = svc.currency(TemplateKind::Service).await?;
+            show(&PipelineView { currency: Some(currency.view(&p.template_name, p.version)), ..PipelineView::from(&p) })
+        }
         PipelineCommand::Update { service, update: u } => {
             if let Some(d) = svc.update_pipeline(&service, update(&u)?).await?
                 && u.wait.wait

@@ -92,6 +92,23 @@ fn a_rollout_survives_a_killed_server_without_duplicate_deployments() {
     deuteron_ok(&data, &["service", "create", "web", "--template", "web", "--major", "1", "--spec", spec_file.to_str().unwrap(), "--wait"]);
     templates(&data, dir.path(), true);
 
+    // Outdated detection: who is behind, on every list.
+    let behind = json(&data, &["instance", "list", "--behind", "minor"]);
+    assert_eq!(behind.as_array().unwrap().len(), 18);
+    assert_eq!(
+        (behind[0]["templateVersionStatus"].as_str(), behind[0]["recommendedVersion"].as_str()),
+        (Some("BEHIND_MINOR"), Some("1.1"))
+    );
+    let table = deuteron_ok(&data, &["instance", "show", "web", "dev-0"]);
+    assert!(table.contains("BEHIND_MINOR (recommended 1.1)"), "{table}");
+    assert_eq!(json(&data, &["instance", "list", "--behind", "major"]), serde_json::json!([]));
+    let envs = json(&data, &["env", "list", "--template", "net", "--template-version", "1.0"]);
+    assert_eq!(envs.as_array().unwrap().len(), 3);
+    assert_eq!(envs[0]["templateVersionStatus"], "UP_TO_DATE");
+    assert_eq!(json(&data, &["env", "list", "--behind", "minor"]), serde_json::json!([]));
+    assert_eq!(json(&data, &["pipeline", "list"]), serde_json::json!([]), "web has no pipeline");
+    assert_eq!(deuteron(&data, &["env", "list", "--template-version", "x"]).0, Some(3));
+
     // The plan, before anything runs.
     let plan = json(&data, &["rollout", "plan", "service", "web", "--waves", "dev;staging;prod", "--max-concurrency", "3"]);
     assert_eq!(
@@ -148,6 +165,8 @@ fn a_rollout_survives_a_killed_server_without_duplicate_deployments() {
     assert!(per_instance.values().all(|v| v == &["SUCCEEDED", "SUCCEEDED"]), "{per_instance:?}");
     let fleet = json(&data, &["template", "fleet", "service", "web"]);
     assert_eq!((fleet[0]["upToDate"].as_u64(), fleet[0]["behindMinor"].as_u64()), (Some(18), Some(0)), "{fleet}");
+    let shown = json(&data, &["instance", "show", "web", "prod-5"]);
+    assert_eq!((shown["templateVersionStatus"].as_str(), shown["templateMinorVersion"].as_str()), (Some("UP_TO_DATE"), Some("1")));
     let list = json(&data, &["rollout", "list"]);
     assert_eq!(list[0]["status"], "SUCCEEDED");
     // A finished rollout cannot be paused; an unknown one is not found.
