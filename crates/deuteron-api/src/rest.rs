@@ -19,7 +19,7 @@ use axum::routing::get;
 use serde_json::json;
 
 use deuteron_core::Role;
-use deuteron_service::Deuteron;
+use deuteron_service::{Deuteron, ServiceError};
 use deuteron_store::EventFilter;
 
 /// How late an event may commit (relative to newer ones) and still be streamed.
@@ -37,12 +37,65 @@ pub fn router(api: RestApi) -> Router {
     Router::new()
         .route("/api/v1/events", get(events))
         .route("/api/v1/deployments/{id}/log", get(deployment_log))
+        .route("/api/v1/openapi.json", get(crate::rest_resources::openapi))
         .with_state(api.clone())
-        .merge(crate::rest_rollouts::router(api))
+        .merge(crate::rest_rollouts::router(api.clone()))
+        .merge(crate::rest_resources::router(api))
 }
 
 pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     (status, axum::Json(json!({"error": {"type": code, "message": message.into()}}))).into_response()
+}
+
+/// A refused or failed REST call, as the response to send (boxed: responses are large).
+pub struct RestError(Box<Response>);
+
+impl From<Response> for RestError {
+    fn from(r: Response) -> Self {
+        RestError(Box::new(r))
+    }
+}
+
+impl From<ServiceError> for RestError {
+    fn from(e: ServiceError) -> Self {
+        service_error(e).into()
+    }
+}
+
+impl IntoResponse for RestError {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
+pub(crate) fn invalid(message: impl Into<String>) -> RestError {
+    error(StatusCode::BAD_REQUEST, "ValidationError", message).into()
+}
+
+pub(crate) type Reply = Result<Response, RestError>;
+
+/// A service error as a REST error response.
+pub fn service_error(e: ServiceError) -> Response {
+    let (status, code) = match &e {
+        ServiceError::Validation { .. } | ServiceError::Bundle(_) => (StatusCode::BAD_REQUEST, "ValidationError"),
+        ServiceError::NotFound(_) => (StatusCode::NOT_FOUND, "NotFound"),
+        ServiceError::Conflict(_) => (StatusCode::CONFLICT, "Conflict"),
+        ServiceError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
+    };
+    error(status, code, e.full_text())
+}
+
+/// The caller's key id, if its role may call `operation` (named as the Proton operation it
+/// matches, e.g. `UpdateServiceInstance`; the same rules as the Proton endpoint). Access keys are
+/// managed by admins only.
+pub(crate) async fn authorize(api: &RestApi, headers: &HeaderMap, operation: &str) -> Result<String, RestError> {
+    let (id, role) = bearer(&api.svc, headers).await?;
+    let allowed = if operation.contains("AccessKey") { role == Role::Admin } else { role.may_call(operation) };
+    if !allowed {
+        tracing::warn!(access_key = %id, role = %role, operation, "REST request denied");
+        return Err(error(StatusCode::FORBIDDEN, "AccessDenied", format!("a {role} key may not call {operation}")).into());
+    }
+    Ok(id)
 }
 
 /// The caller's role from `Authorization: Bearer <id>:<secret>`.
@@ -67,8 +120,9 @@ pub async fn bearer(svc: &Deuteron, headers: &HeaderMap) -> Result<(String, Role
     }
 }
 
-#[derive(Debug, serde::Deserialize)]
-struct EventQuery {
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventQuery {
     #[serde(default)]
     after: i64,
     #[serde(rename = "type")]
@@ -77,6 +131,8 @@ struct EventQuery {
     limit: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventQuery),
+    responses((status = 200, description = "`{events, next}` as JSON, or with `Accept: text/event-stream` a Server-Sent Events stream (`status` events, resumable with Last-Event-ID)", body = Object), (status = "4XX", body = crate::rest_resources::ErrorBody)))]
 async fn events(State(api): State<Arc<RestApi>>, headers: HeaderMap, Query(q): Query<EventQuery>) -> Response {
     if let Err(r) = bearer(&api.svc, &headers).await {
         return r;
@@ -131,12 +187,15 @@ async fn events(State(api): State<Arc<RestApi>>, headers: HeaderMap, Query(q): Q
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
 }
 
-#[derive(Debug, serde::Deserialize)]
-struct LogQuery {
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LogQuery {
     #[serde(default)]
     after: i64,
 }
 
+#[utoipa::path(get, path = "/api/v1/deployments/{id}/log", tag = "deployments", params(("id" = String, Path), LogQuery),
+    responses((status = 200, description = "`{lines, next}` as JSON, or with `Accept: text/event-stream` `line` events following the deployment and an `end` event with its final status", body = Object), (status = "4XX", body = crate::rest_resources::ErrorBody)))]
 async fn deployment_log(
     State(api): State<Arc<RestApi>>,
     axum::extract::Path(id): axum::extract::Path<String>,

@@ -2,7 +2,7 @@
 //! `GET /api/v1/rollouts/{id}`, `GET /api/v1/rollouts/{id}/items` and
 //! `POST /api/v1/rollouts/{id}/{pause|resume|approve|cancel}`, plus each template's default
 //! rollout policy (with its automatic mode) at `/api/v1/templates/{kind}/{name}/rollout-policy`.
-//! Reading needs any key; changing needs an admin key.
+//! Reading needs any key; changing needs an admin key (the rules of the Proton endpoint's roles).
 
 use std::sync::Arc;
 
@@ -14,12 +14,11 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use deuteron_core::TemplateKind;
 use deuteron_core::rollout::{RolloutPolicy, SpecTransform};
-use deuteron_core::{Role, TemplateKind};
-use deuteron_service::ServiceError;
 use deuteron_service::rollouts::{RolloutRequest, Selection, TemplatePolicy, item_json, plan_json, rollout_json, rollout_summary_json};
 
-use crate::rest::{RestApi, bearer, error};
+use crate::rest::{Reply, RestApi, RestError, authorize, error, invalid};
 
 pub fn router(api: Arc<RestApi>) -> Router {
     Router::new()
@@ -32,66 +31,23 @@ pub fn router(api: Arc<RestApi>) -> Router {
         .with_state(api)
 }
 
-/// A refused or failed REST call, as the response to send (boxed: responses are large).
-pub struct RestError(Box<Response>);
-
-impl From<Response> for RestError {
-    fn from(r: Response) -> Self {
-        RestError(Box::new(r))
-    }
-}
-
-impl From<ServiceError> for RestError {
-    fn from(e: ServiceError) -> Self {
-        service_error(e).into()
-    }
-}
-
-impl IntoResponse for RestError {
-    fn into_response(self) -> Response {
-        *self.0
-    }
-}
-
-fn invalid(message: impl Into<String>) -> RestError {
-    error(StatusCode::BAD_REQUEST, "ValidationError", message).into()
-}
-
-type Reply = Result<Response, RestError>;
-
-/// A service error as a REST error response.
-pub fn service_error(e: ServiceError) -> Response {
-    let (status, code) = match &e {
-        ServiceError::Validation { .. } | ServiceError::Bundle(_) => (StatusCode::BAD_REQUEST, "ValidationError"),
-        ServiceError::NotFound(_) => (StatusCode::NOT_FOUND, "NotFound"),
-        ServiceError::Conflict(_) => (StatusCode::CONFLICT, "Conflict"),
-        ServiceError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
-    };
-    error(status, code, e.full_text())
-}
-
-/// The caller, if its key may make this call: any role reads, only admins change rollouts.
-async fn caller(api: &RestApi, headers: &HeaderMap, change: bool) -> Result<String, RestError> {
-    let (id, role) = bearer(&api.svc, headers).await?;
-    if change && role != Role::Admin {
-        tracing::warn!(access_key = %id, role = %role, "REST rollout change refused");
-        return Err(error(StatusCode::FORBIDDEN, "AccessDenied", format!("a {role} key cannot change rollouts; an admin key can")).into());
-    }
-    Ok(id)
-}
-
 /// A rollout request as JSON.
-#[derive(Debug, Deserialize)]
+/// A rollout: the template, the target version, which resources, the policy and an optional spec
+/// transform (the policy and transform as in `deuteron rollout --policy` files).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RolloutBody {
+pub struct RolloutBody {
     template_kind: String,
     template_name: String,
     /// `1.3`, or `2` for major 2's recommended minor.
     target_version: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Object)]
     selection: Selection,
     #[serde(default)]
+    #[schema(value_type = Object)]
     policy: RolloutPolicy,
+    #[schema(value_type = Option<Object>)]
     spec_transform: Option<SpecTransform>,
 }
 
@@ -126,43 +82,57 @@ fn parse_body(body: &[u8]) -> Result<Value, RestError> {
     serde_json::from_slice(body).map_err(|e| invalid(format!("the body is not JSON: {e}")))
 }
 
-#[derive(Debug, Deserialize)]
-struct ListQuery {
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
     limit: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/api/v1/rollouts", tag = "rollouts", params(ListQuery),
+    responses((status = 200, description = "`{rollouts: [...]}`, newest first", body = Object), (status = "4XX", body = crate::rest_resources::ErrorBody)))]
 async fn list(State(api): State<Arc<RestApi>>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Reply {
-    caller(&api, &headers, false).await?;
+    authorize(&api, &headers, "ListRollouts").await?;
     let list = api.svc.list_rollouts(q.limit.unwrap_or(50).clamp(1, 1000)).await?;
     Ok(axum::Json(json!({"rollouts": list.iter().map(rollout_summary_json).collect::<Vec<_>>()})).into_response())
 }
 
+#[utoipa::path(post, path = "/api/v1/rollouts/plan", tag = "rollouts", request_body = RolloutBody,
+    responses((status = 200, description = "Which resources move, from which version to which, in which wave; which are skipped and why", body = Object), (status = "4XX", body = crate::rest_resources::ErrorBody)))]
 async fn plan(State(api): State<Arc<RestApi>>, headers: HeaderMap, body: axum::body::Bytes) -> Reply {
-    let who = caller(&api, &headers, false).await?;
+    let who = authorize(&api, &headers, "GetRolloutPlan").await?;
     let plan = api.svc.plan_rollout(&request(&body, &who)?).await?;
     Ok(axum::Json(plan_json(&plan)).into_response())
 }
 
+#[utoipa::path(post, path = "/api/v1/rollouts", tag = "rollouts", request_body = RolloutBody,
+    responses((status = 201, description = "The rollout with its per-wave progress", body = Object), (status = "4XX", body = crate::rest_resources::ErrorBody)))]
 async fn start(State(api): State<Arc<RestApi>>, headers: HeaderMap, body: axum::body::Bytes) -> Reply {
-    let who = caller(&api, &headers, true).await?;
+    let who = authorize(&api, &headers, "StartRollout").await?;
     let (rec, _) = api.svc.start_rollout(request(&body, &who)?).await?;
     let progress = api.svc.get_rollout(&rec.id).await?;
     Ok((StatusCode::CREATED, axum::Json(rollout_json(&progress))).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/rollouts/{id}", tag = "rollouts", params(("id" = String, Path)),
+    responses((status = 200, description = "The rollout with its per-wave progress", body = Object), (status = "4XX", body = crate::rest_resources::ErrorBody)))]
 async fn show(State(api): State<Arc<RestApi>>, headers: HeaderMap, Path(id): Path<String>) -> Reply {
-    caller(&api, &headers, false).await?;
+    authorize(&api, &headers, "GetRollout").await?;
     Ok(axum::Json(rollout_json(&api.svc.get_rollout(&id).await?)).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/rollouts/{id}/items", tag = "rollouts", params(("id" = String, Path)),
+    responses((status = 200, description = "`{items: [...]}`: every resource with its wave, state and deployments", body = Object), (status = "4XX", body = crate::rest_resources::ErrorBody)))]
 async fn items(State(api): State<Arc<RestApi>>, headers: HeaderMap, Path(id): Path<String>) -> Reply {
-    caller(&api, &headers, false).await?;
+    authorize(&api, &headers, "ListRolloutItems").await?;
     let list = api.svc.rollout_items(&id).await?;
     Ok(axum::Json(json!({"items": list.iter().map(item_json).collect::<Vec<_>>()})).into_response())
 }
 
+#[utoipa::path(post, path = "/api/v1/rollouts/{id}/{action}", tag = "rollouts",
+    params(("id" = String, Path), ("action" = String, Path, description = "pause, resume, approve or cancel")),
+    responses((status = 200, description = "The rollout after the change", body = Object), (status = "4XX", body = crate::rest_resources::ErrorBody)))]
 async fn act(State(api): State<Arc<RestApi>>, headers: HeaderMap, Path((id, action)): Path<(String, String)>) -> Reply {
-    caller(&api, &headers, true).await?;
+    authorize(&api, &headers, "UpdateRollout").await?;
     let r = match action.as_str() {
         "pause" => api.svc.pause_rollout(&id).await?,
         "resume" => api.svc.resume_rollout(&id).await?,
@@ -180,8 +150,11 @@ fn policy_json(p: &TemplatePolicy) -> Response {
     axum::Json(json!({"policy": p.policy, "automatic": p.automatic})).into_response()
 }
 
+#[utoipa::path(get, path = "/api/v1/templates/{kind}/{name}/rollout-policy", tag = "rollouts",
+    params(("kind" = String, Path), ("name" = String, Path)),
+    responses((status = 200, description = "`{policy, automatic}`", body = Object), (status = "4XX", body = crate::rest_resources::ErrorBody)))]
 async fn get_policy(State(api): State<Arc<RestApi>>, headers: HeaderMap, Path((kind, name)): Path<(String, String)>) -> Reply {
-    caller(&api, &headers, false).await?;
+    authorize(&api, &headers, "GetTemplateRolloutPolicy").await?;
     let kind = kind_of(&kind)?;
     match api.svc.template_rollout_policy(kind, &name).await? {
         Some(p) => Ok(policy_json(&p)),
@@ -189,22 +162,26 @@ async fn get_policy(State(api): State<Arc<RestApi>>, headers: HeaderMap, Path((k
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PolicyBody {
+pub struct PolicyBody {
     #[serde(default)]
+    #[schema(value_type = Object)]
     policy: RolloutPolicy,
     #[serde(default)]
     automatic: bool,
 }
 
+#[utoipa::path(put, path = "/api/v1/templates/{kind}/{name}/rollout-policy", tag = "rollouts", request_body = PolicyBody,
+    params(("kind" = String, Path), ("name" = String, Path)),
+    responses((status = 200, description = "`{policy, automatic}`", body = Object), (status = "4XX", body = crate::rest_resources::ErrorBody)))]
 async fn put_policy(
     State(api): State<Arc<RestApi>>,
     headers: HeaderMap,
     Path((kind, name)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Reply {
-    caller(&api, &headers, true).await?;
+    authorize(&api, &headers, "UpdateTemplateRolloutPolicy").await?;
     let kind = kind_of(&kind)?;
     let b: PolicyBody = serde_json::from_value(parse_body(&body)?).map_err(|e| invalid(format!("body: {e}")))?;
     match api.svc.set_template_rollout_policy(kind, &name, Some((b.policy, b.automatic))).await? {
@@ -213,8 +190,11 @@ async fn put_policy(
     }
 }
 
+#[utoipa::path(delete, path = "/api/v1/templates/{kind}/{name}/rollout-policy", tag = "rollouts",
+    params(("kind" = String, Path), ("name" = String, Path)),
+    responses((status = 204), (status = "4XX", body = crate::rest_resources::ErrorBody)))]
 async fn delete_policy(State(api): State<Arc<RestApi>>, headers: HeaderMap, Path((kind, name)): Path<(String, String)>) -> Reply {
-    caller(&api, &headers, true).await?;
+    authorize(&api, &headers, "DeleteTemplateRolloutPolicy").await?;
     api.svc.set_template_rollout_policy(kind_of(&kind)?, &name, None).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -112,7 +112,7 @@ fn hex_id() -> String {
 }
 
 /// A key as returned to callers: never the secret (except once, at creation).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessKeyView {
     pub access_key_id: String,

@@ -53,7 +53,7 @@ pub struct Summary {
 }
 
 /// Resources running one version of a template.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VersionUsage {
     pub version: String,
@@ -64,7 +64,7 @@ pub struct VersionUsage {
 }
 
 /// Who runs which version of a template, and how many are behind its recommended version.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TemplateFleet {
     pub kind: String,

@@ -9,7 +9,7 @@ pub fn iso(ms: Millis) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TemplateView {
     pub kind: String,
@@ -47,14 +47,14 @@ impl From<&TemplateRecord> for TemplateView {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CompatibleEnvironmentTemplateView {
     pub template_name: String,
     pub major_version: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VersionView {
     pub template_name: String,
@@ -117,7 +117,7 @@ fn iso_opt(ms: Option<Millis>) -> Option<String> {
 }
 
 /// Proton's `LAST*` deployment fields.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentFieldsView {
     pub deployment_status: String,
@@ -147,7 +147,7 @@ impl From<&DeploymentFields> for DeploymentFieldsView {
 }
 
 /// Where a resource's version stands against its template's recommended version.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CurrencyView {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -156,7 +156,7 @@ pub struct CurrencyView {
     pub template_version_status: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvironmentView {
     pub name: String,
@@ -193,7 +193,7 @@ impl From<&EnvironmentRecord> for EnvironmentView {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceView {
     pub name: String,
@@ -223,7 +223,7 @@ impl From<&ServiceRecord> for ServiceView {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InstanceView {
     pub name: String,
@@ -259,7 +259,7 @@ impl From<&InstanceRecord> for InstanceView {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PipelineView {
     pub service_name: String,
@@ -291,7 +291,7 @@ impl From<&PipelineRecord> for PipelineView {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ComponentView {
     pub name: String,
@@ -329,7 +329,7 @@ impl From<&ComponentRecord> for ComponentView {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentView {
     pub id: String,
@@ -348,7 +348,9 @@ pub struct DeploymentView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deployment_status_message: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub initial_state: Option<deuteron_store::ResourceState>,
+    #[schema(value_type = Object)]
     pub target_state: deuteron_store::ResourceState,
     pub attempts: i64,
     pub created_at: String,
@@ -382,7 +384,7 @@ impl From<&DeploymentRecord> for DeploymentView {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct LogLineView {
     pub seq: i64,
     pub at: String,
@@ -397,7 +399,7 @@ impl From<&LogLine> for LogLineView {
 }
 
 /// Outputs as Proton listed them: `{key, valueString}`.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OutputView {
     pub key: String,
