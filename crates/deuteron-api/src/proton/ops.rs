@@ -848,6 +848,17 @@ async fn list_instances(api: &ProtonApi, i: &In<'_>) -> R {
                         t.is_some_and(|t| if before { t < at } else { t > at })
                     });
                 }
+                // Outdated detection: UP_TO_DATE, BEHIND_MINOR or BEHIND_MAJOR against the
+                // template's recommended version.
+                "deployedTemplateVersionStatus" => {
+                    if !["UP_TO_DATE", "BEHIND_MINOR", "BEHIND_MAJOR"].contains(&value.as_str()) {
+                        return Err(ApiError::validation(format!(
+                            "filters: deployedTemplateVersionStatus value {value:?} is not UP_TO_DATE, BEHIND_MINOR or BEHIND_MAJOR"
+                        )));
+                    }
+                    let currency = api.svc.currency(deuteron_core::TemplateKind::Service).await?;
+                    list.retain(|x| deuteron_service::meta::staleness_str(currency.staleness(&x.template_name, x.version)) == value);
+                }
                 _ => return Err(ApiError::validation(format!("filters: key {key} is not supported yet"))),
             }
         }

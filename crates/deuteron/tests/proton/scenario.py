@@ -198,11 +198,16 @@ admin.get_waiter("service_template_version_registered").wait(
     templateName="web", majorVersion="1", minorVersion="1", WaiterConfig=FAST
 )
 admin.update_service_template_version(templateName="web", majorVersion="1", minorVersion="1", status="PUBLISHED")
+behind = admin.list_service_instances(filters=[{"key": "deployedTemplateVersionStatus", "value": "BEHIND_MINOR"}])["serviceInstances"]
+assert sorted(x["name"] for x in behind) == ["web-dev", "web-extra", "web-prod"], behind
+expect_error("ValidationException", admin.list_service_instances, filters=[{"key": "deployedTemplateVersionStatus", "value": "OLD"}])
 i = admin.update_service_instance(serviceName="web", name="web-dev", deploymentType="MINOR_VERSION")["serviceInstance"]
 assert i["deploymentStatus"] == "IN_PROGRESS", i
 admin.get_waiter("service_instance_deployed").wait(serviceName="web", name="web-dev", WaiterConfig=FAST)
 i = admin.get_service_instance(serviceName="web", name="web-dev")["serviceInstance"]
 assert (i["templateMajorVersion"], i["templateMinorVersion"]) == ("1", "1"), i
+current = admin.list_service_instances(filters=[{"key": "deployedTemplateVersionStatus", "value": "UP_TO_DATE"}])["serviceInstances"]
+assert [x["name"] for x in current] == ["web-dev"], current
 
 step("deployments")
 deps = admin.list_deployments(serviceName="web")["deployments"]
