@@ -288,10 +288,17 @@ async fn list_versions(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
 pub struct RegisterQuery {
     /// Register the next minor of this major (default: a new major version).
     major: Option<u32>,
     description: Option<String>,
+    /// Service templates: environment template majors this version deploys into, as
+    /// `TEMPLATE:MAJOR` separated by commas (default: the bundle's `.compatible-envs`).
+    compatible_envs: Option<String>,
+    /// Service templates: allow directly defined components on instances.
+    #[serde(default)]
+    components: bool,
     /// Publish the version once registered.
     #[serde(default)]
     publish: bool,
@@ -312,7 +319,20 @@ async fn register_version(
     let kind = kind_of(&kind)?;
     let files = deuteron_bundle::BundleFiles::from_archive_bytes(&bytes, &api.svc.config().bundle_limits)
         .map_err(|e| invalid(format!("invalid bundle: {e}")))?;
-    let opts = RegisterOptions { major: q.major, description: q.description, ..Default::default() };
+    let compatible_environments = q
+        .compatible_envs
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .filter(|c| !c.trim().is_empty())
+        .map(|c| deuteron_core::CompatibleEnvironmentTemplate::parse(c.trim()).map_err(|e| invalid(format!("compatibleEnvs: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let opts = RegisterOptions {
+        major: q.major,
+        description: q.description,
+        compatible_environments,
+        supported_component_sources: q.components.then(|| vec![deuteron_core::ComponentSource::DirectlyDefined]),
+    };
     let mut v = api.svc.register_version(kind, &name, files, opts).await?;
     if q.publish {
         v = api.svc.publish_version(kind, &name, v.version).await?;

@@ -114,6 +114,10 @@ async fn main() {
         .await
         .unwrap();
     }
+    run_until(&svc, &store, dir.path(), c, || async {
+        svc.list_environments().await.unwrap().iter().all(|e| e.deployment.status == DeploymentStatus::Succeeded)
+    })
+    .await;
     // The fleet, deployed for real (not measured).
     let setup = Instant::now();
     let per = n.div_ceil(SERVICES);

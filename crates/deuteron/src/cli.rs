@@ -33,6 +33,13 @@ pub struct Global {
     /// server, `warn` for client commands.
     #[arg(long, global = true, env = "DEUTERON_LOG")]
     pub log: Option<String>,
+    /// Run client commands against this Deuteron server's REST API (e.g. https://deuteron.example.com)
+    /// instead of opening the store directly.
+    #[arg(long, global = true, env = "DEUTERON_SERVER")]
+    pub server: Option<String>,
+    /// With --server: the access key as `<access key id>:<secret>`.
+    #[arg(long, global = true, env = "DEUTERON_ACCESS_KEY", hide_env_values = true)]
+    pub access_key: Option<String>,
     #[command(flatten)]
     pub limits: LimitArgs,
     #[command(flatten)]

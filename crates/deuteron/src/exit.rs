@@ -10,6 +10,7 @@
 //! | 5 | conflict: name taken, concurrent change, or the target is in use |
 //! | 6 | a deployment waited for (`--wait`) ended FAILED, DELETE_FAILED or CANCELLED |
 //! | 7 | `--wait` gave up after `--wait-timeout` seconds |
+//! | 8 | with `--server`: the access key is unknown, wrong, revoked or not allowed to do this |
 
 use std::process::ExitCode;
 
@@ -23,6 +24,7 @@ pub const NOT_FOUND: u8 = 4;
 pub const CONFLICT: u8 = 5;
 pub const DEPLOYMENT_FAILED: u8 = 6;
 pub const WAIT_TIMEOUT: u8 = 7;
+pub const ACCESS_DENIED: u8 = 8;
 
 /// A failed command: its exit code, a one-line error and detail lines.
 #[derive(Debug)]

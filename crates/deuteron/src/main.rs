@@ -10,6 +10,7 @@ mod examples;
 mod exit;
 mod key_cmd;
 mod output;
+mod remote;
 mod render_cmd;
 mod resource_cmd;
 mod rollout_cmd;
@@ -61,6 +62,14 @@ async fn service(global: &cli::Global) -> Result<deuteron_service::Deuteron, Fai
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
+    let local = matches!(
+        cli.command,
+        Command::Server(_) | Command::Worker(_) | Command::Migrate | Command::Render(_) | Command::Completions { .. }
+    );
+    if let (Some(url), false) = (&cli.global.server, local) {
+        let remote = remote::Remote::new(url, cli.global.access_key.as_deref())?;
+        return remote::run(&remote, cli.global.output, cli.command).await;
+    }
     match cli.command {
         Command::Server(args) => server::run(&cli.global, args).await,
         Command::Migrate => {

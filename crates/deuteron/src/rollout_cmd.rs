@@ -20,7 +20,7 @@ fn read_yaml<T: serde::de::DeserializeOwned>(what: &str, path: &std::path::Path)
     serde_norway::from_str(&text).map_err(|e| Failure::invalid(format!("{what} {}: {e}", path.display())))
 }
 
-fn policy(args: PolicyArgs) -> Result<RolloutPolicy, Failure> {
+pub(crate) fn policy(args: PolicyArgs) -> Result<RolloutPolicy, Failure> {
     Ok(match &args.policy_file {
         Some(path) => read_yaml::<RolloutPolicy>("policy file", path)?,
         None => RolloutPolicy {
@@ -39,6 +39,24 @@ fn policy(args: PolicyArgs) -> Result<RolloutPolicy, Failure> {
             rollback_on_failure: args.rollback_on_failure,
         },
     })
+}
+
+/// A rollout request as the REST API takes it (for `--server`).
+pub(crate) fn request_json(args: RolloutArgs) -> Result<Value, Failure> {
+    let r = request(args)?;
+    let target = match (r.major, r.minor) {
+        (Some(a), Some(b)) => Some(format!("{a}.{b}")),
+        (Some(a), None) => Some(a.to_string()),
+        _ => None,
+    };
+    Ok(serde_json::json!({
+        "templateKind": r.kind.as_str(),
+        "templateName": r.template,
+        "targetVersion": target,
+        "selection": r.selection,
+        "policy": r.policy,
+        "specTransform": r.transform,
+    }))
 }
 
 fn request(args: RolloutArgs) -> Result<RolloutRequest, Failure> {

@@ -196,6 +196,42 @@ fn the_rest_api_does_what_the_cli_does() {
     let (status, conflict) = admin.json("DELETE", "/api/v1/environments/dev", Value::Null);
     assert_eq!(status, 409, "{conflict}");
 
+    // The CLI over the same API (--server): same JSON, same exit codes.
+    let url = srv.url.clone();
+    let cli = |key: &str, args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_deuteron"))
+            .args(["--server", &url, "--access-key", key, "--data-dir", "/nonexistent/never-opened"])
+            .args(args)
+            .env_remove("DEUTERON_DATABASE_URL")
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let admin_key = format!("{ADMIN_ID}:{ADMIN_SECRET}");
+    let (code, out, err) = cli(&admin_key, &["instance", "list", "--behind", "minor", "-o", "json"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), admin.get("/api/v1/instances?behind=minor"));
+    let (code, out, err) = cli(&admin_key, &["instance", "update", "web", "a", "--type", "minor-version", "--wait"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("UP_TO_DATE") || out.contains("1.1"), "{out}");
+    assert!(err.contains("[web/a]"), "progress is shown: {err}");
+    let (code, out, _) = cli(&admin_key, &["env", "list"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("dev") && out.contains("TEMPLATE VERSION STATUS"), "{out}");
+    let (code, _, err) = cli(&admin_key, &["env", "show", "nope"]);
+    assert_eq!(code, Some(4), "{err}");
+    let (code, _, err) = cli("nobody:wrong", &["env", "list"]);
+    assert_eq!(code, Some(8), "{err}");
+    let (code, out, err) = cli(
+        &admin_key,
+        &["template", "version", "register", "service", "web", dir.path().join("web1").to_str().unwrap(), "--major", "1", "-o", "json"],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["version"], "1.2");
+    let (code, out, err) = cli(&admin_key, &["rollout", "plan", "service", "web", "-o", "json"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["skipped"], 2, "1.2 is a draft; both instances run the recommended 1.1: {out}");
+
     // Keys and roles: a viewer reads, a developer manages services but not templates.
     let (status, viewer) = admin.json("POST", "/api/v1/keys", json!({"role": "viewer"}));
     assert_eq!(status, 201, "{viewer}");
@@ -224,7 +260,10 @@ fn the_rest_api_does_what_the_cli_does() {
 
     // Deployments, then delete everything.
     let deps = admin.get("/api/v1/deployments?service=web");
-    assert_eq!(deps.as_array().unwrap().len(), 3, "{deps}");
+    assert_eq!(deps.as_array().unwrap().len(), 4, "{deps}");
+    let (code, _, err) = cli(&viewer.key, &["service", "update", "web", "--description", "x"]);
+    assert_eq!(code, Some(8), "{err}");
+    assert!(err.contains("a viewer key may not call UpdateService"), "{err}");
     let (status, _) = admin.json("GET", "/api/v1/deployments?limit=0", Value::Null);
     assert_eq!(status, 400);
     let (status, gone) = admin.json("DELETE", "/api/v1/services/web", Value::Null);
