@@ -23,10 +23,13 @@ use crate::{
 include!("backends_resources.rs");
 include!("backends_rollouts.rs");
 
-/// The embedded default: one SQLite file in WAL mode.
+/// The embedded default: one SQLite file in WAL mode. Reads use a pool of connections; writes
+/// go through one connection, so concurrent writers in this process queue in the pool instead
+/// of spinning in SQLite's busy handler (which sleeps in growing steps and wrecks throughput).
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
+    writer: sqlx::SqlitePool,
 }
 
 /// PostgreSQL, for several Deuteron processes sharing one control plane.
@@ -47,6 +50,12 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         let pool = sqlx::sqlite::SqlitePoolOptions::new()
             .max_connections(8)
+            .connect_with(opts.clone())
+            .await
+            .map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
+        let writer = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(60))
             .connect_with(opts)
             .await
             .map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
@@ -64,7 +73,11 @@ impl SqliteStore {
         let migrated = sqlx::migrate!("./migrations/sqlite").run(&pool).await;
         drop(lock);
         migrated?;
-        Ok(Self { pool })
+        Ok(Self { pool, writer })
+    }
+
+    fn writer(&self) -> &sqlx::SqlitePool {
+        &self.writer
     }
 
     /// Runs raw SQL; for tests that set up rows other crates will own (resources).
@@ -87,6 +100,11 @@ impl PostgresStore {
             .map_err(|e| StoreError::Open(format!("{}: {e}", redact(url))))?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(Self { pool })
+    }
+
+    /// Row locks serialise PostgreSQL's writers; they share the pool.
+    fn writer(&self) -> &sqlx::PgPool {
+        &self.pool
     }
 
     #[doc(hidden)]
@@ -326,7 +344,7 @@ macro_rules! store_impl {
                 .bind(t.provisioning.as_str())
                 .bind(&t.encryption_key)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await
                 .map_err(|e| map_unique(e, || format!("{} template {} already exists", t.kind, t.name)))?;
                 Self::event(&self.pool, &template_event_type(t.kind, false), &t.name, None, "CREATED", None, None, now).await?;
@@ -353,7 +371,7 @@ macro_rules! store_impl {
             }
 
             async fn update_template(&self, kind: TemplateKind, name: &str, patch: &TemplatePatch) -> Result<TemplateRecord> {
-                let mut tx = self.pool.begin_with($begin_write).await?;
+                let mut tx = self.writer().begin_with($begin_write).await?;
                 let current = sqlx::query("SELECT display_name, description FROM templates WHERE kind = $1 AND name = $2")
                     .bind(kind.as_str())
                     .bind(name)
@@ -381,7 +399,7 @@ macro_rules! store_impl {
             }
 
             async fn delete_template(&self, kind: TemplateKind, name: &str) -> Result<()> {
-                let mut tx = self.pool.begin_with($begin_write).await?;
+                let mut tx = self.writer().begin_with($begin_write).await?;
                 let versions = sqlx::query("SELECT major, minor FROM template_versions WHERE kind = $1 AND template_name = $2 ORDER BY major, minor")
                     .bind(kind.as_str())
                     .bind(name)
@@ -411,7 +429,7 @@ macro_rules! store_impl {
             }
 
             async fn create_version(&self, v: &NewVersion) -> Result<VersionRecord> {
-                let mut tx = self.pool.begin_with($begin_write).await?;
+                let mut tx = self.writer().begin_with($begin_write).await?;
                 // Read the clock once the write lock is held, so timestamps follow commit order.
                 let now = now_millis();
                 let exists = sqlx::query("SELECT 1 AS one FROM templates WHERE kind = $1 AND name = $2")
@@ -482,7 +500,7 @@ macro_rules! store_impl {
             }
 
             async fn set_version_status(&self, kind: TemplateKind, name: &str, version: VersionNumber, change: &StatusChange) -> Result<VersionRecord> {
-                let mut tx = self.pool.begin_with($begin_write).await?;
+                let mut tx = self.writer().begin_with($begin_write).await?;
                 let current = Self::fetch_version(&mut *tx, kind, name, version).await?;
                 if !change.expected.contains(&current.status) {
                     return Err(StoreError::Conflict(format!(
@@ -525,7 +543,7 @@ macro_rules! store_impl {
                     .bind(name)
                     .bind(i64::from(version.major))
                     .bind(i64::from(version.minor))
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await?;
                 if done.rows_affected() == 0 {
                     return Err(StoreError::NotFound(format!("{kind} template {name} version {version}")));
@@ -534,7 +552,7 @@ macro_rules! store_impl {
             }
 
             async fn delete_version(&self, kind: TemplateKind, name: &str, version: VersionNumber) -> Result<()> {
-                let mut tx = self.pool.begin_with($begin_write).await?;
+                let mut tx = self.writer().begin_with($begin_write).await?;
                 let users = Self::usage_in(&mut *tx, kind, name, Some(version)).await?;
                 if !users.is_empty() {
                     return Err(StoreError::InUse(users));
@@ -560,7 +578,7 @@ macro_rules! store_impl {
             }
 
             async fn create_environment(&self, env: &NewEnvironment, d: &NewDeployment) -> Result<EnvironmentRecord> {
-                let mut tx = self.pool.begin_with($begin_write).await?;
+                let mut tx = self.writer().begin_with($begin_write).await?;
                 // Read the clock once the write lock is held, so timestamps follow commit order.
                 let now = now_millis();
                 sqlx::query(
@@ -610,7 +628,7 @@ macro_rules! store_impl {
                     .bind(description)
                     .bind(now_millis())
                     .bind(name)
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await?;
                 if done.rows_affected() == 0 {
                     return Err(StoreError::NotFound(format!("environment {name}")));
@@ -619,7 +637,7 @@ macro_rules! store_impl {
             }
 
             async fn create_service(&self, s: &NewService, instances: &[NewInstance], pipeline: Option<&NewPipeline>, deployments: &[NewDeployment]) -> Result<ServiceRecord> {
-                let mut tx = self.pool.begin_with($begin_write).await?;
+                let mut tx = self.writer().begin_with($begin_write).await?;
                 // Read the clock once the write lock is held, so timestamps follow commit order.
                 let now = now_millis();
                 sqlx::query(
@@ -678,7 +696,7 @@ macro_rules! store_impl {
             }
 
             async fn set_service_status(&self, name: &str, status: ServiceStatus, message: Option<&str>) -> Result<ServiceRecord> {
-                let mut tx = self.pool.begin_with($begin_write).await?;
+                let mut tx = self.writer().begin_with($begin_write).await?;
                 // Read the clock once the write lock is held, so timestamps follow commit order.
                 let now = now_millis();
                 let previous: String = sqlx::query("SELECT status FROM services WHERE name = $1")
@@ -706,7 +724,7 @@ macro_rules! store_impl {
                     .bind(description)
                     .bind(now_millis())
                     .bind(name)
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await?;
                 if done.rows_affected() == 0 {
                     return Err(StoreError::NotFound(format!("service {name}")));
@@ -715,7 +733,7 @@ macro_rules! store_impl {
             }
 
             async fn add_instances(&self, service: &str, spec: &str, instances: &[NewInstance], deployments: &[NewDeployment]) -> Result<()> {
-                let mut tx = self.pool.begin_with($begin_write).await?;
+                let mut tx = self.writer().begin_with($begin_write).await?;
                 // Read the clock once the write lock is held, so timestamps follow commit order.
                 let now = now_millis();
                 let done = sqlx::query("UPDATE services SET spec = $1, updated_at = $2 WHERE name = $3")
@@ -737,7 +755,7 @@ macro_rules! store_impl {
             }
 
             async fn delete_service(&self, name: &str) -> Result<()> {
-                let mut tx = self.pool.begin_with($begin_write).await?;
+                let mut tx = self.writer().begin_with($begin_write).await?;
                 let left = sqlx::query("SELECT COUNT(*) AS n FROM service_instances WHERE service_name = $1")
                     .bind(name)
                     .fetch_one(&mut *tx)
@@ -827,7 +845,7 @@ macro_rules! store_impl {
             }
 
             async fn create_component(&self, c: &NewComponent, d: &NewDeployment) -> Result<ComponentRecord> {
-                let mut tx = self.pool.begin_with($begin_write).await?;
+                let mut tx = self.writer().begin_with($begin_write).await?;
                 // Read the clock once the write lock is held, so timestamps follow commit order.
                 let now = now_millis();
                 sqlx::query(
@@ -879,7 +897,7 @@ macro_rules! store_impl {
             }
 
             async fn update_component(&self, c: &NewComponent, d: Option<&NewDeployment>) -> Result<ComponentRecord> {
-                let mut tx = self.pool.begin_with($begin_write).await?;
+                let mut tx = self.writer().begin_with($begin_write).await?;
                 // Read the clock once the write lock is held, so timestamps follow commit order.
                 let now = now_millis();
                 let done = sqlx::query(
@@ -912,7 +930,7 @@ macro_rules! store_impl {
             }
 
             async fn enqueue_deployment(&self, d: &NewDeployment, status: DeploymentStatus) -> Result<DeploymentRecord> {
-                let mut tx = self.pool.begin_with($begin_write).await?;
+                let mut tx = self.writer().begin_with($begin_write).await?;
                 // Read the clock once the write lock is held, so timestamps follow commit order.
                 let now = now_millis();
                 if Self::mark_attempt(&mut tx, &d.target, &d.id, status, now).await? == 0 {
@@ -952,7 +970,7 @@ macro_rules! store_impl {
             }
 
             async fn claim_deployment(&self, worker: &str, lease_ms: i64) -> Result<Option<DeploymentRecord>> {
-                let mut tx = self.pool.begin_with($begin_write).await?;
+                let mut tx = self.writer().begin_with($begin_write).await?;
                 // Read the clock once the write lock is held, so timestamps follow commit order.
                 let now = now_millis();
                 let Some(row) = sqlx::query(Self::CLAIM_SQL).bind(now).fetch_optional(&mut *tx).await? else {
@@ -983,7 +1001,7 @@ macro_rules! store_impl {
                 .bind(now)
                 .bind(id)
                 .bind(worker)
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await?;
                 if done.rows_affected() == 0 {
                     return Ok(Heartbeat::Lost);
@@ -997,7 +1015,7 @@ macro_rules! store_impl {
             }
 
             async fn request_cancel(&self, id: &str) -> Result<DeploymentRecord> {
-                let mut tx = self.pool.begin_with($begin_write).await?;
+                let mut tx = self.writer().begin_with($begin_write).await?;
                 let row = sqlx::query("SELECT * FROM deployments WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&mut *tx)
@@ -1029,7 +1047,7 @@ macro_rules! store_impl {
                 if lines.is_empty() {
                     return Ok(());
                 }
-                let mut tx = self.pool.begin_with($begin_write).await?;
+                let mut tx = self.writer().begin_with($begin_write).await?;
                 // Read the clock once the write lock is held, so timestamps follow commit order.
                 let now = now_millis();
                 Self::insert_log(&mut tx, id, lines.iter().map(|l| (stream, l.as_str())), now).await?;
@@ -1049,7 +1067,7 @@ macro_rules! store_impl {
             }
 
             async fn finish_deployment(&self, id: &str, worker: &str, finish: &Finish) -> Result<DeploymentRecord> {
-                let mut tx = self.pool.begin_with($begin_write).await?;
+                let mut tx = self.writer().begin_with($begin_write).await?;
                 // Read the clock once the write lock is held, so timestamps follow commit order.
                 let now = now_millis();
                 let row = sqlx::query("SELECT * FROM deployments WHERE id = $1")
@@ -1143,7 +1161,7 @@ macro_rules! store_impl {
                     .bind(k.role.as_str())
                     .bind(&k.description)
                     .bind(k.created_at)
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await
                     .map_err(|e| map_unique(e, || format!("access key {} already exists", k.id)))?;
                 Ok(())
@@ -1167,7 +1185,7 @@ macro_rules! store_impl {
                 let done = sqlx::query("UPDATE access_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                     .bind(now_millis())
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await?;
                 let key = self.get_access_key(id).await?;
                 if done.rows_affected() == 0 {
@@ -1177,7 +1195,7 @@ macro_rules! store_impl {
             }
 
             async fn delete_deployment(&self, id: &str) -> Result<DeploymentRecord> {
-                let mut tx = self.pool.begin_with($begin_write).await?;
+                let mut tx = self.writer().begin_with($begin_write).await?;
                 let row = sqlx::query("SELECT * FROM deployments WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&mut *tx)
@@ -1200,7 +1218,7 @@ macro_rules! store_impl {
             }
 
             async fn tag(&self, arn: &str, tags: &[(String, String)], max: usize) -> Result<()> {
-                let mut tx = self.pool.begin_with($begin_write).await?;
+                let mut tx = self.writer().begin_with($begin_write).await?;
                 for (k, v) in tags {
                     sqlx::query("INSERT INTO tags (resource_arn, key, value) VALUES ($1, $2, $3) ON CONFLICT (resource_arn, key) DO UPDATE SET value = excluded.value")
                         .bind(arn)
@@ -1218,7 +1236,7 @@ macro_rules! store_impl {
             }
 
             async fn untag(&self, arn: &str, keys: &[String]) -> Result<()> {
-                let mut tx = self.pool.begin_with($begin_write).await?;
+                let mut tx = self.writer().begin_with($begin_write).await?;
                 for k in keys {
                     sqlx::query("DELETE FROM tags WHERE resource_arn = $1 AND key = $2").bind(arn).bind(k).execute(&mut *tx).await?;
                 }
@@ -1233,7 +1251,7 @@ macro_rules! store_impl {
                     .bind(&r.connection_arn)
                     .bind(&r.encryption_key)
                     .bind(r.created_at)
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await
                     .map_err(|e| map_unique(e, || format!("repository {}:{} is already linked", r.provider, r.name)))?;
                 Ok(())
@@ -1256,7 +1274,7 @@ macro_rules! store_impl {
 
             async fn delete_repository(&self, provider: &str, name: &str) -> Result<RepositoryRecord> {
                 let r = self.get_repository(provider, name).await?;
-                sqlx::query("DELETE FROM repositories WHERE provider = $1 AND name = $2").bind(provider).bind(name).execute(&self.pool).await?;
+                sqlx::query("DELETE FROM repositories WHERE provider = $1 AND name = $2").bind(provider).bind(name).execute(self.writer()).await?;
                 Ok(r)
             }
 
@@ -1303,7 +1321,7 @@ macro_rules! store_impl {
             }
 
             async fn save_idempotent_reply(&self, caller: &str, operation: &str, token: &str, reply: &IdempotentReply, since: i64) -> Result<()> {
-                let mut tx = self.pool.begin_with($begin_write).await?;
+                let mut tx = self.writer().begin_with($begin_write).await?;
                 sqlx::query("DELETE FROM idempotency WHERE created_at < $1").bind(since).execute(&mut *tx).await?;
                 sqlx::query(
                     "INSERT INTO idempotency (caller, operation, token, request_hash, response, created_at) VALUES ($1, $2, $3, $4, $5, $6)
@@ -1322,7 +1340,7 @@ macro_rules! store_impl {
             }
 
             async fn report_outputs(&self, id: &str, outputs: &[(String, String)], log_line: &str) -> Result<DeploymentRecord> {
-                let mut tx = self.pool.begin_with($begin_write).await?;
+                let mut tx = self.writer().begin_with($begin_write).await?;
                 // Read the clock once the write lock is held, so timestamps follow commit order.
                 let now = now_millis();
                 let row = sqlx::query("SELECT * FROM deployments WHERE id = $1")

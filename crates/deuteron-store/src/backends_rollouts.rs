@@ -92,7 +92,7 @@ macro_rules! rollout_methods {
     ($store:ty, $begin_write:literal) => {
         impl $store {
         async fn db_create_rollout(&self, r: &NewRollout) -> Result<RolloutRecord> {
-            let mut tx = self.pool.begin_with($begin_write).await?;
+            let mut tx = self.writer().begin_with($begin_write).await?;
             // Read the clock once the write lock is held, so timestamps follow commit order.
             let now = now_millis();
             sqlx::query(
@@ -217,7 +217,7 @@ macro_rules! rollout_methods {
         }
 
         async fn db_claim_rollout(&self, worker: &str, lease_ms: i64) -> Result<Option<RolloutRecord>> {
-            let mut tx = self.pool.begin_with($begin_write).await?;
+            let mut tx = self.writer().begin_with($begin_write).await?;
             // Read the clock once the write lock is held, so timestamps follow commit order.
             let now = now_millis();
             let Some(row) = sqlx::query(Self::ROLLOUT_CLAIM_SQL).bind(now).fetch_optional(&mut *tx).await? else {
@@ -238,13 +238,13 @@ macro_rules! rollout_methods {
             sqlx::query("UPDATE rollouts SET lease_owner = NULL, lease_expires_at = NULL WHERE id = $1 AND lease_owner = $2")
                 .bind(id)
                 .bind(worker)
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await?;
             Ok(())
         }
 
         async fn db_change_rollout(&self, id: &str, c: &RolloutChange) -> Result<RolloutRecord> {
-            let mut tx = self.pool.begin_with($begin_write).await?;
+            let mut tx = self.writer().begin_with($begin_write).await?;
             // Read the clock once the write lock is held, so timestamps follow commit order.
             let now = now_millis();
             let row = sqlx::query("SELECT status, status_message FROM rollouts WHERE id = $1")
@@ -291,7 +291,7 @@ macro_rules! rollout_methods {
                 .bind(reason)
                 .bind(id)
                 .bind(i64::from(seq))
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await?;
             Ok(())
         }
@@ -306,7 +306,7 @@ macro_rules! rollout_methods {
         }
 
         async fn db_set_template_rollout_policy(&self, kind: TemplateKind, name: &str, policy: Option<(&str, bool)>) -> Result<()> {
-            let mut tx = self.pool.begin_with($begin_write).await?;
+            let mut tx = self.writer().begin_with($begin_write).await?;
             sqlx::query("DELETE FROM template_rollout_policies WHERE template_kind = $1 AND template_name = $2")
                 .bind(kind.as_str())
                 .bind(name)
@@ -326,7 +326,7 @@ macro_rules! rollout_methods {
         }
 
         async fn db_enqueue_rollout_deployment(&self, d: &NewDeployment, status: DeploymentStatus, link: &RolloutLink) -> Result<DeploymentRecord> {
-            let mut tx = self.pool.begin_with($begin_write).await?;
+            let mut tx = self.writer().begin_with($begin_write).await?;
             // Read the clock once the write lock is held, so timestamps follow commit order.
             let now = now_millis();
             let sql = if link.rollback {
