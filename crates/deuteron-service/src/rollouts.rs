@@ -509,12 +509,12 @@ impl Deuteron {
         let mut progressed = false;
         if s.start > 0 {
             for item in self.store.rollout_items(&r.id, ItemSelector::PendingIn(r.current_wave), s.start as i64).await? {
-                progressed |= self.start_item(r, &item, false).await? == Started::Skipped;
+                progressed |= self.start_item(r, &item, false).await? == ItemStart::Skipped;
             }
         }
         if s.roll_back > 0 {
             for item in self.store.rollout_items(&r.id, ItemSelector::Updated, s.roll_back as i64).await? {
-                progressed |= self.start_item(r, &item, true).await? == Started::Skipped;
+                progressed |= self.start_item(r, &item, true).await? == ItemStart::Skipped;
             }
         }
         let moved = s.status != r.status || s.current_wave != r.current_wave || s.not_before != r.not_before;
@@ -543,7 +543,7 @@ impl Deuteron {
     /// Starts one item's deployment (forward, or back to its previous version and spec). An item
     /// that cannot start (someone else is deploying the resource, its spec no longer fits) is
     /// recorded as skipped with the reason, and the rollout goes on.
-    async fn start_item(&self, r: &RolloutRecord, item: &RolloutItemRecord, rollback: bool) -> Result<Started> {
+    async fn start_item(&self, r: &RolloutRecord, item: &RolloutItemRecord, rollback: bool) -> Result<ItemStart> {
         let (to, spec, current) = if rollback { (item.from, &item.from_spec, item.to) } else { (item.to, &item.to_spec, item.from) };
         let update_type = if to.major != current.major { UpdateType::MajorVersion } else { UpdateType::MinorVersion };
         let update = UpdateResource { update_type, spec: Some(spec.clone()), major: Some(to.major), minor: Some(to.minor) };
@@ -574,7 +574,7 @@ impl Deuteron {
             Ok(Some(d)) => match self.store.enqueue_rollout_deployment(&d, DeploymentStatus::InProgress, &link).await {
                 Ok(dep) => Ok(dep),
                 // Another driver started it first (after a lease expired): nothing to do.
-                Err(StoreError::Conflict(m)) if m.contains("already started") => return Ok(Started::AlreadyStarted),
+                Err(StoreError::Conflict(m)) if m.contains("already started") => return Ok(ItemStart::TakenElsewhere),
                 Err(e) => Err(e.into()),
             },
             Ok(None) => Err(ServiceError::Internal("the update deploys nothing".into())),
@@ -584,14 +584,14 @@ impl Deuteron {
             Ok(dep) => {
                 tracing::info!(rollout = %r.id, item = item.seq, target = %item.target, deployment = %dep.id, to = %to, rollback, "rollout item started");
                 self.signals.enqueued.notify_waiters();
-                Ok(Started::Started)
+                Ok(ItemStart::Enqueued)
             }
             Err(ServiceError::Internal(m)) => Err(ServiceError::Internal(m)),
             Err(e) => {
                 let why = format!("could not start when its turn came: {}", e.full_text().replace('\n', " "));
                 tracing::warn!(rollout = %r.id, item = item.seq, target = %item.target, reason = %why, rollback, "rollout item skipped");
                 self.store.skip_rollout_item(&r.id, item.seq, &why, rollback).await?;
-                Ok(Started::Skipped)
+                Ok(ItemStart::Skipped)
             }
         }
     }
@@ -599,10 +599,10 @@ impl Deuteron {
 
 /// What became of an item the driver started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Started {
-    Started,
+enum ItemStart {
+    Enqueued,
     /// Another driver had started it.
-    AlreadyStarted,
+    TakenElsewhere,
     /// It could not start and was recorded as skipped: its wave's counts changed at once.
     Skipped,
 }
