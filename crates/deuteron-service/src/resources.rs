@@ -415,6 +415,18 @@ impl Deuteron {
     /// pipeline keep their specs; the pipeline is redeployed once the instances are settled, so
     /// its `service_instances` loop sees the new set.
     pub async fn update_service(&self, name: &str, description: Option<Option<String>>, spec: Option<String>) -> Result<ServiceRecord> {
+        self.change_service(name, description, spec, None).await
+    }
+
+    /// `update_service`; `pin` chooses the version new instances deploy at (a major, and a minor
+    /// or its recommended one) instead of the recommended minor of the major the others run.
+    async fn change_service(
+        &self,
+        name: &str,
+        description: Option<Option<String>>,
+        spec: Option<String>,
+        pin: Option<(u32, Option<u32>)>,
+    ) -> Result<ServiceRecord> {
         let svc = self.store.get_service(name).await?;
         if let Some(d) = description {
             self.store.set_service_description(name, d.as_deref()).await?;
@@ -450,8 +462,8 @@ impl Deuteron {
         }
         // New instances deploy at the version of the template's recommended minor of the major the
         // service's instances run (Proton adds them at the service's current version).
-        let major = current.first().map(|c| c.version.major).unwrap_or(1);
-        let version = self.deployable_version(TemplateKind::Service, &svc.template_name, major, None).await?;
+        let (major, minor) = pin.unwrap_or((current.first().map(|c| c.version.major).unwrap_or(1), None));
+        let version = self.deployable_version(TemplateKind::Service, &svc.template_name, major, minor).await?;
         let schema = self.schema_of(&version)?;
         let mut errors = Vec::new();
         let mut instances = Vec::new();
@@ -510,7 +522,16 @@ impl Deuteron {
     /// Proton's `CreateServiceInstance`: adds one instance, named in `spec` (a ServiceSpec whose
     /// `instances` has an entry for it), to an existing service; the service's spec gains the entry
     /// and the pipeline is redeployed, as with [`Deuteron::update_service`].
-    pub async fn create_instance(&self, service: &str, name: &str, spec: &str) -> Result<ServiceRecord> {
+    /// Proton's `CreateServiceInstance`: adds one instance (its entry in `spec`) at `version`
+    /// (a major and optionally a minor; default: the recommended minor of the major the service's
+    /// instances run).
+    pub async fn create_instance(
+        &self,
+        service: &str,
+        name: &str,
+        spec: &str,
+        version: Option<(u32, Option<u32>)>,
+    ) -> Result<ServiceRecord> {
         ResourceName::parse(name).map_err(|e| ServiceError::validation(format!("name: {e}")))?;
         let svc = self.store.get_service(service).await?;
         let given = match SpecFile::parse("spec", spec).map_err(|e| ServiceError::validation(e.to_string()))? {
@@ -533,7 +554,12 @@ impl Deuteron {
             .ok_or_else(|| ServiceError::Internal(format!("stored spec of {service} has no instances")))?;
         list.push(json!({"name": entry.name, "environment": entry.environment, "spec": entry.spec}));
         let merged = serde_norway::to_string(&current).map_err(|e| ServiceError::Internal(e.to_string()))?;
-        self.update_service(service, None, Some(merged)).await
+        self.change_service(service, None, Some(merged), version).await
+    }
+
+    /// Records the Proton `clientToken` of the request that created or updated an instance.
+    pub async fn record_instance_client_token(&self, service: &str, name: &str, token: &str) -> Result<()> {
+        Ok(self.store.set_instance_client_token(service, name, token).await?)
     }
 
     /// A page of instances in `(service, name)` order.

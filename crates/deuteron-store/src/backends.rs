@@ -317,6 +317,9 @@ macro_rules! store_impl {
             async fn skip_rollout_item(&self, id: &str, seq: u32, reason: &str, rollback: bool) -> Result<()> {
                 self.db_skip_rollout_item(id, seq, reason, rollback).await
             }
+            async fn set_instance_client_token(&self, service: &str, name: &str, token: &str) -> Result<()> {
+                self.db_set_instance_client_token(service, name, token).await
+            }
             async fn template_rollout_policy(&self, kind: TemplateKind, name: &str) -> Result<Option<(String, bool)>> {
                 self.db_template_rollout_policy(kind, name).await
             }

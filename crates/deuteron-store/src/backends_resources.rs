@@ -88,6 +88,7 @@ macro_rules! resource_helpers {
                     spec: row.try_get("spec")?,
                     inputs: row.try_get("inputs")?,
                     deployment: Self::deploy_fields(row)?,
+                    last_client_request_token: row.try_get("last_client_request_token")?,
                     created_at: row.try_get("created_at")?,
                     updated_at: row.try_get("updated_at")?,
                 })

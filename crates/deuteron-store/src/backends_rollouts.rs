@@ -325,6 +325,20 @@ macro_rules! rollout_methods {
             Ok(())
         }
 
+        async fn db_set_instance_client_token(&self, service: &str, name: &str, token: &str) -> Result<()> {
+            let n = sqlx::query("UPDATE service_instances SET last_client_request_token = $1 WHERE service_name = $2 AND name = $3")
+                .bind(token)
+                .bind(service)
+                .bind(name)
+                .execute(self.writer())
+                .await?
+                .rows_affected();
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("service instance {service}/{name}")));
+            }
+            Ok(())
+        }
+
         async fn db_enqueue_rollout_deployment(&self, d: &NewDeployment, status: DeploymentStatus, link: &RolloutLink) -> Result<DeploymentRecord> {
             let mut tx = self.writer().begin_with($begin_write).await?;
             // Read the clock once the write lock is held, so timestamps follow commit order.

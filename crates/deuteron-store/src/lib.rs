@@ -272,6 +272,9 @@ pub trait Store: Send + Sync + 'static {
     async fn list_events(&self, filter: &EventFilter) -> Result<Vec<EventRecord>>;
 
     /// The reply kept for `(caller, operation, token)`, if any newer than `since`.
+    /// Records the `clientToken` of the Proton request that last created or updated an instance.
+    async fn set_instance_client_token(&self, service: &str, name: &str, token: &str) -> Result<()>;
+
     // Fleet rollouts.
     async fn create_rollout(&self, rollout: &NewRollout) -> Result<RolloutRecord>;
     async fn get_rollout(&self, id: &str) -> Result<RolloutRecord>;

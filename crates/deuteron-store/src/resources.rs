@@ -85,6 +85,8 @@ pub struct InstanceRecord {
     pub spec: String,
     pub inputs: String,
     pub deployment: DeploymentFields,
+    /// The `clientToken` of the last Proton request that created or updated it.
+    pub last_client_request_token: Option<String>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }

@@ -459,14 +459,19 @@ async fn dispatch_op(api: &ProtonApi, caller: &Caller, op: &str, body: &Map<Stri
         }
         "CreateServiceInstance" => {
             let (service, name) = (i.name("serviceName")?, i.name("name")?);
-            if i.part("templateMajorVersion")?.is_some() || i.part("templateMinorVersion")?.is_some() {
-                return Err(ApiError::validation(
-                    "templateMajorVersion/templateMinorVersion: a new instance deploys at the recommended minor of the major its service's instances run; choosing another version is not supported yet",
-                ));
-            }
-            i.client_token()?;
+            let version = match (i.part("templateMajorVersion")?, i.part("templateMinorVersion")?) {
+                (Some(major), minor) => Some((major, minor)),
+                (None, Some(_)) => {
+                    return Err(constraint("templateMajorVersion", "Member must not be null when templateMinorVersion is given"));
+                }
+                (None, None) => None,
+            };
+            let token = i.client_token()?;
             let spec = i.spec("spec")?.ok_or_else(|| constraint("spec", "Member must not be null"))?;
-            svc.create_instance(&service, &name, &spec).await?;
+            svc.create_instance(&service, &name, &spec, version).await?;
+            if let Some(t) = token {
+                svc.record_instance_client_token(&service, &name, &t).await?;
+            }
             Ok(json!({"serviceInstance": s::instance(&svc.get_instance(&service, &name).await?, arn)}))
         }
         "GetServiceInstance" => {
@@ -476,8 +481,11 @@ async fn dispatch_op(api: &ProtonApi, caller: &Caller, op: &str, body: &Map<Stri
         "ListServiceInstances" => list_instances(api, &i).await,
         "UpdateServiceInstance" => {
             let (service, name) = (i.name("serviceName")?, i.name("name")?);
-            i.client_token()?;
+            let token = i.client_token()?;
             svc.update_instance(&service, &name, update(&i)?).await?;
+            if let Some(t) = token {
+                svc.record_instance_client_token(&service, &name, &t).await?;
+            }
             Ok(json!({"serviceInstance": s::instance(&svc.get_instance(&service, &name).await?, arn)}))
         }
         "UpdateServicePipeline" => {

@@ -161,6 +161,7 @@ pub fn instance(i: &InstanceRecord, arn: &ArnConfig) -> Value {
         "templateMajorVersion": i.version.major.to_string(),
         "templateMinorVersion": i.version.minor.to_string(),
         "spec": i.spec,
+        "lastClientRequestToken": i.last_client_request_token,
         "createdAt": ts(i.created_at),
     });
     deployment_fields(&mut v, &i.deployment, i.created_at, true);

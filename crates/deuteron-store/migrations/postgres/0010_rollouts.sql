@@ -56,3 +56,6 @@ CREATE TABLE template_rollout_policies (
     automatic       INTEGER NOT NULL,
     PRIMARY KEY (template_kind, template_name)
 );
+
+-- Proton's ServiceInstance.lastClientRequestToken: the clientToken of the last create or update.
+ALTER TABLE service_instances ADD COLUMN last_client_request_token TEXT;

@@ -146,15 +146,27 @@ assert [i["name"] for i in desc] == ["web-prod", "web-dev"], desc
 expect_error("ValidationException", admin.list_service_instances, nextToken="bm90LWEtdG9rZW4=")
 
 step("CreateServiceInstance adds an instance; the service settles ACTIVE (waiter)")
+expect_error(
+    "ResourceNotFoundException",
+    admin.create_service_instance,
+    serviceName="web",
+    name="web-extra",
+    templateMajorVersion="1",
+    templateMinorVersion="7",
+    spec="proton: ServiceSpec\ninstances:\n  - name: web-extra\n    environment: dev\n",
+)
 i = admin.create_service_instance(
     serviceName="web",
     name="web-extra",
+    templateMajorVersion="1",
+    templateMinorVersion="0",
     spec="proton: ServiceSpec\ninstances:\n  - name: web-extra\n    environment: dev\n    spec:\n      port: 9090\n",
 )["serviceInstance"]
 assert i["environmentName"] == "dev" and i["deploymentStatus"] == "IN_PROGRESS", i
 admin.get_waiter("service_updated").wait(name="web", WaiterConfig=FAST)
 i = admin.get_service_instance(serviceName="web", name="web-extra")["serviceInstance"]
 assert i["deploymentStatus"] == "SUCCEEDED", i
+assert len(i.get("lastClientRequestToken", "")) > 0, i  # boto3 fills in the idempotency token
 assert "web-extra" in admin.get_service(name="web")["service"]["spec"]
 expect_error(
     "ConflictException",
@@ -201,11 +213,12 @@ admin.update_service_template_version(templateName="web", majorVersion="1", mino
 behind = admin.list_service_instances(filters=[{"key": "deployedTemplateVersionStatus", "value": "BEHIND_MINOR"}])["serviceInstances"]
 assert sorted(x["name"] for x in behind) == ["web-dev", "web-extra", "web-prod"], behind
 expect_error("ValidationException", admin.list_service_instances, filters=[{"key": "deployedTemplateVersionStatus", "value": "OLD"}])
-i = admin.update_service_instance(serviceName="web", name="web-dev", deploymentType="MINOR_VERSION")["serviceInstance"]
+i = admin.update_service_instance(serviceName="web", name="web-dev", deploymentType="MINOR_VERSION", clientToken="move-to-1.1")["serviceInstance"]
 assert i["deploymentStatus"] == "IN_PROGRESS", i
 admin.get_waiter("service_instance_deployed").wait(serviceName="web", name="web-dev", WaiterConfig=FAST)
 i = admin.get_service_instance(serviceName="web", name="web-dev")["serviceInstance"]
 assert (i["templateMajorVersion"], i["templateMinorVersion"]) == ("1", "1"), i
+assert i["lastClientRequestToken"] == "move-to-1.1", i
 current = admin.list_service_instances(filters=[{"key": "deployedTemplateVersionStatus", "value": "UP_TO_DATE"}])["serviceInstances"]
 assert [x["name"] for x in current] == ["web-dev"], current
 
