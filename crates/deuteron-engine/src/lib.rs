@@ -496,6 +496,11 @@ impl Engine {
             Err(StoreError::NotFound(_)) => return Ok(()),
             Err(e) => return Err(e),
         };
+        // A settled service (e.g. an instance updated on its own, or by a rollout) needs nothing:
+        // skip reading its instances and pipeline.
+        if !matches!(svc.status, ServiceStatus::DeleteInProgress | ServiceStatus::CreateInProgress | ServiceStatus::UpdateInProgress) {
+            return Ok(());
+        }
         let instances = self.store.list_instances(Some(&service), None).await?;
         let pipeline = match self.store.get_pipeline(&service).await {
             Ok(p) => Some(p),

@@ -973,26 +973,24 @@ macro_rules! store_impl {
             }
 
             async fn claim_deployment(&self, worker: &str, lease_ms: i64) -> Result<Option<DeploymentRecord>> {
-                let mut tx = self.writer().begin_with($begin_write).await?;
-                // Read the clock once the write lock is held, so timestamps follow commit order.
+                // One statement: pick the oldest claimable job and lease it (atomic on its own;
+                // SKIP LOCKED on PostgreSQL, the single writer connection on SQLite). The clock is
+                // read once the connection is held, so start times follow commit order.
+                let mut conn = self.writer().acquire().await?;
                 let now = now_millis();
-                let Some(row) = sqlx::query(Self::CLAIM_SQL).bind(now).fetch_optional(&mut *tx).await? else {
-                    return Ok(None);
-                };
-                let id: String = row.try_get("id")?;
-                let row = sqlx::query(
-                    "UPDATE deployments SET job_state = 'RUNNING', lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1,
-                            started_at = COALESCE(started_at, $3), updated_at = $3
-                      WHERE id = $4 RETURNING *",
-                )
-                .bind(worker)
-                .bind(now + lease_ms)
-                .bind(now)
-                .bind(&id)
-                .fetch_one(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(Some(Self::deployment_from_row(&row)?))
+                let sql = format!(
+                    "UPDATE deployments SET job_state = 'RUNNING', lease_owner = $2, lease_expires_at = $3, attempts = attempts + 1,
+                            started_at = COALESCE(started_at, $1), updated_at = $1
+                      WHERE id = ({}) RETURNING *",
+                    Self::CLAIM_SQL
+                );
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(now)
+                    .bind(worker)
+                    .bind(now + lease_ms)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                row.map(|r| Self::deployment_from_row(&r)).transpose()
             }
 
             async fn heartbeat(&self, id: &str, worker: &str, lease_ms: i64) -> Result<Heartbeat> {
