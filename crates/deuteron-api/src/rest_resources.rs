@@ -19,7 +19,7 @@ use deuteron_core::registry::Staleness;
 use deuteron_core::{Provisioning, Role, TemplateKind, UpdateType, VersionNumber};
 use deuteron_service::components::{CreateComponent, UpdateComponent};
 use deuteron_service::keys::AccessKeyView;
-use deuteron_service::meta::{Currency, TemplateFleet};
+use deuteron_service::meta::{TemplateFleet, VersionFilter};
 use deuteron_service::registry::{CreateTemplate, RegisterOptions};
 use deuteron_service::resources::{CreateEnvironment, CreateService, UpdateResource};
 use deuteron_service::views::{
@@ -120,29 +120,16 @@ pub struct VersionQuery {
     behind: Option<String>,
 }
 
-struct Keep {
-    currency: Currency,
-    template: Option<String>,
-    version: Option<VersionNumber>,
-    behind: Option<Staleness>,
-}
-
-impl Keep {
-    async fn new(api: &RestApi, kind: TemplateKind, q: &VersionQuery) -> Result<Self, RestError> {
-        let version = q.template_version.as_deref().map(|v| version_of("templateVersion", v)).transpose()?;
-        let behind = match q.behind.as_deref() {
+impl VersionQuery {
+    fn filter(&self) -> Result<VersionFilter, RestError> {
+        let version = self.template_version.as_deref().map(|v| version_of("templateVersion", v)).transpose()?;
+        let behind = match self.behind.as_deref() {
             None => None,
             Some("minor") => Some(Staleness::BehindMinor),
             Some("major") => Some(Staleness::BehindMajor),
             Some(other) => return Err(invalid(format!("behind: {other:?} is neither minor nor major"))),
         };
-        Ok(Self { currency: api.svc.currency(kind).await?, template: q.template.clone(), version, behind })
-    }
-
-    fn keeps(&self, template: &str, version: VersionNumber) -> bool {
-        self.template.as_deref().is_none_or(|t| t == template)
-            && self.version.is_none_or(|v| v == version)
-            && self.behind.is_none_or(|b| self.currency.staleness(template, version) == b)
+        Ok(VersionFilter { template: self.template.clone(), version, behind })
     }
 }
 
@@ -394,16 +381,7 @@ async fn delete_version(State(api): State<Arc<RestApi>>, headers: HeaderMap, Pat
     responses((status = 200, body = [EnvironmentView]), (status = "4XX", body = ErrorBody)))]
 async fn list_environments(State(api): State<Arc<RestApi>>, headers: HeaderMap, Query(q): Query<VersionQuery>) -> Reply {
     authorize(&api, &headers, "ListEnvironments").await?;
-    let keep = Keep::new(&api, TemplateKind::Environment, &q).await?;
-    let list: Vec<EnvironmentView> = api
-        .svc
-        .list_environments()
-        .await?
-        .iter()
-        .filter(|e| keep.keeps(&e.template_name, e.version))
-        .map(|e| EnvironmentView { currency: Some(keep.currency.view(&e.template_name, e.version)), ..EnvironmentView::from(e) })
-        .collect();
-    ok(list)
+    ok(api.svc.environment_views(&q.filter()?).await?)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -458,9 +436,7 @@ async fn create_environment(State(api): State<Arc<RestApi>>, headers: HeaderMap,
     responses((status = 200, body = EnvironmentView), (status = "4XX", body = ErrorBody)))]
 async fn get_environment(State(api): State<Arc<RestApi>>, headers: HeaderMap, Path(name): Path<String>) -> Reply {
     authorize(&api, &headers, "GetEnvironment").await?;
-    let e = api.svc.get_environment(&name).await?;
-    let currency = api.svc.currency(TemplateKind::Environment).await?;
-    ok(EnvironmentView { currency: Some(currency.view(&e.template_name, e.version)), ..EnvironmentView::from(&e) })
+    ok(api.svc.environment_view(&name).await?)
 }
 
 /// Proton's update types: `NONE` (metadata only), `CURRENT_VERSION` (new spec), `MINOR_VERSION`,
@@ -618,16 +594,7 @@ async fn list_instances(
     Query(v): Query<VersionQuery>,
 ) -> Reply {
     authorize(&api, &headers, "ListServiceInstances").await?;
-    let keep = Keep::new(&api, TemplateKind::Service, &v).await?;
-    let list: Vec<InstanceView> = api
-        .svc
-        .list_instances(q.service.as_deref(), q.environment.as_deref())
-        .await?
-        .iter()
-        .filter(|i| keep.keeps(&i.template_name, i.version))
-        .map(|i| InstanceView { currency: Some(keep.currency.view(&i.template_name, i.version)), ..InstanceView::from(i) })
-        .collect();
-    ok(list)
+    ok(api.svc.instance_views(q.service.as_deref(), q.environment.as_deref(), &v.filter()?).await?)
 }
 
 #[utoipa::path(get, path = "/api/v1/services/{service}/instances/{name}", tag = "services",
@@ -635,9 +602,7 @@ async fn list_instances(
     responses((status = 200, body = InstanceView), (status = "4XX", body = ErrorBody)))]
 async fn get_instance(State(api): State<Arc<RestApi>>, headers: HeaderMap, Path((service, name)): Path<(String, String)>) -> Reply {
     authorize(&api, &headers, "GetServiceInstance").await?;
-    let i = api.svc.get_instance(&service, &name).await?;
-    let currency = api.svc.currency(TemplateKind::Service).await?;
-    ok(InstanceView { currency: Some(currency.view(&i.template_name, i.version)), ..InstanceView::from(&i) })
+    ok(api.svc.instance_view(&service, &name).await?)
 }
 
 /// An instance and the deployment its update started (none for `NONE`).
@@ -682,25 +647,14 @@ async fn instance_outputs(State(api): State<Arc<RestApi>>, headers: HeaderMap, P
     responses((status = 200, body = [PipelineView]), (status = "4XX", body = ErrorBody)))]
 async fn list_pipelines(State(api): State<Arc<RestApi>>, headers: HeaderMap, Query(q): Query<VersionQuery>) -> Reply {
     authorize(&api, &headers, "ListServicePipelines").await?;
-    let keep = Keep::new(&api, TemplateKind::Service, &q).await?;
-    let list: Vec<PipelineView> = api
-        .svc
-        .list_pipelines()
-        .await?
-        .iter()
-        .filter(|p| keep.keeps(&p.template_name, p.version))
-        .map(|p| PipelineView { currency: Some(keep.currency.view(&p.template_name, p.version)), ..PipelineView::from(p) })
-        .collect();
-    ok(list)
+    ok(api.svc.pipeline_views(&q.filter()?).await?)
 }
 
 #[utoipa::path(get, path = "/api/v1/services/{service}/pipeline", tag = "services", params(("service" = String, Path)),
     responses((status = 200, body = PipelineView), (status = "4XX", body = ErrorBody)))]
 async fn get_pipeline(State(api): State<Arc<RestApi>>, headers: HeaderMap, Path(service): Path<String>) -> Reply {
     authorize(&api, &headers, "GetServicePipeline").await?;
-    let p = api.svc.get_pipeline(&service).await?;
-    let currency = api.svc.currency(TemplateKind::Service).await?;
-    ok(PipelineView { currency: Some(currency.view(&p.template_name, p.version)), ..PipelineView::from(&p) })
+    ok(api.svc.pipeline_view(&service).await?)
 }
 
 #[utoipa::path(patch, path = "/api/v1/services/{service}/pipeline", tag = "services", request_body = UpdateBody, params(("service" = String, Path)),

@@ -273,3 +273,84 @@ impl Deuteron {
         Ok(Currency { versions })
     }
 }
+
+/// The outdated-detection filters of the resource lists (every transport parses its own spelling
+/// into this).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VersionFilter {
+    pub template: Option<String>,
+    pub version: Option<VersionNumber>,
+    pub behind: Option<Staleness>,
+}
+
+impl VersionFilter {
+    fn keeps(&self, currency: &Currency, template: &str, version: VersionNumber) -> bool {
+        self.template.as_deref().is_none_or(|t| t == template)
+            && self.version.is_none_or(|v| v == version)
+            && self.behind.is_none_or(|b| currency.staleness(template, version) == b)
+    }
+}
+
+impl Deuteron {
+    /// Environments matching `filter`, each with its recommended version and staleness.
+    pub async fn environment_views(&self, filter: &VersionFilter) -> Result<Vec<crate::views::EnvironmentView>> {
+        let c = self.currency(TemplateKind::Environment).await?;
+        Ok(self
+            .store
+            .list_environments()
+            .await?
+            .iter()
+            .filter(|e| filter.keeps(&c, &e.template_name, e.version))
+            .map(|e| crate::views::EnvironmentView { currency: Some(c.view(&e.template_name, e.version)), ..e.into() })
+            .collect())
+    }
+
+    /// Service instances (of a service, in an environment) matching `filter`, with staleness.
+    pub async fn instance_views(
+        &self,
+        service: Option<&str>,
+        environment: Option<&str>,
+        filter: &VersionFilter,
+    ) -> Result<Vec<crate::views::InstanceView>> {
+        let c = self.currency(TemplateKind::Service).await?;
+        Ok(self
+            .store
+            .list_instances(service, environment)
+            .await?
+            .iter()
+            .filter(|i| filter.keeps(&c, &i.template_name, i.version))
+            .map(|i| crate::views::InstanceView { currency: Some(c.view(&i.template_name, i.version)), ..i.into() })
+            .collect())
+    }
+
+    /// Pipelines matching `filter`, with staleness.
+    pub async fn pipeline_views(&self, filter: &VersionFilter) -> Result<Vec<crate::views::PipelineView>> {
+        let c = self.currency(TemplateKind::Service).await?;
+        Ok(self
+            .store
+            .list_pipelines()
+            .await?
+            .iter()
+            .filter(|p| filter.keeps(&c, &p.template_name, p.version))
+            .map(|p| crate::views::PipelineView { currency: Some(c.view(&p.template_name, p.version)), ..p.into() })
+            .collect())
+    }
+
+    pub async fn environment_view(&self, name: &str) -> Result<crate::views::EnvironmentView> {
+        let e = self.store.get_environment(name).await?;
+        let c = self.currency(TemplateKind::Environment).await?;
+        Ok(crate::views::EnvironmentView { currency: Some(c.view(&e.template_name, e.version)), ..(&e).into() })
+    }
+
+    pub async fn instance_view(&self, service: &str, name: &str) -> Result<crate::views::InstanceView> {
+        let i = self.store.get_instance(service, name).await?;
+        let c = self.currency(TemplateKind::Service).await?;
+        Ok(crate::views::InstanceView { currency: Some(c.view(&i.template_name, i.version)), ..(&i).into() })
+    }
+
+    pub async fn pipeline_view(&self, service: &str) -> Result<crate::views::PipelineView> {
+        let p = self.store.get_pipeline(service).await?;
+        let c = self.currency(TemplateKind::Service).await?;
+        Ok(crate::views::PipelineView { currency: Some(c.view(&p.template_name, p.version)), ..(&p).into() })
+    }
+}

@@ -379,8 +379,7 @@ impl Deuteron {
         let policy: RolloutPolicy =
             serde_json::from_str(&rollout.policy).map_err(|e| ServiceError::Internal(format!("rollout {} policy: {e}", rollout.id)))?;
         let waves = self.store.rollout_counts(&rollout.id).await?;
-        let items = self.store.rollout_items(&rollout.id, ItemSelector::All, i64::MAX).await?;
-        let skipped_in_plan = items.iter().filter(|i| i.wave.is_none()).count() as u64;
+        let skipped_in_plan = self.store.rollout_items(&rollout.id, ItemSelector::SkippedByPlan, i64::MAX).await?.len() as u64;
         Ok(RolloutProgress { rollout, policy, waves, skipped_in_plan })
     }
 
@@ -712,32 +711,6 @@ fn wave_json(c: &WaveCounts) -> Value {
     })
 }
 
-/// A rollout with its per-wave progress, as the transports show it.
-pub fn rollout_json(p: &RolloutProgress) -> Value {
-    let r = &p.rollout;
-    json!({
-        "id": r.id,
-        "templateKind": r.template_kind.as_str(),
-        "templateName": r.template_name,
-        "targetVersion": r.target.to_string(),
-        "status": r.status.as_str(),
-        "statusMessage": r.status_message,
-        "currentWave": r.current_wave + 1,
-        "waveCount": r.wave_count,
-        "approvedWave": r.approved_wave.map(|w| w + 1),
-        "notBefore": (r.not_before > r.updated_at).then(|| crate::views::iso(r.not_before)),
-        "policy": p.policy,
-        "selection": serde_json::from_str::<Value>(&r.selection).unwrap_or(Value::Null),
-        "specTransform": r.transform.as_deref().and_then(|t| serde_json::from_str::<Value>(t).ok()),
-        "createdBy": r.created_by,
-        "createdAt": crate::views::iso(r.created_at),
-        "updatedAt": crate::views::iso(r.updated_at),
-        "finishedAt": r.finished_at.map(crate::views::iso),
-        "skippedInPlan": p.skipped_in_plan,
-        "waves": p.waves.iter().map(wave_json).collect::<Vec<_>>(),
-    })
-}
-
 /// A rollout without counts (lists).
 pub fn rollout_summary_json(r: &RolloutRecord) -> Value {
     json!({
@@ -752,6 +725,27 @@ pub fn rollout_summary_json(r: &RolloutRecord) -> Value {
         "createdAt": crate::views::iso(r.created_at),
         "finishedAt": r.finished_at.map(crate::views::iso),
     })
+}
+
+/// A rollout with its policy and per-wave progress, as the transports show it.
+pub fn rollout_json(p: &RolloutProgress) -> Value {
+    let r = &p.rollout;
+    let mut v = rollout_summary_json(r);
+    let more = json!({
+        "approvedWave": r.approved_wave.map(|w| w + 1),
+        "notBefore": (r.not_before > r.updated_at).then(|| crate::views::iso(r.not_before)),
+        "policy": p.policy,
+        "selection": serde_json::from_str::<Value>(&r.selection).unwrap_or(Value::Null),
+        "specTransform": r.transform.as_deref().and_then(|t| serde_json::from_str::<Value>(t).ok()),
+        "createdBy": r.created_by,
+        "updatedAt": crate::views::iso(r.updated_at),
+        "skippedInPlan": p.skipped_in_plan,
+        "waves": p.waves.iter().map(wave_json).collect::<Vec<_>>(),
+    });
+    if let (Some(obj), Value::Object(extra)) = (v.as_object_mut(), more) {
+        obj.extend(extra);
+    }
+    v
 }
 
 /// Where one item stands, in words: `PENDING`, `SKIPPED`, the forward deployment's status, or

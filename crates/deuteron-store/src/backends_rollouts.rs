@@ -163,6 +163,7 @@ macro_rules! rollout_methods {
                 ItemSelector::All => ("1 = 1", -1),
                 ItemSelector::PendingIn(w) => ("i.wave = $2 AND i.skip_reason IS NULL AND i.deployment_id IS NULL", i64::from(w)),
                 ItemSelector::Updated => ("d.status = 'SUCCEEDED' AND i.rollback_deployment_id IS NULL AND i.rollback_error IS NULL", -1),
+                ItemSelector::SkippedByPlan => ("i.wave IS NULL", -1),
             };
             let sql = format!(
                 "SELECT i.*, d.id AS dep_id, d.status AS dep_status, d.started_at AS dep_started_at, d.completed_at AS dep_completed_at,

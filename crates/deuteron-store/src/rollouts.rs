@@ -100,6 +100,8 @@ pub enum ItemSelector {
     PendingIn(u32),
     /// Items whose forward deployment succeeded and that were not rolled back yet.
     Updated,
+    /// Items the plan skipped (no wave).
+    SkippedByPlan,
 }
 
 /// A change to a rollout, applied only while it is in one of `expected` (compare-and-set).

@@ -5,9 +5,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use deuteron_core::registry::Staleness;
-use deuteron_core::{DeploymentStatus, ServiceStatus, TemplateKind, VersionNumber};
+use deuteron_core::{DeploymentStatus, ServiceStatus, VersionNumber};
 use deuteron_service::components::{CreateComponent, UpdateComponent};
-use deuteron_service::meta::Currency;
 use deuteron_service::resources::{CreateEnvironment, CreateService, UpdateResource};
 use deuteron_service::views::{
     ComponentView, CurrencyView, DeploymentView, EnvironmentView, InstanceView, LogLineView, OutputView, PipelineView, ServiceView,
@@ -39,33 +38,18 @@ fn update(u: &UpdateArgs) -> Result<UpdateResource, Failure> {
     })
 }
 
-/// The list filters of outdated detection, with the versions they compare against.
-struct Keep {
-    currency: Currency,
-    template: Option<String>,
-    version: Option<VersionNumber>,
-    behind: Option<Staleness>,
-}
-
-impl Keep {
-    async fn new(svc: &Deuteron, kind: TemplateKind, f: &VersionFilter) -> Result<Self, Failure> {
-        let version = f
-            .template_version
-            .as_deref()
-            .map(|v| v.parse::<VersionNumber>().map_err(|e| Failure::invalid(format!("--template-version: {e}"))))
-            .transpose()?;
-        let behind = f.behind.map(|b| match b {
-            crate::cli::Behind::Minor => Staleness::BehindMinor,
-            crate::cli::Behind::Major => Staleness::BehindMajor,
-        });
-        Ok(Self { currency: svc.currency(kind).await?, template: f.template.clone(), version, behind })
-    }
-
-    fn keeps(&self, template: &str, version: VersionNumber) -> bool {
-        self.template.as_deref().is_none_or(|t| t == template)
-            && self.version.is_none_or(|v| v == version)
-            && self.behind.is_none_or(|b| self.currency.staleness(template, version) == b)
-    }
+/// The list filters of outdated detection, as the service layer takes them.
+fn version_filter(f: &VersionFilter) -> Result<deuteron_service::meta::VersionFilter, Failure> {
+    let version = f
+        .template_version
+        .as_deref()
+        .map(|v| v.parse::<VersionNumber>().map_err(|e| Failure::invalid(format!("--template-version: {e}"))))
+        .transpose()?;
+    let behind = f.behind.map(|b| match b {
+        crate::cli::Behind::Minor => Staleness::BehindMinor,
+        crate::cli::Behind::Major => Staleness::BehindMajor,
+    });
+    Ok(deuteron_service::meta::VersionFilter { template: f.template.clone(), version, behind })
 }
 
 fn currency_cell(c: &Option<CurrencyView>) -> String {
@@ -293,14 +277,7 @@ pub async fn env(svc: &Deuteron, output: Output, cmd: EnvCommand) -> Result<(), 
             show_env(output, &EnvironmentView::from(&svc.get_environment(&name).await?));
         }
         EnvCommand::List { filter } => {
-            let keep = Keep::new(svc, TemplateKind::Environment, &filter).await?;
-            let list: Vec<EnvironmentView> = svc
-                .list_environments()
-                .await?
-                .iter()
-                .filter(|e| keep.keeps(&e.template_name, e.version))
-                .map(|e| EnvironmentView { currency: Some(keep.currency.view(&e.template_name, e.version)), ..EnvironmentView::from(e) })
-                .collect();
+            let list = svc.environment_views(&version_filter(&filter)?).await?;
             let rows = list
                 .iter()
                 .map(|e| {
@@ -315,11 +292,7 @@ pub async fn env(svc: &Deuteron, output: Output, cmd: EnvCommand) -> Result<(), 
                 .collect();
             print(output, &list, &["NAME", "TEMPLATE", "VERSION", "TEMPLATE VERSION STATUS", "STATUS"], rows);
         }
-        EnvCommand::Show { name } => {
-            let e = svc.get_environment(&name).await?;
-            let currency = svc.currency(TemplateKind::Environment).await?;
-            show_env(output, &EnvironmentView { currency: Some(currency.view(&e.template_name, e.version)), ..EnvironmentView::from(&e) })
-        }
+        EnvCommand::Show { name } => show_env(output, &svc.environment_view(&name).await?),
         EnvCommand::Update { name, description, update: u } => {
             let (_, dep) = svc.update_environment(&name, description.map(Some), update(&u)?).await?;
             if let (Some(d), true) = (&dep, u.wait.wait) {
@@ -414,13 +387,7 @@ fn show_service(output: Output, s: &ServiceView) {
 pub async fn instance(svc: &Deuteron, output: Output, cmd: InstanceCommand) -> Result<(), Failure> {
     match cmd {
         InstanceCommand::List { service, environment, filter } => {
-            let keep = Keep::new(svc, TemplateKind::Service, &filter).await?;
-            let list = svc.list_instances(service.as_deref(), environment.as_deref()).await?;
-            let list: Vec<InstanceView> = list
-                .iter()
-                .filter(|i| keep.keeps(&i.template_name, i.version))
-                .map(|i| InstanceView { currency: Some(keep.currency.view(&i.template_name, i.version)), ..InstanceView::from(i) })
-                .collect();
+            let list = svc.instance_views(service.as_deref(), environment.as_deref(), &version_filter(&filter)?).await?;
             let rows = list
                 .iter()
                 .map(|i| {
@@ -436,11 +403,7 @@ pub async fn instance(svc: &Deuteron, output: Output, cmd: InstanceCommand) -> R
                 .collect();
             print(output, &list, &["SERVICE", "NAME", "ENVIRONMENT", "VERSION", "TEMPLATE VERSION STATUS", "STATUS"], rows);
         }
-        InstanceCommand::Show { service, name } => {
-            let i = svc.get_instance(&service, &name).await?;
-            let currency = svc.currency(TemplateKind::Service).await?;
-            show_instance(output, &InstanceView { currency: Some(currency.view(&i.template_name, i.version)), ..InstanceView::from(&i) })
-        }
+        InstanceCommand::Show { service, name } => show_instance(output, &svc.instance_view(&service, &name).await?),
         InstanceCommand::Update { service, name, update: u } => {
             if let Some(d) = svc.update_instance(&service, &name, update(&u)?).await?
                 && u.wait.wait
@@ -473,14 +436,7 @@ pub async fn pipeline(svc: &Deuteron, output: Output, cmd: PipelineCommand) -> R
     };
     match cmd {
         PipelineCommand::List { filter } => {
-            let keep = Keep::new(svc, TemplateKind::Service, &filter).await?;
-            let list: Vec<PipelineView> = svc
-                .list_pipelines()
-                .await?
-                .iter()
-                .filter(|p| keep.keeps(&p.template_name, p.version))
-                .map(|p| PipelineView { currency: Some(keep.currency.view(&p.template_name, p.version)), ..PipelineView::from(p) })
-                .collect();
+            let list = svc.pipeline_views(&version_filter(&filter)?).await?;
             let rows = list
                 .iter()
                 .map(|p| {
@@ -495,11 +451,7 @@ pub async fn pipeline(svc: &Deuteron, output: Output, cmd: PipelineCommand) -> R
                 .collect();
             print(output, &list, &["SERVICE", "TEMPLATE", "VERSION", "TEMPLATE VERSION STATUS", "STATUS"], rows);
         }
-        PipelineCommand::Show { service } => {
-            let p = svc.get_pipeline(&service).await?;
-            let currency = svc.currency(TemplateKind::Service).await?;
-            show(&PipelineView { currency: Some(currency.view(&p.template_name, p.version)), ..PipelineView::from(&p) })
-        }
+        PipelineCommand::Show { service } => show(&svc.pipeline_view(&service).await?),
         PipelineCommand::Update { service, update: u } => {
             if let Some(d) = svc.update_pipeline(&service, update(&u)?).await?
                 && u.wait.wait
