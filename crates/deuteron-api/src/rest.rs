@@ -72,6 +72,18 @@ pub(crate) fn invalid(message: impl Into<String>) -> RestError {
     error(StatusCode::BAD_REQUEST, "ValidationError", message).into()
 }
 
+/// The JSON request body as `T`: a clear error for anything that is not JSON, then one naming
+/// the member that does not fit.
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, RestError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| invalid(format!("the body is not JSON: {e}")))?;
+    serde_json::from_value(value).map_err(|e| invalid(format!("body: {e}")))
+}
+
+/// A template kind named in `field`: `environment` or `service`.
+pub(crate) fn template_kind(field: &str, raw: &str) -> Result<deuteron_core::TemplateKind, RestError> {
+    deuteron_core::TemplateKind::parse(raw).ok_or_else(|| invalid(format!("{field}: {raw:?} is neither environment nor service")))
+}
+
 pub(crate) type Reply = Result<Response, RestError>;
 
 /// A service error as a REST error response.

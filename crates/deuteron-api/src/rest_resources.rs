@@ -27,7 +27,7 @@ use deuteron_service::views::{
 };
 use deuteron_store::{ComponentFilter, DeploymentFilter, Target, TemplatePatch};
 
-use crate::rest::{Reply, RestApi, RestError, authorize, invalid};
+use crate::rest::{Reply, RestApi, RestError, authorize, invalid, json_body, template_kind};
 
 pub fn router(api: Arc<RestApi>) -> Router {
     Router::new()
@@ -83,16 +83,11 @@ fn created<T: serde::Serialize>(v: T) -> Reply {
 }
 
 fn kind_of(raw: &str) -> Result<TemplateKind, RestError> {
-    TemplateKind::parse(raw).ok_or_else(|| invalid(format!("kind: {raw:?} is neither environment nor service")))
+    template_kind("kind", raw)
 }
 
 fn version_of(what: &str, raw: &str) -> Result<VersionNumber, RestError> {
     raw.parse().map_err(|e| invalid(format!("{what}: {e}")))
-}
-
-/// The JSON body as `T`, naming what is wrong.
-fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, RestError> {
-    serde_json::from_slice(bytes).map_err(|e| invalid(format!("body: {e}")))
 }
 
 fn outputs(pairs: Vec<(String, String)>) -> Vec<OutputView> {
@@ -167,7 +162,7 @@ pub struct CreateTemplateBody {
     responses((status = 201, body = TemplateView), (status = "4XX", body = ErrorBody)))]
 async fn create_template(State(api): State<Arc<RestApi>>, headers: HeaderMap, bytes: axum::body::Bytes) -> Reply {
     authorize(&api, &headers, "CreateTemplate").await?;
-    let b: CreateTemplateBody = body(&bytes)?;
+    let b: CreateTemplateBody = json_body(&bytes)?;
     let t = api
         .svc
         .create_template(CreateTemplate {
@@ -207,7 +202,7 @@ async fn update_template(
     bytes: axum::body::Bytes,
 ) -> Reply {
     authorize(&api, &headers, "UpdateTemplate").await?;
-    let b: UpdateTemplateBody = body(&bytes)?;
+    let b: UpdateTemplateBody = json_body(&bytes)?;
     let patch = TemplatePatch { display_name: b.display_name.map(Some), description: b.description.map(Some) };
     ok(TemplateView::from(&api.svc.update_template(kind_of(&kind)?, &name, patch).await?))
 }
@@ -353,7 +348,7 @@ async fn update_version(
     bytes: axum::body::Bytes,
 ) -> Reply {
     authorize(&api, &headers, "UpdateTemplateVersion").await?;
-    let b: UpdateVersionBody = body(&bytes)?;
+    let b: UpdateVersionBody = json_body(&bytes)?;
     let v = api.svc.update_version_description(kind_of(&kind)?, &name, version_of("version", &version)?, b.description).await?;
     ok(VersionView::from(&v))
 }
@@ -413,7 +408,7 @@ pub struct EnvironmentChange {
     responses((status = 201, body = EnvironmentChange), (status = "4XX", body = ErrorBody)))]
 async fn create_environment(State(api): State<Arc<RestApi>>, headers: HeaderMap, bytes: axum::body::Bytes) -> Reply {
     authorize(&api, &headers, "CreateEnvironment").await?;
-    let b: CreateEnvironmentBody = body(&bytes)?;
+    let b: CreateEnvironmentBody = json_body(&bytes)?;
     let (env, dep) = api
         .svc
         .create_environment(CreateEnvironment {
@@ -473,7 +468,7 @@ async fn update_environment(
     bytes: axum::body::Bytes,
 ) -> Reply {
     authorize(&api, &headers, "UpdateEnvironment").await?;
-    let b: UpdateBody = body(&bytes)?;
+    let b: UpdateBody = json_body(&bytes)?;
     let (env, dep) = api.svc.update_environment(&name, b.description.clone().map(Some), b.update()?).await?;
     api.svc.signals().enqueued.notify_waiters();
     ok(EnvironmentChange { environment: EnvironmentView::from(&env), deployment_id: dep.map(|d| d.id) })
@@ -524,7 +519,7 @@ pub struct CreateServiceBody {
     responses((status = 201, body = ServiceView), (status = "4XX", body = ErrorBody)))]
 async fn create_service(State(api): State<Arc<RestApi>>, headers: HeaderMap, bytes: axum::body::Bytes) -> Reply {
     authorize(&api, &headers, "CreateService").await?;
-    let b: CreateServiceBody = body(&bytes)?;
+    let b: CreateServiceBody = json_body(&bytes)?;
     let s = api
         .svc
         .create_service(CreateService {
@@ -562,7 +557,7 @@ pub struct UpdateServiceBody {
     responses((status = 200, body = ServiceView), (status = "4XX", body = ErrorBody)))]
 async fn update_service(State(api): State<Arc<RestApi>>, headers: HeaderMap, Path(name): Path<String>, bytes: axum::body::Bytes) -> Reply {
     authorize(&api, &headers, "UpdateService").await?;
-    let b: UpdateServiceBody = body(&bytes)?;
+    let b: UpdateServiceBody = json_body(&bytes)?;
     let s = api.svc.update_service(&name, b.description.map(Some), b.spec).await?;
     api.svc.signals().enqueued.notify_waiters();
     ok(ServiceView::from(&s))
@@ -624,7 +619,7 @@ async fn update_instance(
     bytes: axum::body::Bytes,
 ) -> Reply {
     authorize(&api, &headers, "UpdateServiceInstance").await?;
-    let b: UpdateBody = body(&bytes)?;
+    let b: UpdateBody = json_body(&bytes)?;
     if b.description.is_some() {
         return Err(invalid("description: service instances have no description"));
     }
@@ -666,7 +661,7 @@ async fn update_pipeline(
     bytes: axum::body::Bytes,
 ) -> Reply {
     authorize(&api, &headers, "UpdateServicePipeline").await?;
-    let b: UpdateBody = body(&bytes)?;
+    let b: UpdateBody = json_body(&bytes)?;
     api.svc.update_pipeline(&service, b.update()?).await?;
     api.svc.signals().enqueued.notify_waiters();
     ok(PipelineView::from(&api.svc.get_pipeline(&service).await?))
@@ -729,7 +724,7 @@ pub struct ComponentChange {
     responses((status = 201, body = ComponentChange), (status = "4XX", body = ErrorBody)))]
 async fn create_component(State(api): State<Arc<RestApi>>, headers: HeaderMap, bytes: axum::body::Bytes) -> Reply {
     authorize(&api, &headers, "CreateComponent").await?;
-    let b: CreateComponentBody = body(&bytes)?;
+    let b: CreateComponentBody = json_body(&bytes)?;
     let (c, dep) = api
         .svc
         .create_component(CreateComponent {
@@ -779,7 +774,7 @@ async fn update_component(
     bytes: axum::body::Bytes,
 ) -> Reply {
     authorize(&api, &headers, "UpdateComponent").await?;
-    let b: UpdateComponentBody = body(&bytes)?;
+    let b: UpdateComponentBody = json_body(&bytes)?;
     let changes = b.service_name.is_some() || b.service_spec.is_some() || b.template_file.is_some() || b.manifest.is_some();
     let redeploy = match b.deployment_type.as_deref() {
         None => changes,
@@ -882,7 +877,7 @@ pub struct CreateKeyBody {
     responses((status = 201, description = "The key, with its secret (shown only now) as secretAccessKey", body = AccessKeyView), (status = "4XX", body = ErrorBody)))]
 async fn create_key(State(api): State<Arc<RestApi>>, headers: HeaderMap, bytes: axum::body::Bytes) -> Reply {
     authorize(&api, &headers, "CreateAccessKey").await?;
-    let b: CreateKeyBody = body(&bytes)?;
+    let b: CreateKeyBody = json_body(&bytes)?;
     let role = Role::parse(&b.role)
         .filter(|r| *r != Role::Deployment)
         .ok_or_else(|| invalid(format!("role: {:?} is not admin, developer or viewer", b.role)))?;

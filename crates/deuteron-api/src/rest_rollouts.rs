@@ -12,13 +12,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use deuteron_core::TemplateKind;
 use deuteron_core::rollout::{RolloutPolicy, SpecTransform};
 use deuteron_service::rollouts::{RolloutRequest, Selection, TemplatePolicy, item_json, plan_json, rollout_json, rollout_summary_json};
 
-use crate::rest::{Reply, RestApi, RestError, authorize, error, invalid};
+use crate::rest::{Reply, RestApi, RestError, authorize, error, invalid, json_body, template_kind};
 
 pub fn router(api: Arc<RestApi>) -> Router {
     Router::new()
@@ -51,12 +50,8 @@ pub struct RolloutBody {
     spec_transform: Option<SpecTransform>,
 }
 
-fn kind_of(raw: &str) -> Result<TemplateKind, RestError> {
-    TemplateKind::parse(raw).ok_or_else(|| invalid(format!("templateKind: {raw:?} is neither environment nor service")))
-}
-
 fn request(body: &[u8], caller: &str) -> Result<RolloutRequest, RestError> {
-    let b: RolloutBody = serde_json::from_value(parse_body(body)?).map_err(|e| invalid(format!("body: {e}")))?;
+    let b: RolloutBody = json_body(body)?;
     let (major, minor) = match b.target_version.as_deref() {
         None => (None, None),
         Some(v) if !v.contains('.') => (Some(v.parse().map_err(|_| invalid(format!("targetVersion: {v:?} is not a version")))?), None),
@@ -66,7 +61,7 @@ fn request(body: &[u8], caller: &str) -> Result<RolloutRequest, RestError> {
         }
     };
     Ok(RolloutRequest {
-        kind: kind_of(&b.template_kind)?,
+        kind: template_kind("templateKind", &b.template_kind)?,
         template: b.template_name,
         major,
         minor,
@@ -75,11 +70,6 @@ fn request(body: &[u8], caller: &str) -> Result<RolloutRequest, RestError> {
         transform: b.spec_transform,
         created_by: Some(format!("key:{caller}")),
     })
-}
-
-/// The JSON body, with a clear error for anything that is not JSON.
-fn parse_body(body: &[u8]) -> Result<Value, RestError> {
-    serde_json::from_slice(body).map_err(|e| invalid(format!("the body is not JSON: {e}")))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -155,7 +145,7 @@ fn policy_json(p: &TemplatePolicy) -> Response {
     responses((status = 200, description = "`{policy, automatic}`", body = Object), (status = "4XX", body = crate::rest_resources::ErrorBody)))]
 async fn get_policy(State(api): State<Arc<RestApi>>, headers: HeaderMap, Path((kind, name)): Path<(String, String)>) -> Reply {
     authorize(&api, &headers, "GetTemplateRolloutPolicy").await?;
-    let kind = kind_of(&kind)?;
+    let kind = template_kind("kind", &kind)?;
     match api.svc.template_rollout_policy(kind, &name).await? {
         Some(p) => Ok(policy_json(&p)),
         None => Err(error(StatusCode::NOT_FOUND, "NotFound", format!("{} template {name} has no rollout policy", kind.as_str())).into()),
@@ -182,8 +172,8 @@ async fn put_policy(
     body: axum::body::Bytes,
 ) -> Reply {
     authorize(&api, &headers, "UpdateTemplateRolloutPolicy").await?;
-    let kind = kind_of(&kind)?;
-    let b: PolicyBody = serde_json::from_value(parse_body(&body)?).map_err(|e| invalid(format!("body: {e}")))?;
+    let kind = template_kind("kind", &kind)?;
+    let b: PolicyBody = json_body(&body)?;
     match api.svc.set_template_rollout_policy(kind, &name, Some((b.policy, b.automatic))).await? {
         Some(p) => Ok(policy_json(&p)),
         None => Ok(StatusCode::NO_CONTENT.into_response()),
@@ -195,6 +185,6 @@ async fn put_policy(
     responses((status = 204), (status = "4XX", body = crate::rest_resources::ErrorBody)))]
 async fn delete_policy(State(api): State<Arc<RestApi>>, headers: HeaderMap, Path((kind, name)): Path<(String, String)>) -> Reply {
     authorize(&api, &headers, "DeleteTemplateRolloutPolicy").await?;
-    api.svc.set_template_rollout_policy(kind_of(&kind)?, &name, None).await?;
+    api.svc.set_template_rollout_policy(template_kind("kind", &kind)?, &name, None).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
