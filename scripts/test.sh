@@ -70,6 +70,15 @@ chmod +x "$build/bin/terraform"
 export DEUTERON_TEST_TERRAFORM="$build/bin/terraform"
 "$DEUTERON_TEST_TERRAFORM" version | head -n 1
 
+step "Chromium and ChromeDriver (Debian's chromium, chromium-driver) for the console's browser tests"
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then apt_get() { apt-get "$@"; } else apt_get() { sudo apt-get "$@"; }; fi
+  apt_get update -qq
+  DEBIAN_FRONTEND=noninteractive apt_get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+fi
+chromium --version
+chromedriver --version | head -n 1
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -16,6 +16,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures_util::StreamExt;
 use serde_json::json;
 
 use deuteron_core::Role;
@@ -223,16 +224,25 @@ async fn deployment_log(
         Err(deuteron_service::ServiceError::NotFound(m)) => return error(StatusCode::NOT_FOUND, "NotFound", format!("{m} not found")),
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", e.to_string()),
     };
-    let line_json =
-        |l: &deuteron_store::LogLine| json!({"seq": l.seq, "at": deuteron_service::views::iso(l.at), "stream": l.stream, "line": l.line});
     let wants_stream = headers.get("accept").and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/event-stream"));
     if !wants_stream {
         let next = first.last().map_or(after, |l| l.seq);
         return axum::Json(json!({"lines": first.iter().map(line_json).collect::<Vec<_>>(), "next": next})).into_response();
     }
-    // Follows the log until the deployment is done, then sends its final status and ends.
-    let state = (api.clone(), id, after, first, false);
-    let stream = futures_util::stream::unfold(state, move |(api, id, mut after, mut pending, finished)| async move {
+    let stream = follow_log(api.svc.clone(), id, after, api.poll).map(Ok::<Event, Infallible>);
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
+}
+
+fn line_json(l: &deuteron_store::LogLine) -> serde_json::Value {
+    json!({"seq": l.seq, "at": deuteron_service::views::iso(l.at), "stream": l.stream, "line": l.line})
+}
+
+/// Server-Sent Events that follow a deployment's log from after line `after`: a `line` event per
+/// line (its id the line's sequence number), then, once the deployment is done and every line
+/// sent, an `end` event with its final status. Shared by the REST API and the console.
+pub fn follow_log(svc: Deuteron, id: String, after: i64, poll: Duration) -> impl futures_util::Stream<Item = Event> + Send {
+    let state = (svc, id, after, Vec::<deuteron_store::LogLine>::new(), false);
+    futures_util::stream::unfold(state, move |(svc, id, mut after, mut pending, finished)| async move {
         if finished {
             return None;
         }
@@ -241,21 +251,23 @@ async fn deployment_log(
                 let l = pending.remove(0);
                 after = l.seq;
                 let ev = Event::default().id(l.seq.to_string()).event("line").json_data(line_json(&l)).expect("lines serialise");
-                return Some((Ok::<Event, Infallible>(ev), (api, id, after, pending, false)));
+                return Some((ev, (svc, id, after, pending, false)));
             }
-            let done = match api.svc.get_deployment(&id).await {
+            let done = match svc.get_deployment(&id).await {
                 Ok(d) => (d.job_state == deuteron_store::JobState::Done).then_some(d),
                 Err(_) => None,
             };
-            match api.svc.deployment_log(&id, after).await {
+            match svc.deployment_log(&id, after).await {
                 Ok(lines) if !lines.is_empty() => pending = lines,
                 Ok(_) => {
                     if let Some(d) = done {
-                        let end = json!({"id": d.id, "deploymentStatus": d.status.as_str(), "message": d.status_message});
+                        let end = json!({"id": d.id, "deploymentStatus": d.status.as_str(), "message": d.status_message,
+                                        "attempts": d.attempts, "startedAt": d.started_at.map(deuteron_service::views::iso),
+                                        "completedAt": d.completed_at.map(deuteron_service::views::iso)});
                         let ev = Event::default().event("end").json_data(end).expect("status serialises");
-                        return Some((Ok(ev), (api, id, after, pending, true)));
+                        return Some((ev, (svc, id, after, pending, true)));
                     }
-                    tokio::time::sleep(api.poll).await;
+                    tokio::time::sleep(poll).await;
                 }
                 Err(e) => {
                     tracing::warn!(deployment = %id, error = %e, "log stream: cannot read the log");
@@ -263,6 +275,5 @@ async fn deployment_log(
                 }
             }
         }
-    });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
+    })
 }

@@ -838,7 +838,7 @@ async fn list_deployments(State(api): State<Arc<RestApi>>, headers: HeaderMap, Q
     if !(1..=1000).contains(&limit) {
         return Err(invalid("limit: must be between 1 and 1000"));
     }
-    let filter = DeploymentFilter { target: None, environment_name: q.environment, service_name: q.service, limit: Some(limit) };
+    let filter = DeploymentFilter { environment_name: q.environment, service_name: q.service, limit: Some(limit), ..Default::default() };
     ok(api.svc.list_deployments(&filter).await?.iter().map(DeploymentView::from).collect::<Vec<_>>())
 }
 

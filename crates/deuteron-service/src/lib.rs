@@ -122,7 +122,7 @@ impl Deuteron {
     }
 
     /// The compiled schema of a stored version (parsing and compiling it once).
-    pub(crate) fn compiled_schema(&self, schema_text: &str) -> Result<Arc<deuteron_bundle::TemplateSchema>> {
+    pub fn compiled_schema(&self, schema_text: &str) -> Result<Arc<deuteron_bundle::TemplateSchema>> {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         schema_text.hash(&mut h);

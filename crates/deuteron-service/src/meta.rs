@@ -194,6 +194,22 @@ impl Deuteron {
     }
 
     /// How far each template's resources are behind its published versions, and what failed.
+    /// How many environments, services, instances, pipelines, components and deployments are in
+    /// each status (one read).
+    pub async fn status_counts(&self) -> Result<Vec<deuteron_store::StatusCount>> {
+        Ok(self.store.status_counts().await?)
+    }
+
+    /// The resources running a template (one version of it, when given).
+    pub async fn version_usage(
+        &self,
+        kind: TemplateKind,
+        template: &str,
+        version: Option<VersionNumber>,
+    ) -> Result<Vec<deuteron_core::UsageRef>> {
+        Ok(self.store.version_usage(kind, template, version).await?)
+    }
+
     pub async fn resources_summary(&self) -> Result<Summary> {
         let mut out = Summary::default();
         let mut published: HashMap<(TemplateKind, String), Vec<(VersionNumber, TemplateVersionStatus)>> = HashMap::new();

@@ -960,13 +960,16 @@ macro_rules! store_impl {
                       WHERE ($1 = '' OR (target_type = $1 AND target_key = $2))
                         AND ($3 = '' OR environment_name = $3)
                         AND ($4 = '' OR service_name = $4)
-                      ORDER BY created_at DESC, id DESC LIMIT $5",
+                        AND ($5 = '' OR status = $5)
+                      ORDER BY created_at DESC, id DESC LIMIT $6 OFFSET $7",
                 )
                 .bind(tt)
                 .bind(key)
                 .bind(f.environment_name.clone().unwrap_or_default())
                 .bind(f.service_name.clone().unwrap_or_default())
+                .bind(f.status.clone().unwrap_or_default())
                 .bind(f.limit.unwrap_or(1000))
+                .bind(f.offset.max(0))
                 .fetch_all(&self.pool)
                 .await?;
                 rows.iter().map(Self::deployment_from_row).collect()
@@ -1277,6 +1280,22 @@ macro_rules! store_impl {
                 let r = self.get_repository(provider, name).await?;
                 sqlx::query("DELETE FROM repositories WHERE provider = $1 AND name = $2").bind(provider).bind(name).execute(self.writer()).await?;
                 Ok(r)
+            }
+
+            async fn status_counts(&self) -> Result<Vec<StatusCount>> {
+                let rows = sqlx::query(
+                    "SELECT 'environment' AS resource, deployment_status AS status, COUNT(*) AS n FROM environments GROUP BY deployment_status
+                     UNION ALL SELECT 'service', status, COUNT(*) FROM services GROUP BY status
+                     UNION ALL SELECT 'service_instance', deployment_status, COUNT(*) FROM service_instances GROUP BY deployment_status
+                     UNION ALL SELECT 'pipeline', deployment_status, COUNT(*) FROM service_pipelines GROUP BY deployment_status
+                     UNION ALL SELECT 'component', deployment_status, COUNT(*) FROM components GROUP BY deployment_status
+                     UNION ALL SELECT 'deployment', status, COUNT(*) FROM deployments GROUP BY status",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| Ok(StatusCount { resource: r.try_get("resource")?, status: r.try_get("status")?, count: r.try_get("n")? }))
+                    .collect()
             }
 
             async fn list_events(&self, f: &EventFilter) -> Result<Vec<EventRecord>> {

@@ -271,6 +271,10 @@ pub trait Store: Send + Sync + 'static {
     /// Status-change events in sequence order.
     async fn list_events(&self, filter: &EventFilter) -> Result<Vec<EventRecord>>;
 
+    /// How many environments, services, service instances, pipelines, components and deployments
+    /// are in each status, in one read (the console's fleet overview).
+    async fn status_counts(&self) -> Result<Vec<StatusCount>>;
+
     /// The reply kept for `(caller, operation, token)`, if any newer than `since`.
     /// Records the `clientToken` of the Proton request that last created or updated an instance.
     async fn set_instance_client_token(&self, service: &str, name: &str, token: &str) -> Result<()>;

@@ -428,7 +428,11 @@ pub struct DeploymentFilter {
     pub target: Option<Target>,
     pub environment_name: Option<String>,
     pub service_name: Option<String>,
+    /// Only deployments in this status (`IN_PROGRESS`, `FAILED`, ...).
+    pub status: Option<String>,
     pub limit: Option<i64>,
+    /// Skip this many of the newest (paging).
+    pub offset: i64,
 }
 
 /// An API access key; the secret stays sealed under the server key.
@@ -461,6 +465,15 @@ pub struct EventRecord {
     pub deployment_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+/// How many resources of one kind are in one status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusCount {
+    /// `environment`, `service`, `service_instance`, `pipeline`, `component` or `deployment`.
+    pub resource: String,
+    pub status: String,
+    pub count: i64,
 }
 
 /// Which events to list.

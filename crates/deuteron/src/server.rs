@@ -145,6 +145,7 @@ fn router(state: AppState, proton: deuteron_api::proton::ProtonApi) -> Router {
     let rest =
         deuteron_api::rest::router(deuteron_api::rest::RestApi { svc: state.svc.clone(), poll: std::time::Duration::from_millis(250) });
     let proton = Router::new().route("/", post(deuteron_api::proton::handle)).with_state(Arc::new(proton));
+    let console = deuteron_console::router(deuteron_console::Console::new(state.svc.clone(), std::time::Duration::from_millis(250)));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -152,6 +153,7 @@ fn router(state: AppState, proton: deuteron_api::proton::ProtonApi) -> Router {
         .with_state(state.clone())
         .merge(proton)
         .merge(rest)
+        .merge(console)
         .layer(middleware::from_fn_with_state(state, count_requests))
 }
 
