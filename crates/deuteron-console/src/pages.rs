@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use deuteron_bundle::{InputKind, SpecFile};
 use deuteron_core::registry::Staleness;
 use deuteron_core::{TemplateKind, TemplateVersionStatus, VersionNumber};
-use deuteron_service::meta::VersionFilter;
-use deuteron_service::views::{ComponentView, DeploymentView, EnvironmentView, InstanceView, LogLineView, ServiceView, VersionView};
+use deuteron_service::meta::{InstancePageQuery, VersionFilter};
+use deuteron_service::views::{ComponentView, DeploymentView, EnvironmentView, LogLineView, ServiceView, VersionView};
 use deuteron_store::{ComponentFilter, DeploymentFilter, JobState, Target};
 
 use crate::auth::Session;
@@ -174,17 +174,8 @@ pub async fn overview(State(c): State<Arc<Console>>, headers: HeaderMap, uri: Ur
             row
         })
         .collect();
-    let behind_filter = VersionFilter::default();
-    let mut behind: Vec<InstanceView> = c
-        .svc
-        .instance_views(None, None, &behind_filter)
-        .await
-        .map_err(fail)?
-        .into_iter()
-        .filter(|i| i.currency.as_ref().is_some_and(|cur| cur.template_version_status != "UP_TO_DATE"))
-        .collect();
-    let behind_total = behind.len();
-    behind.truncate(25);
+    let behind_q = InstancePageQuery { currency: vec![Staleness::BehindMinor, Staleness::BehindMajor], limit: 25, ..Default::default() };
+    let (behind, behind_total) = c.svc.instance_page(&behind_q).await.map_err(fail)?;
     // A minor update keeps the spec, so it is one click; a major one needs the inputs reviewed.
     let behind: Vec<Value> = behind
         .iter()
@@ -405,8 +396,8 @@ pub(crate) async fn environment_page(
     )
     .await
     .map_err(fail)?;
-    let instances: Vec<InstanceView> =
-        c.svc.instance_views(None, Some(name), &VersionFilter::default()).await.map_err(fail)?.into_iter().take(100).collect();
+    let here = InstancePageQuery { environment: Some(name.to_string()), limit: 100, ..Default::default() };
+    let (instances, instance_total) = c.svc.instance_page(&here).await.map_err(fail)?;
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     Ok(c.render(
         status,
@@ -414,7 +405,7 @@ pub(crate) async fn environment_page(
         Some(s),
         json!({"title": format!("Environment {name}"), "nav": "environments", "e": env,
                "outputs": outputs(c, &target).await.map_err(fail)?, "history": deployment_history(c, target).await.map_err(fail)?,
-               "update": update, "instances": instances}),
+               "update": update, "instances": instances, "instance_total": instance_total}),
     ))
 }
 
@@ -685,22 +676,37 @@ pub async fn instance(
 pub async fn instances(State(c): State<Arc<Console>>, headers: HeaderMap, uri: Uri, Query(q): Query<ListQuery>) -> Page {
     let s = c.session(&headers, &uri).await?;
     let filter = q.version_filter().map_err(|m| bad_filter(&c, &s, &m))?;
-    let list: Vec<InstanceView> = c
-        .svc
-        .instance_views(q.service.as_deref(), q.environment.as_deref(), &filter)
-        .await
-        .map_err(|e| c.service_error(Some(&s), &e))?
-        .into_iter()
-        .filter(|i| q.keeps_status(&i.deployment.deployment_status))
-        .filter(|i| q.keeps_currency(i.currency.as_ref().map(|c| c.template_version_status.as_str())))
-        .collect();
+    let currency = match (q.currency.as_deref(), filter.behind) {
+        (Some("BEHIND"), _) => vec![Staleness::BehindMinor, Staleness::BehindMajor],
+        (_, Some(one)) => vec![one],
+        _ => Vec::new(),
+    };
+    let page = q.page();
+    let query = InstancePageQuery {
+        service: q.service.clone(),
+        environment: q.environment.clone(),
+        template: filter.template,
+        version: filter.version,
+        status: q.status.clone(),
+        currency,
+        offset: i64::try_from((page - 1) * PAGE_SIZE).unwrap_or(0),
+        limit: i64::try_from(PAGE_SIZE).unwrap_or(50),
+    };
+    // Paged by the store: only this page's rows are read.
+    let (rows, total) = c.svc.instance_page(&query).await.map_err(|e| c.service_error(Some(&s), &e))?;
+    let total = usize::try_from(total).unwrap_or(usize::MAX);
+    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let first = (page - 1) * PAGE_SIZE;
+    let list = json!({
+        "rows": rows, "total": total, "page": page, "pages": pages, "first": first + usize::from(!rows.is_empty()), "last": first + rows.len(),
+        "prev": (page > 1).then(|| q.url("/instances", page - 1)), "next": (page < pages).then(|| q.url("/instances", page + 1)),
+    });
     let names = template_names(&c, TemplateKind::Service).await.map_err(|e| c.service_error(Some(&s), &e))?;
     Ok(c.render(
         StatusCode::OK,
         "instances.html",
         Some(&s),
-        json!({"title": "Service instances", "nav": "instances", "q": q, "list": paged(&list, &q, "/instances"),
-               "templates": names, "statuses": DEPLOYMENT_STATUSES}),
+        json!({"title": "Service instances", "nav": "instances", "q": q, "list": list, "templates": names, "statuses": DEPLOYMENT_STATUSES}),
     ))
 }
 

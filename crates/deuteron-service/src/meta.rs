@@ -81,9 +81,8 @@ impl Deuteron {
     /// Per template (optionally one kind or one template): resources per version and how many
     /// are behind (Proton's outdated detection).
     pub async fn template_fleet(&self, kind: Option<TemplateKind>, name: Option<&str>) -> Result<Vec<TemplateFleet>> {
-        let envs = self.store.list_environments().await?;
-        let instances = self.store.list_instances(None, None).await?;
-        let pipelines = self.store.list_pipelines().await?;
+        // Counted by the store per (resource kind, template, version): no resource rows are read.
+        let counts = self.store.version_counts().await?;
         let mut out = Vec::new();
         for t in self.store.list_templates(kind).await? {
             if name.is_some_and(|n| n != t.name) {
@@ -104,21 +103,21 @@ impl Deuteron {
                 behind_minor: 0,
                 behind_major: 0,
             };
-            let mut count = |v: VersionNumber, field: fn(&mut VersionUsage) -> &mut u64| {
-                if let Some(u) = usage.iter_mut().find(|u| u.version == v.to_string()) {
-                    *field(u) += 1;
+            let kinds: &[&str] = if t.kind == TemplateKind::Environment { &["environment"] } else { &["service_instance", "pipeline"] };
+            for c in counts.iter().filter(|c| c.template == t.name && kinds.contains(&c.resource.as_str())) {
+                let n = u64::try_from(c.count).unwrap_or(0);
+                if let Some(u) = usage.iter_mut().find(|u| u.version == c.version.to_string()) {
+                    match c.resource.as_str() {
+                        "environment" => u.environments += n,
+                        "service_instance" => u.service_instances += n,
+                        _ => u.pipelines += n,
+                    }
                 }
-                match staleness(v, &statuses) {
-                    Staleness::UpToDate => fleet.up_to_date += 1,
-                    Staleness::BehindMinor => fleet.behind_minor += 1,
-                    Staleness::BehindMajor => fleet.behind_major += 1,
+                match staleness(c.version, &statuses) {
+                    Staleness::UpToDate => fleet.up_to_date += n,
+                    Staleness::BehindMinor => fleet.behind_minor += n,
+                    Staleness::BehindMajor => fleet.behind_major += n,
                 }
-            };
-            if t.kind == TemplateKind::Environment {
-                envs.iter().filter(|e| e.template_name == t.name).for_each(|e| count(e.version, |u| &mut u.environments));
-            } else {
-                instances.iter().filter(|i| i.template_name == t.name).for_each(|i| count(i.version, |u| &mut u.service_instances));
-                pipelines.iter().filter(|p| p.template_name == t.name).for_each(|p| count(p.version, |u| &mut u.pipelines));
             }
             fleet.versions = usage;
             out.push(fleet);
@@ -290,6 +289,21 @@ impl Deuteron {
     }
 }
 
+/// A page of service instances: filters, then position.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstancePageQuery {
+    pub service: Option<String>,
+    pub environment: Option<String>,
+    pub template: Option<String>,
+    pub version: Option<VersionNumber>,
+    /// `DEPLOYMENT_STATUS` value, e.g. `FAILED`.
+    pub status: Option<String>,
+    /// Only instances in one of these standings (any when empty).
+    pub currency: Vec<Staleness>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
 /// The outdated-detection filters of the resource lists (every transport parses its own spelling
 /// into this).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -350,6 +364,43 @@ impl Deuteron {
             .filter(|p| filter.keeps(&c, &p.template_name, p.version))
             .map(|p| crate::views::PipelineView { currency: Some(c.view(&p.template_name, p.version)), ..p.into() })
             .collect())
+    }
+
+    /// One page of the service instances matching `q`, with staleness, and how many match in
+    /// all. Filtered and paged by the store: version and currency filters become the set of
+    /// `(template, version)` pairs they allow (every deployed version is in the registry).
+    pub async fn instance_page(&self, q: &InstancePageQuery) -> Result<(Vec<crate::views::InstanceView>, u64)> {
+        let c = self.currency(TemplateKind::Service).await?;
+        let versions = (q.version.is_some() || !q.currency.is_empty()).then(|| {
+            let mut pairs = Vec::new();
+            for (template, list) in &c.versions {
+                if q.template.as_deref().is_some_and(|t| t != template) {
+                    continue;
+                }
+                for (v, _) in list {
+                    let stale = staleness(*v, list);
+                    if q.version.is_none_or(|want| want == *v) && (q.currency.is_empty() || q.currency.contains(&stale)) {
+                        pairs.push((template.clone(), *v));
+                    }
+                }
+            }
+            pairs
+        });
+        let query = deuteron_store::InstanceQuery {
+            service: q.service.clone(),
+            environment: q.environment.clone(),
+            template: q.template.clone(),
+            deployment_status: q.status.clone(),
+            versions,
+            limit: q.limit,
+            offset: q.offset,
+            ..Default::default()
+        };
+        let total = u64::try_from(self.store.count_instances(&query).await?).unwrap_or(0);
+        let rows = self.store.query_instances(&query).await?;
+        let views =
+            rows.iter().map(|i| crate::views::InstanceView { currency: Some(c.view(&i.template_name, i.version)), ..i.into() }).collect();
+        Ok((views, total))
     }
 
     pub async fn environment_view(&self, name: &str) -> Result<crate::views::EnvironmentView> {

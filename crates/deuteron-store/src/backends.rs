@@ -803,34 +803,50 @@ macro_rules! store_impl {
             }
 
             async fn query_instances(&self, q: &InstanceQuery) -> Result<Vec<InstanceRecord>> {
-                // Only the filters given reach the SQL, so the planner walks the primary key
-                // (service_name, name) from the cursor, or seeks the one service asked for.
-                let mut binds: Vec<String> = Vec::new();
-                let mut conds: Vec<String> = Vec::new();
-                let mut cond = |column: &str, value: &Option<String>, binds: &mut Vec<String>| {
-                    if let Some(v) = value {
-                        binds.push(v.clone());
-                        conds.push(format!("{column} = ${}", binds.len()));
-                    }
-                };
-                cond("service_name", &q.service, &mut binds);
-                cond("environment_name", &q.environment, &mut binds);
-                cond("template_name", &q.template, &mut binds);
-                cond("deployment_status", &q.deployment_status, &mut binds);
-                cond("name", &q.name, &mut binds);
-                if let Some((service, name)) = &q.after {
-                    binds.push(service.clone());
-                    binds.push(name.clone());
-                    conds.push(format!("(service_name, name) > (${}, ${})", binds.len() - 1, binds.len()));
-                }
-                let wh = if conds.is_empty() { String::new() } else { format!("WHERE {}", conds.join(" AND ")) };
-                let sql = format!("SELECT * FROM service_instances {wh} ORDER BY service_name, name LIMIT {}", q.limit.max(1));
+                let (wh, binds) = Self::instance_conditions(q);
+                let sql = format!(
+                    "SELECT * FROM service_instances {wh} ORDER BY service_name, name LIMIT {} OFFSET {}",
+                    q.limit.max(1),
+                    q.offset.max(0)
+                );
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for b in binds {
                     query = query.bind(b);
                 }
                 let rows = query.fetch_all(&self.pool).await?;
                 rows.iter().map(Self::instance_from_row).collect()
+            }
+
+            async fn count_instances(&self, q: &InstanceQuery) -> Result<i64> {
+                let (wh, binds) = Self::instance_conditions(&InstanceQuery { after: None, ..q.clone() });
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) AS n FROM service_instances {wh}")));
+                for b in binds {
+                    query = query.bind(b);
+                }
+                Ok(query.fetch_one(&self.pool).await?.try_get("n")?)
+            }
+
+            async fn version_counts(&self) -> Result<Vec<VersionCount>> {
+                let rows = sqlx::query(
+                    "SELECT 'environment' AS resource, template_name, template_major, template_minor, COUNT(*) AS n FROM environments
+                       GROUP BY template_name, template_major, template_minor
+                     UNION ALL SELECT 'service_instance', template_name, template_major, template_minor, COUNT(*) FROM service_instances
+                       GROUP BY template_name, template_major, template_minor
+                     UNION ALL SELECT 'pipeline', template_name, template_major, template_minor, COUNT(*) FROM service_pipelines
+                       GROUP BY template_name, template_major, template_minor",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(VersionCount {
+                            resource: r.try_get("resource")?,
+                            template: r.try_get("template_name")?,
+                            version: VersionNumber::new(version_part(r.try_get("template_major")?)?, version_part(r.try_get("template_minor")?)?),
+                            count: r.try_get("n")?,
+                        })
+                    })
+                    .collect()
             }
 
             async fn get_pipeline(&self, service: &str) -> Result<PipelineRecord> {

@@ -71,6 +71,44 @@ macro_rules! resource_helpers {
                 })
             }
 
+            /// The WHERE clause of an instance query and its text binds (`$1`...). Only the
+            /// filters given reach the SQL, so the planner walks the primary key (service_name,
+            /// name) from the cursor, or seeks the one service asked for.
+            fn instance_conditions(q: &InstanceQuery) -> (String, Vec<String>) {
+                let mut binds: Vec<String> = Vec::new();
+                let mut conds: Vec<String> = Vec::new();
+                let mut cond = |column: &str, value: &Option<String>, binds: &mut Vec<String>| {
+                    if let Some(v) = value {
+                        binds.push(v.clone());
+                        conds.push(format!("{column} = ${}", binds.len()));
+                    }
+                };
+                cond("service_name", &q.service, &mut binds);
+                cond("environment_name", &q.environment, &mut binds);
+                cond("template_name", &q.template, &mut binds);
+                cond("deployment_status", &q.deployment_status, &mut binds);
+                cond("name", &q.name, &mut binds);
+                if let Some(versions) = &q.versions {
+                    if versions.is_empty() {
+                        conds.push("1 = 0".to_string());
+                    } else {
+                        let mut list = Vec::new();
+                        for (template, v) in versions {
+                            binds.push(template.clone());
+                            list.push(format!("(${}, {}, {})", binds.len(), v.major, v.minor));
+                        }
+                        conds.push(format!("(template_name, template_major, template_minor) IN ({})", list.join(", ")));
+                    }
+                }
+                if let Some((service, name)) = &q.after {
+                    binds.push(service.clone());
+                    binds.push(name.clone());
+                    conds.push(format!("(service_name, name) > (${}, ${})", binds.len() - 1, binds.len()));
+                }
+                let wh = if conds.is_empty() { String::new() } else { format!("WHERE {}", conds.join(" AND ")) };
+                (wh, binds)
+            }
+
             fn instance_from_row<R: Row>(row: &R) -> Result<InstanceRecord>
             where
                 for<'c> &'c str: sqlx::ColumnIndex<R>,

@@ -275,6 +275,12 @@ pub trait Store: Send + Sync + 'static {
     /// are in each status, in one read (the console's fleet overview).
     async fn status_counts(&self) -> Result<Vec<StatusCount>>;
 
+    /// How many environments, service instances and pipelines run each template version (one read).
+    async fn version_counts(&self) -> Result<Vec<VersionCount>>;
+
+    /// How many instances [`Store::query_instances`] would find without its limit and offset.
+    async fn count_instances(&self, query: &InstanceQuery) -> Result<i64>;
+
     /// The reply kept for `(caller, operation, token)`, if any newer than `since`.
     /// Records the `clientToken` of the Proton request that last created or updated an instance.
     async fn set_instance_client_token(&self, service: &str, name: &str, token: &str) -> Result<()>;

@@ -507,9 +507,23 @@ pub struct InstanceQuery {
     pub template: Option<String>,
     pub deployment_status: Option<String>,
     pub name: Option<String>,
+    /// Only instances running one of these `(template, version)` pairs (none when empty).
+    pub versions: Option<Vec<(String, VersionNumber)>>,
     /// Only instances after this `(service, name)`.
     pub after: Option<(String, String)>,
     pub limit: i64,
+    /// Skip this many (paging by position).
+    pub offset: i64,
+}
+
+/// How many resources of one kind run one version of a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionCount {
+    /// `environment`, `service_instance` or `pipeline`.
+    pub resource: String,
+    pub template: String,
+    pub version: VersionNumber,
+    pub count: i64,
 }
 
 /// A linked source repository.

@@ -522,6 +522,24 @@ async fn deployment_story(store: Arc<dyn Store>) {
     assert_eq!(store.list_instances(None, Some("dev")).await.unwrap().len(), 1);
     assert_eq!(store.get_instance("api", "api-dev").await.unwrap().deployment.last_attempted_deployment_id.as_deref(), Some("d6"));
     assert_eq!(store.get_pipeline("api").await.unwrap().deployment.status, D::InProgress);
+    // The console's aggregates: resources per status and per version, and paged instance queries.
+    let counts = store.status_counts().await.unwrap();
+    let count_of =
+        |resource: &str, status: &str| counts.iter().find(|c| c.resource == resource && c.status == status).map_or(0, |c| c.count);
+    assert_eq!((count_of("service_instance", "IN_PROGRESS"), count_of("service", "CREATE_IN_PROGRESS")), (1, 1));
+    assert_eq!(count_of("deployment", "SUCCEEDED") + count_of("deployment", "FAILED") + count_of("deployment", "CANCELLED"), 3);
+    let versions = store.version_counts().await.unwrap();
+    let per_version: Vec<(&str, &str, String, i64)> =
+        versions.iter().map(|c| (c.resource.as_str(), c.template.as_str(), c.version.to_string(), c.count)).collect();
+    assert!(per_version.contains(&("service_instance", "web", "1.0".into(), 1)), "{per_version:?}");
+    assert!(per_version.contains(&("pipeline", "web", "1.0".into(), 1)), "{per_version:?}");
+    let q =
+        |versions: Option<Vec<(String, VersionNumber)>>, offset: i64| InstanceQuery { versions, offset, limit: 10, ..Default::default() };
+    assert_eq!(store.count_instances(&q(Some(vec![("web".into(), v(1, 0))]), 0)).await.unwrap(), 1);
+    assert_eq!(store.count_instances(&q(Some(vec![("web".into(), v(1, 1)), ("net".into(), v(1, 0))]), 0)).await.unwrap(), 0);
+    assert_eq!(store.count_instances(&q(Some(vec![]), 0)).await.unwrap(), 0, "an empty version set matches nothing");
+    assert_eq!(store.query_instances(&q(None, 0)).await.unwrap().len(), 1);
+    assert!(store.query_instances(&q(None, 1)).await.unwrap().is_empty(), "the offset skips");
     let dup = store
         .create_service(
             &NewService {
