@@ -51,7 +51,7 @@ fn console_in_a_real_browser() {
         server.log_tail(40)
     );
     let pngs = std::fs::read_dir(&shots).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "png")).count();
-    assert!(pngs >= 20, "a screenshot of every page: {pngs} in {}", shots.display());
+    assert!(pngs >= 21, "a screenshot of every page: {pngs} in {}", shots.display());
 
     // What the browser did is in the store; what the viewer tried is not.
     let instances: serde_json::Value = serde_json::from_str(&deuteron(&["instance", "list", "-o", "json"])).unwrap();
@@ -66,11 +66,14 @@ fn console_in_a_real_browser() {
         .collect();
     assert_eq!(
         versions,
-        [("web-0".into(), "1.1".into(), "SUCCEEDED".into()), ("web-1".into(), "1.0".into(), "SUCCEEDED".into())],
-        "web-0 was updated from the overview, web-1 was left alone"
+        [("web-0".into(), "1.1".into(), "SUCCEEDED".into()), ("web-1".into(), "1.1".into(), "SUCCEEDED".into())],
+        "web-0 was updated from the overview, web-1 from its page (the viewer's attempt to move it back was refused)"
     );
     let web1: serde_json::Value = serde_json::from_str(&deuteron(&["instance", "show", "web", "web-1", "-o", "json"])).unwrap();
-    assert!(web1["spec"].as_str().unwrap().contains("8082"), "the corrected port was deployed: {}", web1["spec"]);
+    let spec = web1["spec"].as_str().unwrap();
+    assert!(spec.contains("8082") && spec.contains("howdy"), "the corrected port and the new greeting were deployed: {spec}");
+    let web0: serde_json::Value = serde_json::from_str(&deuteron(&["instance", "show", "web", "web-0", "-o", "json"])).unwrap();
+    assert!(web0["spec"].as_str().unwrap().contains("8081"), "a one-click minor update keeps the spec: {}", web0["spec"]);
     let envs: serde_json::Value = serde_json::from_str(&deuteron(&["env", "list", "-o", "json"])).unwrap();
     let names: Vec<&str> = envs.as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["dev"], "the refused forms stored nothing");

@@ -197,6 +197,27 @@ go("/")
 check("web/web-0" not in text("#behind"), "the updated instance left the behind list")
 check("web/web-1" in text("#behind"), "the other instance is still behind")
 
+# --- Update the other instance from its own page: new version and a changed input together.
+go("/services/web/instances/web-1")
+Select(d.find_element(By.ID, "version-pick")).select_by_visible_text("1.1")
+d.find_element(By.CSS_SELECTOR, "form.filters button").click()
+wait.until(EC.text_to_be_present_in_element((By.ID, "update-submit"), "1.1"))
+check(d.find_element(By.ID, "in.port").get_attribute("value") == "8082", "the form starts from the instance's inputs")
+greeting = d.find_element(By.ID, "in.greeting")
+greeting.send_keys("x" * 120)
+d.find_element(By.ID, "update-submit").click()
+wait.until(EC.presence_of_element_located((By.ID, "in.greeting-error")))
+check("100" in text("#in\\.greeting-error"), "a too long greeting is refused next to its field")
+shot("instance-update-validation-error")
+greeting = d.find_element(By.ID, "in.greeting")
+greeting.clear()
+greeting.send_keys("howdy")
+d.find_element(By.ID, "update-submit").click()
+wait.until(EC.url_contains("/deployments/"))
+wait_text("#deployment-status", "SUCCEEDED", 90)
+go("/services/web/instances/web-1")
+check(text("#version") == "1.1", "web-1 moved to 1.1 from its page")
+
 # --- Every list and page renders; screenshots of each.
 for path, name in [("/templates", "templates"), ("/environments", "environments"), ("/instances?currency=BEHIND", "instances-behind"),
                    ("/pipelines", "pipelines"), ("/components", "components"), ("/deployments", "deployments"), ("/services", "services")]:
@@ -252,7 +273,7 @@ def post(path, fields):
 for path, fields, op in [
     ("/environments/new", {"template": "example-env", "version": "1.0", "name": "sneaky", "_csrf": csrf}, "CreateEnvironment"),
     ("/services/new", {"template": "example-svc", "version": "1.1", "name": "sneaky", "count": "1", "i0-name": "a", "i0-environment": "dev", "_csrf": csrf}, "CreateService"),
-    ("/services/web/instances/web-1/update", {"version": "1.1", "_csrf": csrf}, "UpdateServiceInstance"),
+    ("/services/web/instances/web-1/update", {"version": "1.0", "_csrf": csrf}, "UpdateServiceInstance"),
     ("/templates/service/example-svc/versions/1.1/publish", {"_csrf": csrf}, "UpdateServiceTemplateVersion"),
 ]:
     status, body = post(path, fields)
