@@ -208,7 +208,9 @@ async fn requested_update(
         }
     }
     let update_type = update_type(current, target);
-    Ok((target, UpdateResource { update_type, spec, major: Some(target.major), minor: Some(target.minor) }))
+    // Proton's rule: a CURRENT_VERSION update names no version.
+    let (major, minor) = if update_type == UpdateType::CurrentVersion { (None, None) } else { (Some(target.major), Some(target.minor)) };
+    Ok((target, UpdateResource { update_type, spec, major, minor }))
 }
 
 pub async fn update_instance(

@@ -76,7 +76,7 @@ impl ListQuery {
     /// The version filter, or a message naming the bad filter.
     fn version_filter(&self) -> Result<VersionFilter, String> {
         let version = match &self.version {
-            Some(v) => Some(v.parse::<VersionNumber>().map_err(|e| format!("version {v:?}: {e}"))?),
+            Some(v) => Some(v.parse::<VersionNumber>().map_err(|e| format!("version filter: {e}"))?),
             None => None,
         };
         let behind = match self.currency.as_deref() {
@@ -237,7 +237,7 @@ pub async fn template(
     let versions = c.svc.list_versions(kind, &name, None).await.map_err(fail)?;
     let fleet = c.svc.template_fleet(Some(kind), Some(&name)).await.map_err(fail)?.into_iter().next();
     let chosen = match q.version.as_deref().filter(|v| !v.is_empty()) {
-        Some(v) => Some(v.parse::<VersionNumber>().map_err(|e| bad_filter(&c, &s, &format!("version {v:?}: {e}")))?),
+        Some(v) => Some(v.parse::<VersionNumber>().map_err(|e| bad_filter(&c, &s, &format!("version: {e}")))?),
         None => t.recommended.or_else(|| versions.last().map(|v| v.version)),
     };
     let selected = chosen.and_then(|v| versions.iter().find(|x| x.version == v));
@@ -423,7 +423,7 @@ pub async fn environment(
 
 fn parse_version_opt(raw: Option<&str>) -> Result<Option<VersionNumber>, String> {
     match raw.filter(|v| !v.is_empty()) {
-        Some(v) => v.parse::<VersionNumber>().map(Some).map_err(|e| format!("version {v:?}: {e}")),
+        Some(v) => v.parse::<VersionNumber>().map(Some).map_err(|e| format!("version: {e}")),
         None => Ok(None),
     }
 }
