@@ -10,7 +10,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
@@ -33,6 +33,7 @@ pub fn router(api: Arc<RestApi>) -> Router {
     Router::new()
         .route("/api/v1/templates", get(list_templates).post(create_template))
         .route("/api/v1/templates/{kind}/{name}", get(get_template).patch(update_template).delete(delete_template))
+        .route("/api/v1/templates/{kind}/{name}/recommended-version", put(set_recommended_version))
         .route("/api/v1/templates/{kind}/{name}/versions", get(list_versions).post(register_version))
         .route("/api/v1/templates/{kind}/{name}/versions/{version}", get(get_version).patch(update_version).delete(delete_version))
         .route("/api/v1/templates/{kind}/{name}/versions/{version}/publish", post(publish_version))
@@ -205,6 +206,29 @@ async fn update_template(
     let b: UpdateTemplateBody = json_body(&bytes)?;
     let patch = TemplatePatch { display_name: b.display_name.map(Some), description: b.description.map(Some) };
     ok(TemplateView::from(&api.svc.update_template(kind_of(&kind)?, &name, patch).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecommendedBody {
+    /// A published version (`1.3`) to recommend instead of the highest published one; `null` to
+    /// follow the highest published one again.
+    version: Option<String>,
+}
+
+#[utoipa::path(put, path = "/api/v1/templates/{kind}/{name}/recommended-version", tag = "templates", request_body = RecommendedBody,
+    params(("kind" = String, Path), ("name" = String, Path)),
+    responses((status = 200, body = TemplateView), (status = "4XX", body = ErrorBody)))]
+async fn set_recommended_version(
+    State(api): State<Arc<RestApi>>,
+    headers: HeaderMap,
+    Path((kind, name)): Path<(String, String)>,
+    bytes: axum::body::Bytes,
+) -> Reply {
+    authorize(&api, &headers, "UpdateTemplate").await?;
+    let b: RecommendedBody = json_body(&bytes)?;
+    let version = b.version.as_deref().map(|v| version_of("version", v)).transpose()?;
+    ok(TemplateView::from(&api.svc.set_recommended_version(kind_of(&kind)?, &name, version).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -281,6 +281,29 @@ pub async fn publish(
     Ok(Redirect::to(&format!("/templates/{kind}/{name}?version={v}")).into_response())
 }
 
+/// Pins a published version as the template's recommended one, or (no version) returns to the
+/// highest published one.
+pub async fn recommend(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((kind, name)): Path<(String, String)>,
+    Form(form): Form<FormValues>,
+) -> Page {
+    let kind_parsed = TemplateKind::parse(&kind);
+    let op = if kind_parsed == Some(TemplateKind::Environment) { "UpdateEnvironmentTemplate" } else { "UpdateServiceTemplate" };
+    let s = c.poster(&headers, &uri, &form, op).await?;
+    let kind = kind_parsed.ok_or_else(|| c.error_page(StatusCode::NOT_FOUND, Some(&s), &format!("no template kind {kind:?}")))?;
+    let version = match optional(&form, "version") {
+        Some(v) => Some(v.parse::<VersionNumber>().map_err(|e| c.error_page(StatusCode::BAD_REQUEST, Some(&s), &format!("version: {e}")))?),
+        None => None,
+    };
+    let t = c.svc.set_recommended_version(kind, &name, version).await.map_err(|e| c.service_error(Some(&s), &e))?;
+    tracing::info!(access_key = %s.key_id, template = %name, kind = %kind, pinned = ?version, "console: recommended version set");
+    let shown = t.recommended.map(|v| format!("?version={v}")).unwrap_or_default();
+    Ok(Redirect::to(&format!("/templates/{kind}/{name}{shown}")).into_response())
+}
+
 pub async fn cancel_deployment(
     State(c): State<Arc<Console>>,
     headers: HeaderMap,

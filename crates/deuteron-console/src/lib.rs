@@ -159,7 +159,8 @@ fn me(s: &Session) -> Value {
         "can": {
             "create_environment": can("CreateEnvironment"), "update_environment": can("UpdateEnvironment"),
             "create_service": can("CreateService"), "update_instance": can("UpdateServiceInstance"),
-            "publish": can("UpdateServiceTemplateVersion"), "cancel_instance": can("CancelServiceInstanceDeployment"),
+            "publish": can("UpdateServiceTemplateVersion"), "recommend": can("UpdateServiceTemplate"),
+            "cancel_instance": can("CancelServiceInstanceDeployment"),
             "cancel_environment": can("CancelEnvironmentDeployment"),
         }
     })
@@ -187,6 +188,7 @@ pub fn router(console: Console) -> Router {
         .route("/templates", get(pages::templates))
         .route("/templates/{kind}/{name}", get(pages::template))
         .route("/templates/{kind}/{name}/versions/{version}/publish", post(actions::publish))
+        .route("/templates/{kind}/{name}/recommended", post(actions::recommend))
         .route("/environments", get(pages::environments))
         .route("/environments/new", get(pages::environment_new).post(actions::create_environment))
         .route("/environments/{name}", get(pages::environment))

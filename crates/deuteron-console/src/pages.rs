@@ -282,7 +282,8 @@ pub async fn template(
             let usage = fleet.as_ref().and_then(|f| f.versions.iter().find(|u| u.version == v.version.to_string()));
             json!({"v": VersionView::from(v), "usage": usage, "draft": v.status == TemplateVersionStatus::Draft,
                    "recommended": t.recommended == Some(v.version),
-                   "would_recommend": v.status == TemplateVersionStatus::Draft && t.recommended.is_none_or(|r| v.version > r)})
+                   "would_recommend": v.status == TemplateVersionStatus::Draft && t.pinned.is_none() && t.recommended.is_none_or(|r| v.version > r),
+                   "may_recommend": v.status == TemplateVersionStatus::Published && t.recommended != Some(v.version)})
         })
         .collect();
     Ok(c.render(

@@ -72,15 +72,28 @@ pub enum Staleness {
 /// Proton's outdated detection: behind major if a higher major is published, else behind minor
 /// if a newer minor of its major is, else up to date.
 pub fn staleness(deployed: VersionNumber, versions: &[(VersionNumber, TemplateVersionStatus)]) -> Staleness {
-    let published = versions.iter().filter(|(_, s)| *s == TemplateVersionStatus::Published).map(|(v, _)| *v);
-    let mut newer_minor = false;
-    for v in published {
-        if v.major > deployed.major {
-            return Staleness::BehindMajor;
-        }
-        newer_minor |= v.major == deployed.major && v.minor > deployed.minor;
+    staleness_to(deployed, recommended_version(versions))
+}
+
+/// How a deployed version stands against the template's recommended version: behind major if
+/// the recommended one has a higher major, behind minor if it is a newer minor of the same major,
+/// else up to date (also when the deployed version is newer than a recommended version chosen by
+/// the platform team). With the highest published version as the recommended one this is
+/// Proton's rule, [`staleness`].
+pub fn staleness_to(deployed: VersionNumber, recommended: Option<VersionNumber>) -> Staleness {
+    match recommended {
+        Some(r) if r.major > deployed.major => Staleness::BehindMajor,
+        Some(r) if r.major == deployed.major && r.minor > deployed.minor => Staleness::BehindMinor,
+        _ => Staleness::UpToDate,
     }
-    if newer_minor { Staleness::BehindMinor } else { Staleness::UpToDate }
+}
+
+/// The recommended version: `pinned` when the platform team chose one and it is published, else
+/// the highest published one.
+pub fn recommended_with_pin(versions: &[(VersionNumber, TemplateVersionStatus)], pinned: Option<VersionNumber>) -> Option<VersionNumber> {
+    pinned
+        .filter(|p| versions.iter().any(|(v, s)| v == p && *s == TemplateVersionStatus::Published))
+        .or_else(|| recommended_version(versions))
 }
 
 pub fn check_publish(version: VersionNumber, status: TemplateVersionStatus) -> Result<(), RegistryError> {
@@ -156,6 +169,26 @@ mod tests {
             next_version(&[], Some(1)).unwrap_err().to_string(),
             "major version 1 does not exist; omit the major version to create 1.0"
         );
+    }
+
+    #[test]
+    fn a_pinned_recommended_version_moves_the_staleness() {
+        use TemplateVersionStatus::*;
+        let vs = [(v(1, 0), Published), (v(1, 3), Published), (v(1, 4), Published), (v(2, 0), Published), (v(2, 1), Draft)];
+        assert_eq!(recommended_with_pin(&vs, None), Some(v(2, 0)));
+        assert_eq!(recommended_with_pin(&vs, Some(v(1, 3))), Some(v(1, 3)));
+        assert_eq!(recommended_with_pin(&vs, Some(v(2, 1))), Some(v(2, 0)), "a pin to an unpublished version is ignored");
+        let pinned = Some(v(1, 3));
+        assert_eq!(staleness_to(v(1, 0), pinned), Staleness::BehindMinor);
+        assert_eq!(staleness_to(v(1, 3), pinned), Staleness::UpToDate);
+        assert_eq!(staleness_to(v(1, 4), pinned), Staleness::UpToDate, "ahead of the pin is not behind");
+        assert_eq!(staleness_to(v(2, 0), pinned), Staleness::UpToDate);
+        assert_eq!(staleness_to(v(0, 9), pinned), Staleness::BehindMajor);
+        for d in [v(1, 0), v(1, 3), v(1, 4), v(2, 0)] {
+            let highest = recommended_version(&vs);
+            assert_eq!(staleness(d, &vs), staleness_to(d, highest), "Proton's rule is the unpinned case ({d})");
+        }
+        assert_eq!(staleness(v(1, 0), &vs), Staleness::BehindMajor);
     }
 
     #[test]

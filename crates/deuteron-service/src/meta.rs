@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use deuteron_core::registry::{Staleness, staleness};
+use deuteron_core::registry::{Staleness, staleness_to};
 use deuteron_core::{DeploymentStatus, TemplateKind, TemplateVersionStatus, VersionNumber};
 use deuteron_store::{DeploymentRecord, RepositoryRecord, now_millis};
 
@@ -89,7 +89,6 @@ impl Deuteron {
                 continue;
             }
             let versions = self.store.list_versions(t.kind, &t.name, None).await?;
-            let statuses: Vec<(VersionNumber, TemplateVersionStatus)> = versions.iter().map(|v| (v.version, v.status)).collect();
             let mut usage: Vec<VersionUsage> = versions
                 .iter()
                 .map(|v| VersionUsage { version: v.version.to_string(), status: v.status.to_string(), ..Default::default() })
@@ -113,7 +112,7 @@ impl Deuteron {
                         _ => u.pipelines += n,
                     }
                 }
-                match staleness(c.version, &statuses) {
+                match staleness_to(c.version, t.recommended) {
                     Staleness::UpToDate => fleet.up_to_date += n,
                     Staleness::BehindMinor => fleet.behind_minor += n,
                     Staleness::BehindMajor => fleet.behind_major += n,
@@ -211,15 +210,14 @@ impl Deuteron {
 
     pub async fn resources_summary(&self) -> Result<Summary> {
         let mut out = Summary::default();
-        let mut published: HashMap<(TemplateKind, String), Vec<(VersionNumber, TemplateVersionStatus)>> = HashMap::new();
+        let mut recommended: HashMap<(TemplateKind, String), Option<VersionNumber>> = HashMap::new();
         for t in self.store.list_templates(None).await? {
-            let versions = self.store.list_versions(t.kind, &t.name, None).await?.iter().map(|v| (v.version, v.status)).collect();
-            published.insert((t.kind, t.name.clone()), versions);
+            recommended.insert((t.kind, t.name.clone()), t.recommended);
             let c = if t.kind == TemplateKind::Environment { &mut out.environment_templates } else { &mut out.service_templates };
             c.total += 1;
         }
         let stale = |kind: TemplateKind, template: &str, v: VersionNumber| {
-            published.get(&(kind, template.to_string())).map(|versions| staleness(v, versions))
+            recommended.get(&(kind, template.to_string())).map(|r| staleness_to(v, *r))
         };
         for e in self.store.list_environments().await? {
             out.environments.add(e.deployment.status, stale(TemplateKind::Environment, &e.template_name, e.version));
@@ -243,11 +241,12 @@ impl Deuteron {
     }
 }
 
-/// The published versions of every template of a kind, to tell how far behind many resources are
-/// with one read per template.
+/// The versions and the recommended version of every template of a kind, to tell how far behind
+/// many resources are with one read per template.
 #[derive(Debug, Clone, Default)]
 pub struct Currency {
     versions: std::collections::HashMap<String, Vec<(VersionNumber, TemplateVersionStatus)>>,
+    recommended: std::collections::HashMap<String, VersionNumber>,
 }
 
 /// `UP_TO_DATE`, `BEHIND_MINOR` or `BEHIND_MAJOR`.
@@ -261,12 +260,13 @@ pub fn staleness_str(s: Staleness) -> &'static str {
 
 impl Currency {
     pub fn staleness(&self, template: &str, deployed: VersionNumber) -> Staleness {
-        staleness(deployed, self.versions.get(template).map(Vec::as_slice).unwrap_or(&[]))
+        staleness_to(deployed, self.recommended(template))
     }
 
-    /// The recommended version (the highest published) of a template.
+    /// The recommended version of a template: the one its platform team pinned, else the highest
+    /// published one.
     pub fn recommended(&self, template: &str) -> Option<VersionNumber> {
-        deuteron_core::registry::recommended_version(self.versions.get(template).map(Vec::as_slice).unwrap_or(&[]))
+        self.recommended.get(template).copied()
     }
 
     pub fn view(&self, template: &str, deployed: VersionNumber) -> crate::views::CurrencyView {
@@ -280,12 +280,15 @@ impl Currency {
 impl Deuteron {
     /// The published versions of every template of `kind`.
     pub async fn currency(&self, kind: TemplateKind) -> Result<Currency> {
-        let mut versions = std::collections::HashMap::new();
+        let mut currency = Currency::default();
         for t in self.store.list_templates(Some(kind)).await? {
             let list = self.store.list_versions(kind, &t.name, None).await?;
-            versions.insert(t.name.clone(), list.iter().map(|v| (v.version, v.status)).collect());
+            currency.versions.insert(t.name.clone(), list.iter().map(|v| (v.version, v.status)).collect());
+            if let Some(r) = t.recommended {
+                currency.recommended.insert(t.name.clone(), r);
+            }
         }
-        Ok(Currency { versions })
+        Ok(currency)
     }
 }
 
@@ -378,7 +381,7 @@ impl Deuteron {
                     continue;
                 }
                 for (v, _) in list {
-                    let stale = staleness(*v, list);
+                    let stale = c.staleness(template, *v);
                     if q.version.is_none_or(|want| want == *v) && (q.currency.is_empty() || q.currency.contains(&stale)) {
                         pairs.push((template.clone(), *v));
                     }

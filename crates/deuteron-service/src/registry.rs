@@ -290,6 +290,24 @@ impl Deuteron {
         Ok(rec)
     }
 
+    /// Makes a published version the template's recommended one, instead of the highest
+    /// published one (`None`: back to the highest published). Outdated detection, the fleet
+    /// summary and every API's `recommendedVersion` follow; a pin whose version stops being
+    /// published is ignored.
+    pub async fn set_recommended_version(
+        &self,
+        kind: TemplateKind,
+        template: &str,
+        version: Option<VersionNumber>,
+    ) -> Result<TemplateRecord> {
+        let t = self.store.set_recommended_pin(kind, template, version).await?;
+        match version {
+            Some(v) => tracing::info!(%kind, %template, version = %v, "recommended version pinned"),
+            None => tracing::info!(%kind, %template, "recommended version follows the highest published one again"),
+        }
+        Ok(t)
+    }
+
     pub async fn update_version_description(
         &self,
         kind: TemplateKind,

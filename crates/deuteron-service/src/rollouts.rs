@@ -46,7 +46,8 @@ pub struct RolloutRequest {
     pub template: String,
     /// The target major; default: the major the selected resources run.
     pub major: Option<u32>,
-    /// The target minor; default: the major's recommended (highest published) minor.
+    /// The target minor; default: the template's recommended version when the platform team
+    /// chose one in this major, else the major's highest published minor.
     pub minor: Option<u32>,
     pub selection: Selection,
     pub policy: RolloutPolicy,
@@ -202,7 +203,14 @@ impl Deuteron {
     }
 
     /// The version a rollout moves to.
-    fn rollout_target(req: &RolloutRequest, versions: &[VersionRecord], resources: &[Resource]) -> Result<VersionNumber> {
+    /// The target version: as asked, else the recommended version when the platform team chose
+    /// one in the major run, else that major's highest published minor.
+    fn rollout_target(
+        req: &RolloutRequest,
+        versions: &[VersionRecord],
+        pinned: Option<VersionNumber>,
+        resources: &[Resource],
+    ) -> Result<VersionNumber> {
         let major = match req.major {
             Some(m) => m,
             None => {
@@ -234,12 +242,15 @@ impl Deuteron {
                 }
                 v
             }
-            None => versions
-                .iter()
-                .filter(published)
-                .map(|r| r.version)
-                .max()
-                .ok_or_else(|| ServiceError::validation(format!("major version {major} has no published version")))?,
+            None => match pinned.filter(|p| p.major == major) {
+                Some(p) => p,
+                None => versions
+                    .iter()
+                    .filter(published)
+                    .map(|r| r.version)
+                    .max()
+                    .ok_or_else(|| ServiceError::validation(format!("major version {major} has no published version")))?,
+            },
         };
         Ok(target)
     }
@@ -248,10 +259,12 @@ impl Deuteron {
     /// which are skipped and why. Nothing is stored.
     pub async fn plan_rollout(&self, req: &RolloutRequest) -> Result<RolloutPlan> {
         let wave_count = req.policy.validate().map_err(policy_error)?;
-        self.store.get_template(req.kind, &req.template).await?;
+        let template = self.store.get_template(req.kind, &req.template).await?;
         let versions = self.store.list_versions(req.kind, &req.template, None).await?;
+        // The pin counts only while it is published (then it is the recommended version).
+        let pinned = template.pinned.filter(|p| template.recommended == Some(*p));
         let resources = self.selected_resources(req.kind, &req.template, &req.selection).await?;
-        let target = Self::rollout_target(req, &versions, &resources)?;
+        let target = Self::rollout_target(req, &versions, pinned, &resources)?;
         let target_rec = versions.iter().find(|v| v.version == target).expect("the target is one of the versions");
         let schema = self.compiled_schema(&target_rec.schema)?;
         let mut envs: HashMap<String, Option<EnvironmentRecord>> = HashMap::new();

@@ -25,6 +25,10 @@ pub struct TemplateView {
     pub pipeline_provisioning: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recommended_version: Option<String>,
+    /// The version the platform team chose as the recommended one, when it did (otherwise the
+    /// recommended version is the highest published one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pinned_recommended_version: Option<String>,
     pub created_at: String,
     pub last_modified_at: String,
 }
@@ -41,6 +45,7 @@ impl From<&TemplateRecord> for TemplateView {
             provisioning: if env { prov.clone() } else { None },
             pipeline_provisioning: if env { None } else { prov },
             recommended_version: t.recommended.map(|v| v.to_string()),
+            pinned_recommended_version: t.pinned.map(|v| v.to_string()),
             created_at: iso(t.created_at),
             last_modified_at: iso(t.updated_at),
         }

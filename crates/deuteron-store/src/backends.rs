@@ -166,12 +166,21 @@ fn component_conflict(c: &NewComponent) -> String {
     }
 }
 
+/// A template with its recommended version: the pinned one while it is published, else the
+/// highest published one.
 const TEMPLATE_COLUMNS: &str =
     "t.kind, t.name, t.display_name, t.description, t.provisioning, t.encryption_key, t.created_at, t.updated_at,
-    (SELECT v.major FROM template_versions v WHERE v.kind = t.kind AND v.template_name = t.name AND v.status = 'PUBLISHED'
-        ORDER BY v.major DESC, v.minor DESC LIMIT 1) AS rec_major,
-    (SELECT v.minor FROM template_versions v WHERE v.kind = t.kind AND v.template_name = t.name AND v.status = 'PUBLISHED'
-        ORDER BY v.major DESC, v.minor DESC LIMIT 1) AS rec_minor";
+    t.pinned_major, t.pinned_minor,
+    COALESCE(
+        (SELECT v.major FROM template_versions v WHERE v.kind = t.kind AND v.template_name = t.name AND v.status = 'PUBLISHED'
+            AND v.major = t.pinned_major AND v.minor = t.pinned_minor),
+        (SELECT v.major FROM template_versions v WHERE v.kind = t.kind AND v.template_name = t.name AND v.status = 'PUBLISHED'
+            ORDER BY v.major DESC, v.minor DESC LIMIT 1)) AS rec_major,
+    COALESCE(
+        (SELECT v.minor FROM template_versions v WHERE v.kind = t.kind AND v.template_name = t.name AND v.status = 'PUBLISHED'
+            AND v.major = t.pinned_major AND v.minor = t.pinned_minor),
+        (SELECT v.minor FROM template_versions v WHERE v.kind = t.kind AND v.template_name = t.name AND v.status = 'PUBLISHED'
+            ORDER BY v.major DESC, v.minor DESC LIMIT 1)) AS rec_minor";
 
 const VERSION_COLUMNS: &str = "v.kind, v.template_name, v.major, v.minor, v.status, v.status_message, v.description, v.schema_text,
     v.bundle_digest, v.compatible_envs, v.component_sources, v.created_at, v.updated_at,
@@ -203,6 +212,10 @@ macro_rules! store_impl {
                         .ok_or_else(|| StoreError::Corrupt(format!("provisioning {provisioning:?}")))?,
                     encryption_key: row.try_get("encryption_key")?,
                     recommended: rec,
+                    pinned: match (row.try_get::<Option<i64>, _>("pinned_major")?, row.try_get::<Option<i64>, _>("pinned_minor")?) {
+                        (Some(a), Some(b)) => Some(VersionNumber::new(version_part(a)?, version_part(b)?)),
+                        _ => None,
+                    },
                     created_at: row.try_get("created_at")?,
                     updated_at: row.try_get("updated_at")?,
                 })
@@ -397,6 +410,45 @@ macro_rules! store_impl {
                     .bind(name)
                     .execute(&mut *tx)
                     .await?;
+                tx.commit().await?;
+                self.get_template(kind, name).await
+            }
+
+            async fn set_recommended_pin(&self, kind: TemplateKind, name: &str, version: Option<VersionNumber>) -> Result<TemplateRecord> {
+                let mut tx = self.writer().begin_with($begin_write).await?;
+                if let Some(v) = version {
+                    // Checked in the transaction that pins it: only a published version.
+                    let status: Option<String> =
+                        sqlx::query("SELECT status FROM template_versions WHERE kind = $1 AND template_name = $2 AND major = $3 AND minor = $4")
+                            .bind(kind.as_str())
+                            .bind(name)
+                            .bind(i64::from(v.major))
+                            .bind(i64::from(v.minor))
+                            .fetch_optional(&mut *tx)
+                            .await?
+                            .map(|r| r.try_get("status"))
+                            .transpose()?;
+                    match status.as_deref() {
+                        None => return Err(StoreError::NotFound(format!("{kind} template {name} version {v}"))),
+                        Some("PUBLISHED") => {}
+                        Some(other) => {
+                            return Err(StoreError::Conflict(format!(
+                                "{kind} template {name} version {v} is {other}; only a PUBLISHED version can be the recommended one"
+                            )));
+                        }
+                    }
+                }
+                let done = sqlx::query("UPDATE templates SET pinned_major = $1, pinned_minor = $2, updated_at = $3 WHERE kind = $4 AND name = $5")
+                    .bind(version.map(|v| i64::from(v.major)))
+                    .bind(version.map(|v| i64::from(v.minor)))
+                    .bind(now_millis())
+                    .bind(kind.as_str())
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound(format!("{kind} template {name}")));
+                }
                 tx.commit().await?;
                 self.get_template(kind, name).await
             }

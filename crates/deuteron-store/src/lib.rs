@@ -63,6 +63,8 @@ pub struct TemplateRecord {
     pub provisioning: Provisioning,
     pub encryption_key: Option<String>,
     pub recommended: Option<VersionNumber>,
+    /// The version the platform team chose as the recommended one (`None`: the highest published).
+    pub pinned: Option<VersionNumber>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -144,6 +146,8 @@ pub trait Store: Send + Sync + 'static {
     async fn update_template(&self, kind: TemplateKind, name: &str, patch: &TemplatePatch) -> Result<TemplateRecord>;
     /// Deletes a template that has no versions left ([`StoreError::Conflict`] otherwise).
     async fn delete_template(&self, kind: TemplateKind, name: &str) -> Result<()>;
+    /// Pins the template's recommended version (`None`: back to the highest published one).
+    async fn set_recommended_pin(&self, kind: TemplateKind, name: &str, version: Option<VersionNumber>) -> Result<TemplateRecord>;
 
     /// Inserts a version under an existing template; [`StoreError::Conflict`] when the number
     /// is taken (a concurrent registration won: compute the next number and retry).

@@ -113,6 +113,16 @@ where
     assert_eq!((r.status, r.recommended_minor), (S::Published, Some(1)));
     assert_eq!(store.get_template(Environment, "net").await.unwrap().recommended, Some(v(1, 1)));
     assert_eq!(store.get_version(Environment, "net", v(1, 0)).await.unwrap().recommended_minor, Some(1));
+    // A pinned recommended version: only a published one; unpinning returns to the highest.
+    let t = store.set_recommended_pin(Environment, "net", Some(v(1, 0))).await.unwrap();
+    assert_eq!((t.recommended, t.pinned), (Some(v(1, 0)), Some(v(1, 0))));
+    let e = store.set_recommended_pin(Environment, "net", Some(v(2, 0))).await.unwrap_err();
+    assert!(matches!(&e, StoreError::Conflict(m) if m.contains("version 2.0 is DRAFT")), "{e}");
+    assert!(matches!(store.set_recommended_pin(Environment, "net", Some(v(7, 0))).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(store.set_recommended_pin(Environment, "nope", None).await, Err(StoreError::NotFound(_))));
+    assert_eq!(store.get_template(Environment, "net").await.unwrap().recommended, Some(v(1, 0)), "a refused pin changes nothing");
+    let t = store.set_recommended_pin(Environment, "net", None).await.unwrap();
+    assert_eq!((t.recommended, t.pinned), (Some(v(1, 1)), None));
     let failed = StatusChange {
         expected: vec![S::RegistrationInProgress],
         status: S::RegistrationFailed,

@@ -619,6 +619,19 @@ pub enum TemplateCommand {
         #[arg(long)]
         description: Option<String>,
     },
+    /// Choose the recommended version: a published VERSION instead of the highest published one,
+    /// or --highest to follow the highest published one again. Outdated detection, the fleet
+    /// summary and rollouts' default target follow it.
+    Recommend {
+        kind: Kind,
+        name: String,
+        /// A published version, e.g. 1.3.
+        #[arg(value_name = "VERSION", required_unless_present = "highest", conflicts_with = "highest")]
+        number: Option<String>,
+        /// Follow the highest published version (remove the choice).
+        #[arg(long)]
+        highest: bool,
+    },
     /// Delete a template (it must have no versions, unless --cascade).
     Delete {
         kind: Kind,

@@ -583,6 +583,10 @@ async fn template(r: &Remote, output: Output, cmd: TemplateCommand) -> Result<()
             let body = json!({"displayName": display_name, "description": description});
             show_template(&r.json(Method::PATCH, &format!("/api/v1/templates/{}/{}", kind(k), enc(&name)), body).await?);
         }
+        TemplateCommand::Recommend { kind: k, name, number, highest: _ } => {
+            let path = format!("/api/v1/templates/{}/{}/recommended-version", kind(k), enc(&name));
+            show_template(&r.json(Method::PUT, &path, json!({"version": number})).await?);
+        }
         TemplateCommand::Delete { kind: k, name, cascade } => {
             r.send(
                 Method::DELETE,

@@ -30,6 +30,7 @@ fn show_template(output: Output, t: &TemplateView) {
             ("description", opt(&t.description)),
             ("provisioning", t.provisioning.clone().or(t.pipeline_provisioning.clone()).unwrap_or_else(|| "STANDARD".into())),
             ("recommended version", opt(&t.recommended_version)),
+            ("chosen by the platform team", opt(&t.pinned_recommended_version)),
             ("created", t.created_at.clone()),
             ("modified", t.last_modified_at.clone()),
         ],
@@ -87,6 +88,10 @@ pub async fn run(svc: &Deuteron, output: Output, cmd: TemplateCommand) -> Result
         TemplateCommand::Update { kind, name, display_name, description } => {
             let patch = TemplatePatch { display_name: display_name.map(Some), description: description.map(Some) };
             show_template(output, &TemplateView::from(&svc.update_template(kind.into(), &name, patch).await?));
+        }
+        TemplateCommand::Recommend { kind, name, number: chosen, highest: _ } => {
+            let pinned = chosen.as_deref().map(version).transpose()?;
+            show_template(output, &TemplateView::from(&svc.set_recommended_version(kind.into(), &name, pinned).await?));
         }
         TemplateCommand::Delete { kind, name, cascade } => {
             svc.delete_template(kind.into(), &name, cascade).await?;

@@ -281,6 +281,82 @@ fn console_forms_and_rules_over_http() {
     );
     assert_eq!((status, header(&text, "location")), (303, Some("/services/api")), "{text}");
 
+    // Choose the recommended version: a newer minor is published, so api-dev (1.0) is behind;
+    // the platform team keeps 1.0 recommended, then lets it follow the highest again.
+    deuteron(&[
+        "template",
+        "version",
+        "register",
+        "service",
+        "example-svc",
+        examples.join("example-svc/v1").to_str().unwrap(),
+        "--major",
+        "1",
+        "--publish",
+    ]);
+    let standing = || -> String {
+        let list: serde_json::Value = serde_json::from_str(&deuteron(&["instance", "list", "--service", "api", "-o", "json"])).unwrap();
+        list[0]["templateVersionStatus"].as_str().unwrap().to_string()
+    };
+    assert_eq!(standing(), "BEHIND_MINOR");
+    wait_for("api-dev to deploy", || {
+        let list: serde_json::Value = serde_json::from_str(&deuteron(&["instance", "list", "--service", "api", "-o", "json"])).unwrap();
+        list[0]["deploymentStatus"] == "SUCCEEDED"
+    });
+    let (status, text) = dev.post("/templates/service/example-svc/recommended", &[("_csrf", &dev_csrf), ("version", "1.0")]);
+    assert_eq!(status, 403, "developers do not choose the recommended version: {text}");
+    let (_, page) = admin.get("/templates/service/example-svc");
+    assert!(page.contains("Make recommended") && !page.contains("id=\"pin-note\""), "{page}");
+    let (status, text) = admin.post("/templates/service/example-svc/recommended", &[("_csrf", &csrf), ("version", "1.0")]);
+    assert_eq!((status, header(&text, "location")), (303, Some("/templates/service/example-svc?version=1.0")), "{text}");
+    let (_, page) = admin.get("/templates/service/example-svc");
+    assert!(page.contains("id=\"pin-note\"") && page.contains("id=\"unpin\""), "{page}");
+    assert_eq!(standing(), "UP_TO_DATE", "the instance runs the chosen recommended version");
+    let shown: serde_json::Value = serde_json::from_str(&deuteron(&["template", "show", "service", "example-svc", "-o", "json"])).unwrap();
+    assert_eq!((shown["recommendedVersion"].as_str(), shown["pinnedRecommendedVersion"].as_str()), (Some("1.0"), Some("1.0")));
+    let target = |d: &dyn Fn(&[&str]) -> String| -> (String, u64) {
+        let plan: serde_json::Value = serde_json::from_str(&d(&["rollout", "plan", "service", "example-svc", "-o", "json"])).unwrap();
+        (plan["targetVersion"].as_str().unwrap().to_string(), plan["moving"].as_u64().unwrap())
+    };
+    assert_eq!(target(&deuteron), ("1.0".to_string(), 0), "a rollout's default target is the chosen recommended version");
+    let (status, text) = admin.post("/templates/service/example-svc/recommended", &[("_csrf", &csrf), ("version", "3.0")]);
+    assert_eq!(status, 404, "{text}");
+    deuteron(&["template", "recommend", "service", "example-svc", "--highest"]);
+    assert_eq!(standing(), "BEHIND_MINOR");
+    assert_eq!(target(&deuteron), ("1.1".to_string(), 1), "without a choice, the highest published minor");
+    // The same over REST, and through the remote CLI.
+    let put = |body: &str| {
+        let head = format!(
+            "PUT /api/v1/templates/service/example-svc/recommended-version HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN_ID}:{ADMIN_SECRET}\r\nContent-Type: application/json\r\n"
+        );
+        raw(port, &head, body.as_bytes())
+    };
+    let (status, text) = put(r#"{"version": "1.0"}"#);
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("\"recommendedVersion\":\"1.0\"") && text.contains("\"pinnedRecommendedVersion\":\"1.0\""), "{text}");
+    assert_eq!(put(r#"{"version": "9.9"}"#).0, 404);
+    let (status, text) = put(r#"{"version": "one"}"#);
+    assert!(status == 400 && text.contains("version"), "{text}");
+    let remote = Command::new(env!("CARGO_BIN_EXE_deuteron"))
+        .args([
+            "--server",
+            &server.url,
+            "--access-key",
+            &format!("{ADMIN_ID}:{ADMIN_SECRET}"),
+            "template",
+            "recommend",
+            "service",
+            "example-svc",
+            "--highest",
+            "-o",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(remote.status.success(), "{}", String::from_utf8_lossy(&remote.stderr));
+    let shown: serde_json::Value = serde_json::from_slice(&remote.stdout).unwrap();
+    assert_eq!((shown["recommendedVersion"].as_str(), shown.get("pinnedRecommendedVersion")), (Some("1.1"), None));
+
     // Error pages and filters.
     let (status, text) = admin.get("/services/nope");
     assert_eq!(status, 404);
