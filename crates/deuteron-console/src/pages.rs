@@ -215,10 +215,14 @@ pub struct VersionQuery {
     pub version: Option<String>,
 }
 
-fn input_kinds(kind: TemplateKind) -> &'static [(InputKind, &'static str)] {
+/// The input types of a template kind: title and field prefix of each one's preview form.
+fn input_kinds(kind: TemplateKind) -> &'static [(InputKind, &'static str, &'static str)] {
     match kind {
-        TemplateKind::Environment => &[(InputKind::Environment, "Environment inputs")],
-        TemplateKind::Service => &[(InputKind::ServiceInstance, "Service instance inputs"), (InputKind::Pipeline, "Pipeline inputs")],
+        TemplateKind::Environment => &[(InputKind::Environment, "Environment inputs", "preview-environment")],
+        TemplateKind::Service => &[
+            (InputKind::ServiceInstance, "Service instance inputs", "preview-instance"),
+            (InputKind::Pipeline, "Pipeline inputs", "preview-pipeline"),
+        ],
     }
 }
 
@@ -248,10 +252,10 @@ pub async fn template(
     let mut users = Vec::new();
     if let Some(v) = selected {
         if let Ok(schema) = c.svc.compiled_schema(&v.schema) {
-            for (ik, title) in input_kinds(kind) {
+            for (ik, title, prefix) in input_kinds(kind) {
                 if let Some(js) = schema.json_schema(*ik) {
                     preview.push(json!({"title": title, "type_name": schema.type_name(*ik),
-                        "fields": forms::fields(js, "preview", None, &Value::Null, &BTreeMap::new())}));
+                        "fields": forms::fields(js, prefix, None, &Value::Null, &BTreeMap::new())}));
                 }
             }
         }
