@@ -229,7 +229,8 @@ async fn deployment_log(
         let next = first.last().map_or(after, |l| l.seq);
         return axum::Json(json!({"lines": first.iter().map(line_json).collect::<Vec<_>>(), "next": next})).into_response();
     }
-    let stream = follow_log(api.svc.clone(), id, after, api.poll).map(Ok::<Event, Infallible>);
+    // The lines already read are the stream's first events.
+    let stream = follow_log(api.svc.clone(), id, after, first, api.poll).map(Ok::<Event, Infallible>);
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
 }
 
@@ -237,11 +238,18 @@ fn line_json(l: &deuteron_store::LogLine) -> serde_json::Value {
     json!({"seq": l.seq, "at": deuteron_service::views::iso(l.at), "stream": l.stream, "line": l.line})
 }
 
-/// Server-Sent Events that follow a deployment's log from after line `after`: a `line` event per
-/// line (its id the line's sequence number), then, once the deployment is done and every line
-/// sent, an `end` event with its final status. Shared by the REST API and the console.
-pub fn follow_log(svc: Deuteron, id: String, after: i64, poll: Duration) -> impl futures_util::Stream<Item = Event> + Send {
-    let state = (svc, id, after, Vec::<deuteron_store::LogLine>::new(), false);
+/// Server-Sent Events that follow a deployment's log from after line `after` (starting with
+/// `read`, lines already read from there): a `line` event per line (its id the line's sequence
+/// number), then, once the deployment is done and every line sent, an `end` event with its final
+/// status. Shared by the REST API and the console.
+pub fn follow_log(
+    svc: Deuteron,
+    id: String,
+    after: i64,
+    read: Vec<deuteron_store::LogLine>,
+    poll: Duration,
+) -> impl futures_util::Stream<Item = Event> + Send {
+    let state = (svc, id, after, read, false);
     futures_util::stream::unfold(state, move |(svc, id, mut after, mut pending, finished)| async move {
         if finished {
             return None;

@@ -83,17 +83,7 @@ pub async fn create_environment(State(c): State<Arc<Console>>, headers: HeaderMa
     let mut errors = Errors::new();
     let name = check_name(&form, "name", "environment", &mut errors);
     let template = q.template.clone().unwrap_or_default();
-    let (_, chosen) = pages::deployable_versions(&c, TemplateKind::Environment, &template, q.version.as_deref())
-        .await
-        .map_err(|e| c.service_error(Some(&s), &e))?;
-    let Some(version) = chosen else {
-        return Err(c.error_page(
-            StatusCode::BAD_REQUEST,
-            Some(&s),
-            &format!("environment template {template:?} has no published version {:?}", q.version),
-        ));
-    };
-    let schema = c.svc.compiled_schema(&version.schema).map_err(|e| c.service_error(Some(&s), &e))?;
+    let (_, version, schema) = pages::form_version(&c, &s, TemplateKind::Environment, &template, q.version.as_deref()).await?;
     let inputs = checked_inputs(&schema, InputKind::Environment, "in", &form, &mut errors).unwrap_or_else(|| json!({}));
     if errors.is_empty() {
         let input = CreateEnvironment {
@@ -124,17 +114,7 @@ pub async fn create_service(State(c): State<Arc<Console>>, headers: HeaderMap, u
     let mut errors = Errors::new();
     let name = check_name(&form, "name", "service", &mut errors);
     let template = q.template.clone().unwrap_or_default();
-    let (_, chosen) = pages::deployable_versions(&c, TemplateKind::Service, &template, q.version.as_deref())
-        .await
-        .map_err(|e| c.service_error(Some(&s), &e))?;
-    let Some(version) = chosen else {
-        return Err(c.error_page(
-            StatusCode::BAD_REQUEST,
-            Some(&s),
-            &format!("service template {template:?} has no published version {:?}", q.version),
-        ));
-    };
-    let schema = c.svc.compiled_schema(&version.schema).map_err(|e| c.service_error(Some(&s), &e))?;
+    let (_, version, schema) = pages::form_version(&c, &s, TemplateKind::Service, &template, q.version.as_deref()).await?;
     let mut instances = Vec::new();
     for n in 0..count {
         let prefix = format!("i{n}");

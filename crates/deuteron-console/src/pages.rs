@@ -100,13 +100,18 @@ impl ListQuery {
 
 /// One page of `items`, with links to the pages around it.
 fn paged<T: Serialize>(items: &[T], q: &ListQuery, path: &str) -> Value {
-    let total = items.len();
-    let pages = total.div_ceil(PAGE_SIZE).max(1);
-    let page = q.page().min(pages);
+    let page = q.page().min(items.len().div_ceil(PAGE_SIZE).max(1));
     let rows: Vec<&T> = items.iter().skip((page - 1) * PAGE_SIZE).take(PAGE_SIZE).collect();
+    page_json(&rows, items.len(), page, q, path)
+}
+
+/// Page `page` holding `rows` of `total` items, with links to the pages around it.
+fn page_json<T: Serialize>(rows: &[T], total: usize, page: usize, q: &ListQuery, path: &str) -> Value {
+    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let first = (page - 1) * PAGE_SIZE;
     json!({
         "rows": rows, "total": total, "page": page, "pages": pages,
-        "first": (page - 1) * PAGE_SIZE + usize::from(total > 0), "last": ((page - 1) * PAGE_SIZE + rows.len()),
+        "first": first + usize::from(!rows.is_empty()), "last": first + rows.len(),
         "prev": (page > 1).then(|| q.url(path, page - 1)), "next": (page < pages).then(|| q.url(path, page + 1)),
     })
 }
@@ -403,9 +408,8 @@ pub(crate) async fn environment_page(
     .map_err(fail)?;
     let here = InstancePageQuery { environment: Some(name.to_string()), limit: 100, ..Default::default() };
     let (instances, instance_total) = c.svc.instance_page(&here).await.map_err(fail)?;
-    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     Ok(c.render(
-        status,
+        form_status(errors),
         "environment.html",
         Some(s),
         json!({"title": format!("Environment {name}"), "nav": "environments", "e": env,
@@ -459,6 +463,51 @@ pub(crate) async fn deployable_versions(
     Ok((names, chosen))
 }
 
+/// The version a create form deploys (`wanted`, else the newest published one), the published
+/// versions to choose from and the version's compiled schema; an error page when there is none.
+pub(crate) async fn form_version(
+    c: &Console,
+    s: &Session,
+    kind: TemplateKind,
+    template: &str,
+    wanted: Option<&str>,
+) -> Result<(Vec<String>, deuteron_store::VersionRecord, Arc<deuteron_bundle::TemplateSchema>), Response> {
+    let fail = |e: deuteron_service::ServiceError| c.service_error(Some(s), &e);
+    let (versions, chosen) = deployable_versions(c, kind, template, wanted).await.map_err(fail)?;
+    let Some(v) = chosen else {
+        let which = wanted.map_or_else(|| "no published version".to_string(), |w| format!("no published version {w}"));
+        return Err(c.error_page(StatusCode::BAD_REQUEST, Some(s), &format!("{kind} template {template} has {which} to deploy")));
+    };
+    let schema = c.svc.compiled_schema(&v.schema).map_err(fail)?;
+    Ok((versions, v, schema))
+}
+
+/// What every create form shows: the template menu, and after a refused post what was typed and
+/// the errors; with a template chosen, its versions and the one deployed.
+async fn create_form_context(
+    c: &Console,
+    s: &Session,
+    kind: TemplateKind,
+    title: &str,
+    q: &NewQuery,
+    shown: Shown<'_>,
+) -> Result<(Value, Option<(deuteron_store::VersionRecord, Arc<deuteron_bundle::TemplateSchema>)>), Response> {
+    let templates = template_names(c, kind).await.map_err(|e| c.service_error(Some(s), &e))?;
+    let nav = if kind == TemplateKind::Environment { "environments" } else { "services" };
+    let mut ctx = json!({"title": title, "nav": nav, "templates": templates, "form_errors": shown.errors.get("_form"),
+                         "values": shown.form.map(|f| f.iter().cloned().collect::<BTreeMap<_, _>>()), "errors": shown.errors});
+    let Some(t) = q.template.as_deref().filter(|t| !t.is_empty()) else { return Ok((ctx, None)) };
+    let (versions, v, schema) = form_version(c, s, kind, t, q.version.as_deref()).await?;
+    ctx["template"] = json!(t);
+    ctx["versions"] = json!(versions);
+    ctx["version"] = json!(v.version.to_string());
+    Ok((ctx, Some((v, schema))))
+}
+
+fn form_status(errors: &BTreeMap<String, String>) -> StatusCode {
+    if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY }
+}
+
 /// The new-environment form (a template picker first).
 pub(crate) async fn environment_new_page(
     c: &Console,
@@ -467,29 +516,13 @@ pub(crate) async fn environment_new_page(
     form: Option<&FormValues>,
     errors: &BTreeMap<String, String>,
 ) -> Page {
-    let fail = |e: deuteron_service::ServiceError| c.service_error(Some(s), &e);
-    let templates = template_names(c, TemplateKind::Environment).await.map_err(fail)?;
-    let mut ctx = json!({"title": "New environment", "nav": "environments", "templates": templates, "form_errors": errors.get("_form"),
-                         "values": form.map(|f| f.iter().cloned().collect::<BTreeMap<_, _>>()), "errors": errors});
-    if let Some(t) = q.template.as_deref().filter(|t| !t.is_empty()) {
-        let (versions, chosen) = deployable_versions(c, TemplateKind::Environment, t, q.version.as_deref()).await.map_err(fail)?;
-        let Some(v) = chosen else {
-            return Err(c.error_page(
-                StatusCode::BAD_REQUEST,
-                Some(s),
-                &format!("environment template {t} has no published version to deploy"),
-            ));
-        };
-        let schema = c.svc.compiled_schema(&v.schema).map_err(fail)?;
+    let (mut ctx, chosen) = create_form_context(c, s, TemplateKind::Environment, "New environment", q, Shown { form, errors }).await?;
+    if let Some((_, schema)) = chosen {
         let fields =
             schema.json_schema(InputKind::Environment).map(|js| forms::fields(js, "in", form, &Value::Null, errors)).unwrap_or_default();
-        ctx["template"] = json!(t);
-        ctx["versions"] = json!(versions);
-        ctx["version"] = json!(v.version.to_string());
         ctx["fields"] = json!(fields);
     }
-    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-    Ok(c.render(status, "environment_new.html", Some(s), ctx))
+    Ok(c.render(form_status(errors), "environment_new.html", Some(s), ctx))
 }
 
 pub async fn environment_new(State(c): State<Arc<Console>>, headers: HeaderMap, uri: Uri, Query(q): Query<NewQuery>) -> Page {
@@ -561,19 +594,8 @@ pub(crate) async fn service_new_page(
     errors: &BTreeMap<String, String>,
 ) -> Page {
     let fail = |e: deuteron_service::ServiceError| c.service_error(Some(s), &e);
-    let templates = template_names(c, TemplateKind::Service).await.map_err(fail)?;
-    let mut ctx = json!({"title": "New service", "nav": "services", "templates": templates, "form_errors": errors.get("_form"),
-                         "values": form.map(|f| f.iter().cloned().collect::<BTreeMap<_, _>>()), "errors": errors});
-    if let Some(t) = q.template.as_deref().filter(|t| !t.is_empty()) {
-        let (versions, chosen) = deployable_versions(c, TemplateKind::Service, t, q.version.as_deref()).await.map_err(fail)?;
-        let Some(v) = chosen else {
-            return Err(c.error_page(
-                StatusCode::BAD_REQUEST,
-                Some(s),
-                &format!("service template {t} has no published version to deploy"),
-            ));
-        };
-        let schema = c.svc.compiled_schema(&v.schema).map_err(fail)?;
+    let (mut ctx, chosen) = create_form_context(c, s, TemplateKind::Service, "New service", q, Shown { form, errors }).await?;
+    if let Some((v, schema)) = chosen {
         let count = q.instances.unwrap_or(1).clamp(1, MAX_FORM_INSTANCES);
         // Environments whose template this version is compatible with.
         let envs: Vec<String> = c
@@ -596,21 +618,18 @@ pub(crate) async fn service_new_page(
             })
             .collect();
         let pipeline = schema.json_schema(InputKind::Pipeline).map(|js| forms::fields(js, "pipeline", form, &Value::Null, errors));
-        ctx["template"] = json!(t);
-        ctx["versions"] = json!(versions);
-        ctx["version"] = json!(v.version.to_string());
         ctx["environments"] = json!(envs);
         ctx["instances"] = json!(rows);
         ctx["count"] = json!(count);
         ctx["more"] = json!((count < MAX_FORM_INSTANCES).then(|| format!(
-            "/services/new?template={t}&version={}&instances={}",
+            "/services/new?template={}&version={}&instances={}",
+            v.template_name,
             v.version,
             count + 1
         )));
         ctx["pipeline"] = json!(pipeline);
     }
-    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-    Ok(c.render(status, "service_new.html", Some(s), ctx))
+    Ok(c.render(form_status(errors), "service_new.html", Some(s), ctx))
 }
 
 pub async fn service_new(State(c): State<Arc<Console>>, headers: HeaderMap, uri: Uri, Query(q): Query<NewQuery>) -> Page {
@@ -654,9 +673,8 @@ pub(crate) async fn instance_page(
         .iter()
         .map(ComponentView::from)
         .collect();
-    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     Ok(c.render(
-        status,
+        form_status(errors),
         "instance.html",
         Some(s),
         json!({"title": format!("Service instance {service}/{name}"), "nav": "instances", "i": inst,
@@ -699,13 +717,7 @@ pub async fn instances(State(c): State<Arc<Console>>, headers: HeaderMap, uri: U
     };
     // Paged by the store: only this page's rows are read.
     let (rows, total) = c.svc.instance_page(&query).await.map_err(|e| c.service_error(Some(&s), &e))?;
-    let total = usize::try_from(total).unwrap_or(usize::MAX);
-    let pages = total.div_ceil(PAGE_SIZE).max(1);
-    let first = (page - 1) * PAGE_SIZE;
-    let list = json!({
-        "rows": rows, "total": total, "page": page, "pages": pages, "first": first + usize::from(!rows.is_empty()), "last": first + rows.len(),
-        "prev": (page > 1).then(|| q.url("/instances", page - 1)), "next": (page < pages).then(|| q.url("/instances", page + 1)),
-    });
+    let list = page_json(&rows, usize::try_from(total).unwrap_or(usize::MAX), page, &q, "/instances");
     let names = template_names(&c, TemplateKind::Service).await.map_err(|e| c.service_error(Some(&s), &e))?;
     Ok(c.render(
         StatusCode::OK,
@@ -854,8 +866,9 @@ pub async fn deployment_stream(
 ) -> Page {
     let s = c.session(&headers, &uri).await.map_err(|_| (StatusCode::UNAUTHORIZED, "sign in first").into_response())?;
     let after = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(q.after);
-    c.svc.get_deployment(&id).await.map_err(|e| c.service_error(Some(&s), &e))?;
-    let stream = deuteron_api::rest::follow_log(c.svc.clone(), id, after, c.poll);
+    // Read once: a missing deployment is a 404, and the lines become the first events.
+    let read = c.svc.deployment_log(&id, after).await.map_err(|e| c.service_error(Some(&s), &e))?;
+    let stream = deuteron_api::rest::follow_log(c.svc.clone(), id, after, read, c.poll);
     let stream = futures_util::StreamExt::map(stream, Ok::<Event, Infallible>);
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
 }
