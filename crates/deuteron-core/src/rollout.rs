@@ -295,6 +295,93 @@ impl WaveCounts {
     }
 }
 
+/// Which of a wave's counts one item adds to (at most one). The store keeps the counts per wave
+/// and moves an item between them in the same transaction that changes the item or one of its
+/// deployments, so stepping a rollout reads a handful of numbers instead of every item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemBucket {
+    Pending,
+    Skipped,
+    Active,
+    Succeeded,
+    Failed,
+    RollbackActive,
+    RolledBack,
+    RollbackFailed,
+}
+
+impl ItemBucket {
+    /// The name of this count (as a [`WaveCounts`] field and a store column).
+    pub fn column(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Skipped => "skipped",
+            Self::Active => "active",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::RollbackActive => "rollback_active",
+            Self::RolledBack => "rolled_back",
+            Self::RollbackFailed => "rollback_failed",
+        }
+    }
+
+    /// Adds `delta` to this count in `c`.
+    pub fn add_to(self, c: &mut WaveCounts, delta: i64) {
+        let field = match self {
+            Self::Pending => &mut c.pending,
+            Self::Skipped => &mut c.skipped,
+            Self::Active => &mut c.active,
+            Self::Succeeded => &mut c.succeeded,
+            Self::Failed => &mut c.failed,
+            Self::RollbackActive => &mut c.rollback_active,
+            Self::RolledBack => &mut c.rolled_back,
+            Self::RollbackFailed => &mut c.rollback_failed,
+        };
+        *field = field.saturating_add_signed(delta);
+    }
+}
+
+/// What decides an item's [`ItemBucket`]: whether it was skipped, its forward and rollback
+/// deployments (started or not, and their status), and whether its rollback could not start.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ItemFacts {
+    pub skipped: bool,
+    /// The forward deployment, once started: its status.
+    pub forward: Option<crate::status::DeploymentStatus>,
+    pub rollback: Option<crate::status::DeploymentStatus>,
+    pub rollback_error: bool,
+}
+
+impl ItemFacts {
+    /// The count this item adds to.
+    pub fn bucket(&self) -> Option<ItemBucket> {
+        use crate::status::DeploymentStatus as D;
+        let active = |s: D| matches!(s, D::InProgress | D::Cancelling);
+        let failed = |s: D| matches!(s, D::Failed | D::Cancelled);
+        if self.skipped {
+            return Some(ItemBucket::Skipped);
+        }
+        let Some(forward) = self.forward else { return Some(ItemBucket::Pending) };
+        if self.rollback_error {
+            return Some(ItemBucket::RollbackFailed);
+        }
+        if let Some(r) = self.rollback {
+            return match r {
+                _ if active(r) => Some(ItemBucket::RollbackActive),
+                D::Succeeded => Some(ItemBucket::RolledBack),
+                _ if failed(r) => Some(ItemBucket::RollbackFailed),
+                _ => None,
+            };
+        }
+        match forward {
+            _ if active(forward) => Some(ItemBucket::Active),
+            D::Succeeded => Some(ItemBucket::Succeeded),
+            _ if failed(forward) => Some(ItemBucket::Failed),
+            _ => None,
+        }
+    }
+}
+
 /// A rollout's position, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Position {
@@ -454,6 +541,29 @@ pub fn step(policy: &RolloutPolicy, pos: &Position, counts: &[WaveCounts], now: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_item_adds_to_one_count() {
+        use crate::status::DeploymentStatus as D;
+        let f = |skipped, forward, rollback, rollback_error| ItemFacts { skipped, forward, rollback, rollback_error }.bucket();
+        assert_eq!(f(false, None, None, false), Some(ItemBucket::Pending));
+        assert_eq!(f(true, None, None, false), Some(ItemBucket::Skipped));
+        assert_eq!(f(false, Some(D::InProgress), None, false), Some(ItemBucket::Active));
+        assert_eq!(f(false, Some(D::Cancelling), None, false), Some(ItemBucket::Active));
+        assert_eq!(f(false, Some(D::Succeeded), None, false), Some(ItemBucket::Succeeded));
+        assert_eq!(f(false, Some(D::Failed), None, false), Some(ItemBucket::Failed));
+        assert_eq!(f(false, Some(D::Cancelled), None, false), Some(ItemBucket::Failed));
+        assert_eq!(f(false, Some(D::Succeeded), Some(D::InProgress), false), Some(ItemBucket::RollbackActive));
+        assert_eq!(f(false, Some(D::Succeeded), Some(D::Succeeded), false), Some(ItemBucket::RolledBack));
+        assert_eq!(f(false, Some(D::Succeeded), Some(D::Failed), false), Some(ItemBucket::RollbackFailed));
+        assert_eq!(f(false, Some(D::Succeeded), None, true), Some(ItemBucket::RollbackFailed));
+        let mut c = WaveCounts::default();
+        ItemBucket::RolledBack.add_to(&mut c, 2);
+        ItemBucket::RolledBack.add_to(&mut c, -1);
+        ItemBucket::Pending.add_to(&mut c, -1);
+        assert_eq!((c.rolled_back, c.pending, c.size()), (1, 0, 1));
+        assert_eq!(ItemBucket::RollbackFailed.column(), "rollback_failed");
+    }
     use RolloutStatus::*;
 
     fn cands(envs: &[&str]) -> Vec<Candidate> {

@@ -164,6 +164,28 @@ async fn main() {
     let elapsed = start.elapsed();
     let done = svc.get_rollout(&id).await.unwrap();
     assert_eq!(done.rollout.status, RolloutStatus::Succeeded, "{:?}", done.rollout.status_message);
+    // How full the C slots were: the deployments' running time over the rollout's time.
+    let busy_ms: i64 = svc
+        .rollout_items(&id)
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|i| i.deployment.as_ref())
+        .map(|d| d.completed_at.unwrap_or(0) - d.started_at.unwrap_or(0))
+        .sum();
+    let mean_running = busy_ms as f64 / 1000.0 / elapsed.as_secs_f64();
+    if std::env::var_os("BENCH_DETAIL").is_some() {
+        let mut waits = Vec::new();
+        for i in svc.rollout_items(&id).await.unwrap() {
+            let d = store.get_deployment(&i.deployment.unwrap().id).await.unwrap();
+            waits.push((d.created_at, d.started_at.unwrap(), d.completed_at.unwrap()));
+        }
+        waits.sort();
+        let n = waits.len() as f64;
+        let queue: i64 = waits.iter().map(|(c, s, _)| s - c).sum();
+        let run: i64 = waits.iter().map(|(_, s, e)| e - s).sum();
+        eprintln!("mean queue wait {:.2} ms, mean run {:.2} ms", queue as f64 / n, run as f64 / n);
+    }
 
     // The bare cost: the same shell invocation, C at a time.
     let sem = Arc::new(tokio::sync::Semaphore::new(c));
@@ -188,7 +210,7 @@ async fn main() {
     while tasks.join_next().await.is_some() {}
     let bare = bare_start.elapsed();
     println!(
-        "{backend}: {total} instances, concurrency {c}: rollout {:.2} s (plan {:.2} s), {:.0} deployments/s; bare spawn {:.2} s; ratio {:.2}x; peak RSS {:.0} MB",
+        "{backend}: {total} instances, concurrency {c}: rollout {:.2} s (plan {:.2} s), {:.0} deployments/s, {mean_running:.1} running on average; bare spawn {:.2} s; ratio {:.2}x; peak RSS {:.0} MB",
         elapsed.as_secs_f64(),
         planned.as_secs_f64(),
         total as f64 / elapsed.as_secs_f64(),

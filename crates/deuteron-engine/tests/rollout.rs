@@ -236,6 +236,7 @@ async fn two_hundred_instances_in_three_waves_with_ten_at_a_time() {
     let (rollout, _) = w.svc.start_rollout(request(None, policy)).await.unwrap();
     assert_eq!(w.wait_final(&rollout.id).await, RolloutStatus::Succeeded);
     w.stop().await;
+    assert_counts_match_items(&w, &rollout.id).await;
 
     // Every instance moved once, by a deployment of its own wave.
     let items = w.svc.rollout_items(&rollout.id).await.unwrap();
@@ -278,6 +279,26 @@ async fn two_hundred_instances_in_three_waves_with_ten_at_a_time() {
     assert_eq!(statuses.last(), Some(&"SUCCEEDED"));
 }
 
+/// The counts the store keeps per wave equal the ones derived from every item and its
+/// deployments.
+async fn assert_counts_match_items(w: &World, id: &str) {
+    use deuteron_core::rollout::{ItemFacts, WaveCounts};
+    let mut derived: std::collections::BTreeMap<u32, WaveCounts> = Default::default();
+    for item in w.svc.rollout_items(id).await.unwrap() {
+        let Some(wave) = item.wave else { continue };
+        let facts = ItemFacts {
+            skipped: item.skip_reason.is_some(),
+            forward: item.deployment.as_ref().map(|d| d.status),
+            rollback: item.rollback.as_ref().map(|d| d.status),
+            rollback_error: item.rollback_error.is_some(),
+        };
+        let c = derived.entry(wave).or_insert_with(|| WaveCounts { wave, ..Default::default() });
+        facts.bucket().expect("every item counts").add_to(c, 1);
+    }
+    let kept = w.svc.get_rollout(id).await.unwrap().waves;
+    assert_eq!(kept, derived.into_values().collect::<Vec<_>>(), "kept counts vs counts derived from the items");
+}
+
 async fn failing_wave_rolls_back(store: Arc<dyn Store>) {
     let mut w = World::new(store).await;
     w.start(8);
@@ -302,6 +323,7 @@ async fn failing_wave_rolls_back(store: Arc<dyn Store>) {
     assert_eq!(total(|c| c.rolled_back), total(|c| c.rolled_back + c.succeeded));
     assert!(total(|c| c.rolled_back) >= 10, "at least the dev wave was rolled back");
     assert_eq!(r.waves.iter().find(|c| c.wave == 2).unwrap().pending, 20, "prod was not touched");
+    assert_counts_match_items(&w, &rollout.id).await;
 
     for inst in w.svc.list_instances(None, None).await.unwrap() {
         assert_eq!(inst.version, VersionNumber::new(1, 0), "{}/{} is back on 1.0", inst.service_name, inst.name);
@@ -364,6 +386,7 @@ async fn major_rollout_skips_specs_the_new_schema_refuses() {
     let (rollout, _) = w.svc.start_rollout(request(Some(2), policy)).await.unwrap();
     assert_eq!(w.wait_final(&rollout.id).await, RolloutStatus::Succeeded);
     w.stop().await;
+    assert_counts_match_items(&w, &rollout.id).await;
     for inst in w.svc.list_instances(None, None).await.unwrap() {
         let port = serde_json::from_str::<serde_json::Value>(&inst.spec).unwrap()["spec"]["port"].as_u64().unwrap();
         let want = if port <= 8004 { VersionNumber::new(2, 0) } else { VersionNumber::new(1, 0) };
@@ -417,6 +440,7 @@ async fn approval_pause_resume_and_cancel() {
     let items = w.svc.rollout_items(&id).await.unwrap();
     assert!(items.iter().filter(|i| i.wave == Some(2)).all(|i| i.deployment.is_none()), "prod never started");
     assert!(items.iter().filter(|i| i.wave != Some(2)).all(|i| i.deployment.as_ref().is_some_and(|d| d.status == D::Succeeded)));
+    assert_counts_match_items(&w, &id).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
-use crate::{Cancel, LogSink, Outcome, ProvisionError, ProvisionRequest, Provisioner, process, write_files};
+use crate::{Cancel, LogSink, Outcome, ProvisionError, ProvisionRequest, Provisioner, process, replace_files};
 
 #[derive(Debug, Clone)]
 pub struct CommandProvisioner {
@@ -29,7 +29,7 @@ impl Default for CommandProvisioner {
 #[async_trait]
 impl Provisioner for CommandProvisioner {
     async fn run(&self, req: &ProvisionRequest, log: &dyn LogSink, mut cancel: Cancel) -> Result<Outcome, ProvisionError> {
-        write_files(&req.work_dir, &req.files)?;
+        replace_files(&req.work_dir, &req.files)?;
         let outputs_file = req.work_dir.join("proton-outputs.json");
         let _ = std::fs::remove_file(&outputs_file);
         let script = format!("set -e\n{}\n", req.commands.join("\n"));

@@ -111,19 +111,134 @@ pub trait Provisioner: Send + Sync {
     async fn run(&self, req: &ProvisionRequest, log: &dyn LogSink, cancel: Cancel) -> Result<Outcome, ProvisionError>;
 }
 
-/// Writes `files` under `dir`, refusing paths that leave it.
+/// Writes `files` under `dir` (creating it), refusing paths that leave it.
 pub fn write_files(dir: &std::path::Path, files: &[WorkFile]) -> Result<(), ProvisionError> {
-    std::fs::create_dir_all(dir).map_err(|e| ProvisionError::Failed(format!("cannot create {}: {e}", dir.display())))?;
+    check_paths(files)?;
+    write_checked(dir, files)
+}
+
+/// Makes `dir` hold exactly `files`, refusing paths that leave it. A directory used before
+/// (workers reuse theirs) is cleared of everything else first; regular files and directories
+/// that are written again are reused, which spares the file system allocating new inodes for
+/// every deployment. Nothing left behind is followed: symbolic links, hard-linked files and
+/// anything else on the way are removed, never written through.
+pub fn replace_files(dir: &std::path::Path, files: &[WorkFile]) -> Result<(), ProvisionError> {
+    let (keep_files, keep_dirs) = check_paths(files)?;
+    match std::fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() => clear_except(dir, std::path::Path::new(""), &keep_files, &keep_dirs).map_err(|e| failed("clear", dir, e))?,
+        Ok(_) => std::fs::remove_file(dir).map_err(|e| failed("replace", dir, e))?,
+        Err(_) => {}
+    }
+    write_checked(dir, files)
+}
+
+type PathSet = std::collections::BTreeSet<std::path::PathBuf>;
+
+fn failed(what: &str, path: &std::path::Path, e: std::io::Error) -> ProvisionError {
+    ProvisionError::Failed(format!("cannot {what} {}: {e}", path.display()))
+}
+
+/// Refuses paths that leave the working directory; returns the files and their directories.
+fn check_paths(files: &[WorkFile]) -> Result<(PathSet, PathSet), ProvisionError> {
+    let (mut keep_files, mut keep_dirs) = (PathSet::new(), PathSet::new());
     for f in files {
         let rel = std::path::Path::new(&f.path);
-        if rel.is_absolute() || rel.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+        if rel.is_absolute() || rel.components().any(|c| !matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir)) {
             return Err(ProvisionError::Failed(format!("refusing to write {:?} outside the working directory", f.path)));
         }
-        let path = dir.join(rel);
+        keep_dirs.extend(rel.ancestors().skip(1).filter(|a| !a.as_os_str().is_empty()).map(std::path::Path::to_path_buf));
+        keep_files.insert(rel.to_path_buf());
+    }
+    Ok((keep_files, keep_dirs))
+}
+
+fn write_checked(dir: &std::path::Path, files: &[WorkFile]) -> Result<(), ProvisionError> {
+    std::fs::create_dir_all(dir).map_err(|e| failed("create", dir, e))?;
+    for f in files {
+        let path = dir.join(&f.path);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| ProvisionError::Failed(format!("cannot create {}: {e}", parent.display())))?;
+            std::fs::create_dir_all(parent).map_err(|e| failed("create", parent, e))?;
         }
-        std::fs::write(&path, &f.contents).map_err(|e| ProvisionError::Failed(format!("cannot write {}: {e}", path.display())))?;
+        std::fs::write(&path, &f.contents).map_err(|e| failed("write", &path, e))?;
     }
     Ok(())
+}
+
+/// Removes everything under `dir` (at `rel` below the working directory) but the regular,
+/// singly linked files in `files` and the real directories in `dirs`.
+fn clear_except(dir: &std::path::Path, rel: &std::path::Path, files: &PathSet, dirs: &PathSet) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let (path, name) = (entry.path(), rel.join(entry.file_name()));
+        let meta = std::fs::symlink_metadata(&path)?; // of the entry itself: links are not followed
+        if meta.is_dir() {
+            if dirs.contains(&name) {
+                clear_except(&path, &name, files, dirs)?;
+            } else {
+                std::fs::remove_dir_all(&path)?;
+            }
+        } else if !(meta.is_file() && meta.nlink() == 1 && files.contains(&name)) {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, contents: &str) -> WorkFile {
+        WorkFile { path: path.into(), contents: contents.as_bytes().to_vec() }
+    }
+
+    #[test]
+    fn a_reused_working_directory_holds_exactly_the_new_files() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = root.path().join("outside.txt");
+        std::fs::write(&outside, "keep me").unwrap();
+        let dir = root.path().join("work");
+        replace_files(&dir, &[file("main.tf", "old"), file("modules/a/x.tf", "x"), file("stale.txt", "s")]).unwrap();
+        // What the previous deployment's commands left behind.
+        std::fs::write(dir.join("proton-outputs.json"), "{}").unwrap();
+        std::fs::create_dir_all(dir.join(".terraform/providers")).unwrap();
+        std::os::unix::fs::symlink(&outside, dir.join("proton-inputs.json")).unwrap();
+        std::os::unix::fs::symlink(root.path(), dir.join("linked")).unwrap();
+        std::fs::remove_file(dir.join("main.tf")).unwrap();
+        std::fs::hard_link(&outside, dir.join("main.tf")).unwrap();
+
+        replace_files(
+            &dir,
+            &[file("main.tf", "new"), file("proton-inputs.json", "{\"a\": 1}"), file("linked/y.tf", "y"), file("modules/b.tf", "b")],
+        )
+        .unwrap();
+        let mut found: Vec<String> = Vec::new();
+        fn walk(dir: &std::path::Path, rel: &str, found: &mut Vec<String>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let e = e.unwrap();
+                let name = format!("{rel}{}", e.file_name().to_string_lossy());
+                let t = e.file_type().unwrap();
+                assert!(!t.is_symlink(), "{name} is still a link");
+                if t.is_dir() {
+                    walk(&e.path(), &format!("{name}/"), found);
+                } else {
+                    found.push(name);
+                }
+            }
+        }
+        walk(&dir, "", &mut found);
+        found.sort();
+        assert_eq!(found, ["linked/y.tf", "main.tf", "modules/b.tf", "proton-inputs.json"]);
+        assert_eq!(std::fs::read_to_string(dir.join("main.tf")).unwrap(), "new");
+        assert_eq!(std::fs::read_to_string(dir.join("proton-inputs.json")).unwrap(), "{\"a\": 1}");
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep me", "links were replaced, not written through");
+        assert!(!root.path().join("y.tf").exists());
+
+        for bad in ["../escape", "/etc/passwd", "a/../../b"] {
+            let e = replace_files(&dir, &[file(bad, "x")]).unwrap_err();
+            assert!(e.to_string().contains("outside the working directory"), "{bad}: {e}");
+        }
+        assert_eq!(std::fs::read_to_string(dir.join("main.tf")).unwrap(), "new", "a refused write leaves the directory as it was");
+    }
 }

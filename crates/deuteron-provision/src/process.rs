@@ -52,7 +52,10 @@ pub async fn run(
     deadline: Instant,
     timeout: Duration,
 ) -> Result<Exit, ProvisionError> {
-    let mut child = tokio::process::Command::new(program)
+    // An absolute path lets the standard library start the child with posix_spawn (no copy of
+    // this process's page tables); with a cleared environment and a bare name it has to fork.
+    let resolved = resolve(program, env.get("PATH").map(String::as_str));
+    let mut child = tokio::process::Command::new(&resolved)
         .args(args)
         .current_dir(cwd)
         .env_clear()
@@ -112,7 +115,41 @@ pub async fn run(
     }
 }
 
+/// `program` as a path: itself when it names a directory, else its first match on `path`
+/// (the child's `PATH`); unchanged when nothing matches (spawning then reports it missing).
+pub fn resolve(program: &str, path: Option<&str>) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    if program.contains('/') {
+        return program.into();
+    }
+    path.unwrap_or("/usr/local/bin:/usr/bin:/bin")
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| Path::new(d).join(program))
+        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+        .unwrap_or_else(|| program.into())
+}
+
 /// Signals every process in the group `pgid` (children are made group leaders).
 async fn kill_group(pgid: u32, signal: &str) {
     let _ = tokio::process::Command::new("kill").arg(format!("-{signal}")).arg("--").arg(format!("-{pgid}")).status().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolve;
+
+    #[test]
+    fn resolves_programs_on_the_given_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let tool = dir.path().join("tool");
+        std::fs::write(&tool, "#!/bin/sh\n").unwrap();
+        // Not executable: skipped.
+        assert_eq!(resolve("tool", Some(dir.path().to_str().unwrap())), std::path::PathBuf::from("tool"));
+        std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let path = format!("/nonexistent:{}:/usr/bin", dir.path().display());
+        assert_eq!(resolve("tool", Some(&path)), tool);
+        assert_eq!(resolve("./x/tool", Some(&path)), std::path::PathBuf::from("./x/tool"));
+        assert_eq!(resolve("no-such-program-here", Some(&path)), std::path::PathBuf::from("no-such-program-here"));
+    }
 }

@@ -17,6 +17,50 @@ use deuteron_store::{
 
 use crate::{Deuteron, Result, ServiceError};
 
+type Shared<K, V> = std::sync::Mutex<std::collections::HashMap<K, std::sync::Arc<V>>>;
+
+/// Template versions and environments read while preparing updates, each read once per
+/// [`Lookups`]: a single API call uses a fresh one, a rollout step shares one across the items it
+/// starts (they all move to one template version, in a few environments).
+#[derive(Default)]
+pub(crate) struct Lookups {
+    versions: Shared<(TemplateKind, String), Vec<(VersionNumber, TemplateVersionStatus)>>,
+    records: Shared<(TemplateKind, String, VersionNumber), VersionRecord>,
+    environments: Shared<String, EnvironmentRecord>,
+}
+
+impl Lookups {
+    async fn cached<K, V, F>(map: &Shared<K, V>, key: K, read: F) -> Result<std::sync::Arc<V>>
+    where
+        K: std::hash::Hash + Eq,
+        F: std::future::Future<Output = Result<V>>,
+    {
+        if let Some(v) = map.lock().expect("lookups").get(&key) {
+            return Ok(v.clone());
+        }
+        let v = std::sync::Arc::new(read.await?);
+        map.lock().expect("lookups").insert(key, v.clone());
+        Ok(v)
+    }
+
+    async fn versions(
+        &self,
+        svc: &Deuteron,
+        kind: TemplateKind,
+        template: &str,
+    ) -> Result<std::sync::Arc<Vec<(VersionNumber, TemplateVersionStatus)>>> {
+        Self::cached(&self.versions, (kind, template.to_string()), svc.version_list(kind, template)).await
+    }
+
+    async fn version(&self, svc: &Deuteron, kind: TemplateKind, template: &str, v: VersionNumber) -> Result<std::sync::Arc<VersionRecord>> {
+        Self::cached(&self.records, (kind, template.to_string(), v), async { Ok(svc.store.get_version(kind, template, v).await?) }).await
+    }
+
+    async fn environment(&self, svc: &Deuteron, name: &str) -> Result<std::sync::Arc<EnvironmentRecord>> {
+        Self::cached(&self.environments, name.to_string(), async { Ok(svc.store.get_environment(name).await?) }).await
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct CreateEnvironment {
     pub name: String,
@@ -153,7 +197,7 @@ impl Deuteron {
         if let Some(d) = description {
             self.store.set_environment_description(name, d.as_deref()).await?;
         }
-        let Some(d) = self.prepare_environment_update(&env, &update).await? else {
+        let Some(d) = self.prepare_environment_update(&env, &update, &Lookups::default()).await? else {
             return Ok((self.store.get_environment(name).await?, None));
         };
         let dep = self.store.enqueue_deployment(&d, DeploymentStatus::InProgress).await?;
@@ -166,9 +210,10 @@ impl Deuteron {
         &self,
         env: &EnvironmentRecord,
         update: &UpdateResource,
+        lookups: &Lookups,
     ) -> Result<Option<NewDeployment>> {
         let name = &env.name;
-        let versions = self.version_list(TemplateKind::Environment, &env.template_name).await?;
+        let versions = lookups.versions(self, TemplateKind::Environment, &env.template_name).await?;
         let target = update_target(update.update_type, env.version, update.major, update.minor, &versions)
             .map_err(|e| ServiceError::validation(format!("environment {name}: {e}")))?;
         if update.update_type == UpdateType::None {
@@ -180,7 +225,7 @@ impl Deuteron {
             return Ok(None);
         }
         conflict_if_active(&format!("environment {name}"), env.deployment.status)?;
-        let version = self.store.get_version(TemplateKind::Environment, &env.template_name, target).await?;
+        let version = lookups.version(self, TemplateKind::Environment, &env.template_name, target).await?;
         let spec = update.spec.clone().unwrap_or_else(|| env.spec.clone());
         let inputs = environment_inputs(self, &version, &spec)?;
         Ok(Some(NewDeployment {
@@ -579,16 +624,21 @@ impl Deuteron {
     /// mapping of the instance's inputs.
     pub async fn update_instance(&self, service: &str, name: &str, update: UpdateResource) -> Result<Option<DeploymentRecord>> {
         let inst = self.store.get_instance(service, name).await?;
-        let Some(d) = self.prepare_instance_update(&inst, &update).await? else { return Ok(None) };
+        let Some(d) = self.prepare_instance_update(&inst, &update, &Lookups::default()).await? else { return Ok(None) };
         let dep = self.store.enqueue_deployment(&d, DeploymentStatus::InProgress).await?;
         tracing::info!(instance = %format!("{service}/{name}"), deployment = %dep.id, to = %format_args!("{}.{}", d.target_state.template_major_version, d.target_state.template_minor_version), "instance update enqueued");
         Ok(Some(dep))
     }
 
     /// Checks a service instance update and builds its deployment (`None` for `NONE` updates).
-    pub(crate) async fn prepare_instance_update(&self, inst: &InstanceRecord, update: &UpdateResource) -> Result<Option<NewDeployment>> {
+    pub(crate) async fn prepare_instance_update(
+        &self,
+        inst: &InstanceRecord,
+        update: &UpdateResource,
+        lookups: &Lookups,
+    ) -> Result<Option<NewDeployment>> {
         let (service, name) = (inst.service_name.as_str(), inst.name.as_str());
-        let versions = self.version_list(TemplateKind::Service, &inst.template_name).await?;
+        let versions = lookups.versions(self, TemplateKind::Service, &inst.template_name).await?;
         let target = update_target(update.update_type, inst.version, update.major, update.minor, &versions)
             .map_err(|e| ServiceError::validation(format!("service instance {service}/{name}: {e}")))?;
         if update.update_type == UpdateType::None {
@@ -598,8 +648,8 @@ impl Deuteron {
         for c in self.attached_components(service, Some(name)).await? {
             conflict_if_active(&format!("component {} attached to service instance {service}/{name}", c.name), c.deployment.status)?;
         }
-        let version = self.store.get_version(TemplateKind::Service, &inst.template_name, target).await?;
-        let env = self.store.get_environment(&inst.environment_name).await?;
+        let version = lookups.version(self, TemplateKind::Service, &inst.template_name, target).await?;
+        let env = lookups.environment(self, &inst.environment_name).await?;
         if !environment_is_compatible(&version.compatible_environments, &env.template_name, env.version.major) {
             return Err(ServiceError::validation(format!(
                 "service template {} version {} is not compatible with environment {} ({}:{})",

@@ -22,7 +22,7 @@ use deuteron_store::{
     RolloutRecord, StoreError, Target, VersionRecord, now_millis,
 };
 
-use crate::resources::UpdateResource;
+use crate::resources::{Lookups, UpdateResource};
 use crate::{Deuteron, Result, ServiceError};
 
 /// Which resources of the template a rollout considers; empty lists select everything.
@@ -519,14 +519,19 @@ impl Deuteron {
         };
         let s = step(&policy, &pos, &counts, now_millis());
         let mut progressed = false;
-        if s.start > 0 {
-            for item in self.store.rollout_items(&r.id, ItemSelector::PendingIn(r.current_wave), s.start as i64).await? {
-                progressed |= self.start_item(r, &item, false).await? == ItemStart::Skipped;
+        // The items of one step start together: their reads overlap, the template version and
+        // environments are read once, and only the enqueue transactions take turns.
+        let lookups = Lookups::default();
+        for (n, selector, rollback) in
+            [(s.start, ItemSelector::PendingIn(r.current_wave), false), (s.roll_back, ItemSelector::Updated, true)]
+        {
+            if n == 0 {
+                continue;
             }
-        }
-        if s.roll_back > 0 {
-            for item in self.store.rollout_items(&r.id, ItemSelector::Updated, s.roll_back as i64).await? {
-                progressed |= self.start_item(r, &item, true).await? == ItemStart::Skipped;
+            let items = self.store.rollout_items(&r.id, selector, n as i64).await?;
+            let started = futures_util::future::join_all(items.iter().map(|item| self.start_item(r, item, rollback, &lookups))).await;
+            for outcome in started {
+                progressed |= outcome? == ItemStart::Skipped;
             }
         }
         let moved = s.status != r.status || s.current_wave != r.current_wave || s.not_before != r.not_before;
@@ -555,7 +560,7 @@ impl Deuteron {
     /// Starts one item's deployment (forward, or back to its previous version and spec). An item
     /// that cannot start (someone else is deploying the resource, its spec no longer fits) is
     /// recorded as skipped with the reason, and the rollout goes on.
-    async fn start_item(&self, r: &RolloutRecord, item: &RolloutItemRecord, rollback: bool) -> Result<ItemStart> {
+    async fn start_item(&self, r: &RolloutRecord, item: &RolloutItemRecord, rollback: bool, lookups: &Lookups) -> Result<ItemStart> {
         let (to, spec, current) = if rollback { (item.from, &item.from_spec, item.to) } else { (item.to, &item.to_spec, item.from) };
         let update_type = if to.major != current.major { UpdateType::MajorVersion } else { UpdateType::MinorVersion };
         let update = UpdateResource { update_type, spec: Some(spec.clone()), major: Some(to.major), minor: Some(to.minor) };
@@ -568,14 +573,14 @@ impl Deuteron {
             Target::Environment(name) => match self.store.get_environment(name).await {
                 Ok(env) => match drifted(env.version) {
                     Some(e) => Err(e),
-                    None => self.prepare_environment_update(&env, &update).await,
+                    None => self.prepare_environment_update(&env, &update, lookups).await,
                 },
                 Err(e) => Err(e.into()),
             },
             Target::ServiceInstance { service, instance } => match self.store.get_instance(service, instance).await {
                 Ok(inst) => match drifted(inst.version) {
                     Some(e) => Err(e),
-                    None => self.prepare_instance_update(&inst, &update).await,
+                    None => self.prepare_instance_update(&inst, &update, lookups).await,
                 },
                 Err(e) => Err(e.into()),
             },
@@ -595,7 +600,8 @@ impl Deuteron {
         match outcome {
             Ok(dep) => {
                 tracing::info!(rollout = %r.id, item = item.seq, target = %item.target, deployment = %dep.id, to = %to, rollback, "rollout item started");
-                self.signals.enqueued.notify_waiters();
+                // One deployment: one idle worker is enough (a stored permit if none waits).
+                self.signals.enqueued.notify_one();
                 Ok(ItemStart::Enqueued)
             }
             Err(ServiceError::Internal(m)) => Err(ServiceError::Internal(m)),

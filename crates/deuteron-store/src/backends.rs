@@ -13,6 +13,8 @@ use deuteron_core::{
     UsageRef, VersionNumber,
 };
 
+use deuteron_core::rollout::{ItemFacts, WaveCounts};
+
 use crate::resources::*;
 use crate::rollouts::*;
 use crate::{
@@ -658,7 +660,7 @@ macro_rules! store_impl {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| map_unique(e, || format!("environment {} already exists", env.name)))?;
-                Self::insert_deployment(&mut *tx, d, DeploymentStatus::InProgress, now).await?;
+                Self::insert_deployment(&mut *tx, d, DeploymentStatus::InProgress, now, None).await?;
                 Self::event(&mut *tx, "ENVIRONMENT", &env.name, None, "IN_PROGRESS", Some(&d.id), None, now).await?;
                 tx.commit().await?;
                 self.get_environment(&env.name).await
@@ -729,7 +731,7 @@ macro_rules! store_impl {
                     Self::event(&mut *tx, "SERVICE_PIPELINE", &p.service_name, None, "IN_PROGRESS", None, None, now).await?;
                 }
                 for d in deployments {
-                    Self::insert_deployment(&mut *tx, d, DeploymentStatus::InProgress, now).await?;
+                    Self::insert_deployment(&mut *tx, d, DeploymentStatus::InProgress, now, None).await?;
                     Self::mark_attempt(&mut tx, &d.target, &d.id, DeploymentStatus::InProgress, now).await?;
                 }
                 tx.commit().await?;
@@ -802,7 +804,7 @@ macro_rules! store_impl {
                 }
                 Self::insert_instances(&mut tx, instances, now).await?;
                 for d in deployments {
-                    Self::insert_deployment(&mut *tx, d, DeploymentStatus::InProgress, now).await?;
+                    Self::insert_deployment(&mut *tx, d, DeploymentStatus::InProgress, now, None).await?;
                     Self::mark_attempt(&mut tx, &d.target, &d.id, DeploymentStatus::InProgress, now).await?;
                 }
                 tx.commit().await?;
@@ -939,7 +941,7 @@ macro_rules! store_impl {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| map_unique(e, || component_conflict(c)))?;
-                Self::insert_deployment(&mut *tx, d, DeploymentStatus::InProgress, now).await?;
+                Self::insert_deployment(&mut *tx, d, DeploymentStatus::InProgress, now, None).await?;
                 Self::event(&mut *tx, "COMPONENT", &c.name, None, "IN_PROGRESS", Some(&d.id), None, now).await?;
                 tx.commit().await?;
                 self.get_component(&c.name).await
@@ -994,7 +996,7 @@ macro_rules! store_impl {
                 }
                 if let Some(d) = d {
                     Self::mark_attempt(&mut tx, &d.target, &d.id, DeploymentStatus::InProgress, now).await?;
-                    Self::insert_deployment(&mut *tx, d, DeploymentStatus::InProgress, now).await?;
+                    Self::insert_deployment(&mut *tx, d, DeploymentStatus::InProgress, now, None).await?;
                 }
                 tx.commit().await?;
                 self.get_component(&c.name).await
@@ -1007,9 +1009,9 @@ macro_rules! store_impl {
                 if Self::mark_attempt(&mut tx, &d.target, &d.id, status, now).await? == 0 {
                     return Err(StoreError::NotFound(d.target.to_string()));
                 }
-                Self::insert_deployment(&mut *tx, d, status, now).await?;
+                let dep = Self::insert_deployment(&mut *tx, d, status, now, None).await?;
                 tx.commit().await?;
-                self.get_deployment(&d.id).await
+                Ok(dep)
             }
 
             async fn get_deployment(&self, id: &str) -> Result<DeploymentRecord> {
@@ -1098,6 +1100,9 @@ macro_rules! store_impl {
                     return Err(StoreError::Conflict(format!("deployment {id} already finished as {}; only a running deployment can be cancelled", d.status)));
                 }
                 let now = now_millis();
+                if let Some((rollout, seq)) = Self::rollout_link(&row)? {
+                    Self::restatus_rollout_item(&mut tx, &rollout, seq, id, DeploymentStatus::Cancelling).await?;
+                }
                 sqlx::query("UPDATE deployments SET cancel_requested = 1, status = 'CANCELLING', updated_at = $1 WHERE id = $2")
                     .bind(now)
                     .bind(id)
@@ -1150,6 +1155,9 @@ macro_rules! store_impl {
                 let d = Self::deployment_from_row(&row)?;
                 if d.job_state != JobState::Running || d.lease_owner.as_deref() != Some(worker) {
                     return Err(StoreError::Conflict(format!("worker {worker} no longer holds deployment {id}")));
+                }
+                if let Some((rollout, seq)) = Self::rollout_link(&row)? {
+                    Self::restatus_rollout_item(&mut tx, &rollout, seq, id, finish.status).await?;
                 }
                 let finished = sqlx::query(
                     "UPDATE deployments SET status = $1, status_message = $2, job_state = 'DONE', lease_owner = NULL, lease_expires_at = NULL,
@@ -1276,6 +1284,12 @@ macro_rules! store_impl {
                 let d = Self::deployment_from_row(&row)?;
                 if d.job_state != JobState::Done {
                     return Err(StoreError::Conflict(format!("deployment {id} is {}; only a finished deployment's record can be deleted", d.status)));
+                }
+                if let Some((rollout, _)) = Self::rollout_link(&row)? {
+                    let status: String = sqlx::query("SELECT status FROM rollouts WHERE id = $1").bind(&rollout).fetch_one(&mut *tx).await?.try_get("status")?;
+                    if !RolloutStatus::parse(&status).is_some_and(RolloutStatus::is_final) {
+                        return Err(StoreError::Conflict(format!("deployment {id} belongs to rollout {rollout}, which is {status}; delete it once the rollout has ended")));
+                    }
                 }
                 for sql in ["DELETE FROM deployment_logs WHERE deployment_id = $1", "DELETE FROM deployment_outputs WHERE deployment_id = $1", "DELETE FROM deployments WHERE id = $1"] {
                     sqlx::query(sql).bind(id).execute(&mut *tx).await?;

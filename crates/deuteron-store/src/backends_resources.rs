@@ -250,16 +250,17 @@ macro_rules! resource_helpers {
                 })
             }
 
-            async fn insert_deployment<'e, E>(exec: E, d: &NewDeployment, status: DeploymentStatus, now: i64) -> Result<()>
+            /// Inserts a queued deployment (of a rollout's item when `link` is given) and returns it.
+            async fn insert_deployment<'e, E>(exec: E, d: &NewDeployment, status: DeploymentStatus, now: i64, link: Option<&RolloutLink>) -> Result<DeploymentRecord>
             where
                 E: sqlx::Executor<'e, Database = <$store as HasDb>::Db>,
             {
                 let (service, instance, component) = d.target.names(&d.target_state);
                 let json = |s: &ResourceState| serde_json::to_string(s).expect("states serialise");
-                sqlx::query(
+                let row = sqlx::query(
                     "INSERT INTO deployments (id, target_type, target_key, environment_name, service_name, service_instance_name,
-                         component_name, action, status, initial_state, target_state, job_state, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'QUEUED', $12, $12)",
+                         component_name, action, status, initial_state, target_state, job_state, created_at, updated_at, rollout_id, rollout_seq)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'QUEUED', $12, $12, $13, $14) RETURNING *",
                 )
                 .bind(&d.id)
                 .bind(d.target.target_type().as_str())
@@ -273,10 +274,12 @@ macro_rules! resource_helpers {
                 .bind(d.initial_state.as_ref().map(json))
                 .bind(json(&d.target_state))
                 .bind(now)
-                .execute(exec)
+                .bind(link.map(|l| l.rollout_id.as_str()))
+                .bind(link.map(|l| i64::from(l.seq)))
+                .fetch_one(exec)
                 .await
                 .map_err(|e| map_unique(e, || format!("{} has a deployment in progress; wait for it to finish or cancel it", d.target)))?;
-                Ok(())
+                Self::deployment_from_row(&row)
             }
 
             async fn insert_instances(tx: &mut sqlx::Transaction<'static, <$store as HasDb>::Db>, instances: &[NewInstance], now: i64) -> Result<()> {

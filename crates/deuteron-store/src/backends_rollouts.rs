@@ -11,6 +11,18 @@ macro_rules! rollout_helpers {
                 $claim_lock
             );
 
+            /// The rollout item a deployment row belongs to, if any.
+            fn rollout_link<R: Row>(row: &R) -> Result<Option<(String, i64)>>
+            where
+                for<'c> &'c str: sqlx::ColumnIndex<R>,
+                for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+                for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+            {
+                let id: Option<String> = row.try_get("rollout_id")?;
+                let seq: Option<i64> = row.try_get("rollout_seq")?;
+                Ok(id.zip(seq))
+            }
+
             fn rollout_from_row<R: Row>(row: &R) -> Result<RolloutRecord>
             where
                 for<'c> &'c str: sqlx::ColumnIndex<R>,
@@ -91,6 +103,85 @@ macro_rules! rollout_helpers {
 macro_rules! rollout_methods {
     ($store:ty, $begin_write:literal) => {
         impl $store {
+        /// An item's wave and the facts deciding which count it adds to, with the id of its
+        /// forward deployment; `None` for an unknown item or one outside every wave.
+        async fn item_facts(
+            tx: &mut sqlx::Transaction<'static, <$store as HasDb>::Db>,
+            rollout_id: &str,
+            seq: i64,
+        ) -> Result<Option<(i64, ItemFacts, Option<String>)>> {
+            let row = sqlx::query(
+                "SELECT i.wave, i.skip_reason, i.deployment_id, i.rollback_deployment_id, i.rollback_error, d.status AS dep_status, r.status AS rb_status
+                   FROM rollout_items i
+                   LEFT JOIN deployments d ON d.id = i.deployment_id
+                   LEFT JOIN deployments r ON r.id = i.rollback_deployment_id
+                  WHERE i.rollout_id = $1 AND i.seq = $2",
+            )
+            .bind(rollout_id)
+            .bind(seq)
+            .fetch_optional(&mut **tx)
+            .await?;
+            let Some(row) = row else { return Ok(None) };
+            let Some(wave) = row.try_get::<Option<i64>, _>("wave")? else { return Ok(None) };
+            let status = |id: &str, status: &str| -> Result<Option<DeploymentStatus>> {
+                let Some(_) = row.try_get::<Option<String>, _>(id)? else { return Ok(None) };
+                let s: Option<String> = row.try_get(status)?;
+                // A started deployment whose record is gone counts as finished: it never moves again.
+                let s = s.unwrap_or_else(|| "SUCCEEDED".into());
+                DeploymentStatus::parse(&s).map(Some).ok_or_else(|| StoreError::Corrupt(format!("deployment status {s:?}")))
+            };
+            let facts = ItemFacts {
+                skipped: row.try_get::<Option<String>, _>("skip_reason")?.is_some(),
+                forward: status("deployment_id", "dep_status")?,
+                rollback: status("rollback_deployment_id", "rb_status")?,
+                rollback_error: row.try_get::<Option<String>, _>("rollback_error")?.is_some(),
+            };
+            Ok(Some((wave, facts, row.try_get("deployment_id")?)))
+        }
+
+        /// Moves an item from the count `before` decides to the one `after` decides.
+        async fn move_item(
+            tx: &mut sqlx::Transaction<'static, <$store as HasDb>::Db>,
+            rollout_id: &str,
+            wave: i64,
+            before: &ItemFacts,
+            after: &ItemFacts,
+        ) -> Result<()> {
+            let (from, to) = (before.bucket(), after.bucket());
+            if from == to {
+                return Ok(());
+            }
+            let mut sets = Vec::new();
+            if let Some(f) = from {
+                sets.push(format!("{c} = {c} - 1", c = f.column()));
+            }
+            if let Some(t) = to {
+                sets.push(format!("{c} = {c} + 1", c = t.column()));
+            }
+            let sql = format!("UPDATE rollout_waves SET {} WHERE rollout_id = $1 AND wave = $2", sets.join(", "));
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(rollout_id).bind(wave).execute(&mut **tx).await?;
+            Ok(())
+        }
+
+        /// A rollout deployment `id` (of item `seq`) changes to `status`: its item changes count.
+        /// Called before the deployment's row changes.
+        async fn restatus_rollout_item(
+            tx: &mut sqlx::Transaction<'static, <$store as HasDb>::Db>,
+            rollout_id: &str,
+            seq: i64,
+            id: &str,
+            status: DeploymentStatus,
+        ) -> Result<()> {
+            let Some((wave, before, forward_id)) = Self::item_facts(tx, rollout_id, seq).await? else { return Ok(()) };
+            let mut after = before.clone();
+            if forward_id.as_deref() == Some(id) {
+                after.forward = Some(status);
+            } else {
+                after.rollback = Some(status);
+            }
+            Self::move_item(tx, rollout_id, wave, &before, &after).await
+        }
+
         async fn db_create_rollout(&self, r: &NewRollout) -> Result<RolloutRecord> {
             let mut tx = self.writer().begin_with($begin_write).await?;
             // Read the clock once the write lock is held, so timestamps follow commit order.
@@ -139,6 +230,24 @@ macro_rules! rollout_methods {
                 .execute(&mut *tx)
                 .await?;
             }
+            let mut waves: std::collections::BTreeMap<u32, WaveCounts> = std::collections::BTreeMap::new();
+            for i in &r.items {
+                if let Some(w) = i.wave {
+                    let facts = ItemFacts { skipped: i.skip_reason.is_some(), ..Default::default() };
+                    if let Some(b) = facts.bucket() {
+                        b.add_to(waves.entry(w).or_default(), 1);
+                    }
+                }
+            }
+            for (w, c) in waves {
+                sqlx::query("INSERT INTO rollout_waves (rollout_id, wave, pending, skipped) VALUES ($1, $2, $3, $4)")
+                    .bind(&r.id)
+                    .bind(i64::from(w))
+                    .bind(c.pending as i64)
+                    .bind(c.skipped as i64)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             Self::event(&mut *tx, "ROLLOUT", &r.id, None, r.status.as_str(), None, r.status_message.as_deref(), now).await?;
             tx.commit().await?;
             self.db_get_rollout(&r.id).await
@@ -179,30 +288,11 @@ macro_rules! rollout_methods {
         }
 
         async fn db_rollout_counts(&self, id: &str) -> Result<RolloutCounts> {
-            let rows = sqlx::query(
-                "SELECT i.wave AS wave,
-                    SUM(CASE WHEN i.skip_reason IS NULL AND i.deployment_id IS NULL THEN 1 ELSE 0 END) AS pending,
-                    SUM(CASE WHEN i.skip_reason IS NOT NULL THEN 1 ELSE 0 END) AS skipped,
-                    SUM(CASE WHEN d.status IN ('IN_PROGRESS', 'CANCELLING') THEN 1 ELSE 0 END) AS active,
-                    SUM(CASE WHEN d.status = 'SUCCEEDED' AND i.rollback_deployment_id IS NULL AND i.rollback_error IS NULL THEN 1 ELSE 0 END)
-                        AS succeeded,
-                    SUM(CASE WHEN d.status IN ('FAILED', 'CANCELLED') THEN 1 ELSE 0 END) AS failed,
-                    SUM(CASE WHEN r.status IN ('IN_PROGRESS', 'CANCELLING') THEN 1 ELSE 0 END) AS rollback_active,
-                    SUM(CASE WHEN r.status = 'SUCCEEDED' THEN 1 ELSE 0 END) AS rolled_back,
-                    SUM(CASE WHEN r.status IN ('FAILED', 'CANCELLED') OR i.rollback_error IS NOT NULL THEN 1 ELSE 0 END) AS rollback_failed
-                   FROM rollout_items i
-                   LEFT JOIN deployments d ON d.id = i.deployment_id
-                   LEFT JOIN deployments r ON r.id = i.rollback_deployment_id
-                  WHERE i.rollout_id = $1 AND i.wave IS NOT NULL
-                  GROUP BY i.wave ORDER BY i.wave",
-            )
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?;
+            let rows = sqlx::query("SELECT * FROM rollout_waves WHERE rollout_id = $1 ORDER BY wave").bind(id).fetch_all(&self.pool).await?;
             rows.iter()
                 .map(|r| {
                     let n = |c: &str| -> Result<u64> { Ok(r.try_get::<i64, _>(c)?.max(0) as u64) };
-                    Ok(deuteron_core::rollout::WaveCounts {
+                    Ok(WaveCounts {
                         wave: version_part(r.try_get("wave")?)?,
                         pending: n("pending")?,
                         skipped: n("skipped")?,
@@ -218,21 +308,13 @@ macro_rules! rollout_methods {
         }
 
         async fn db_claim_rollout(&self, worker: &str, lease_ms: i64) -> Result<Option<RolloutRecord>> {
-            let mut tx = self.writer().begin_with($begin_write).await?;
-            // Read the clock once the write lock is held, so timestamps follow commit order.
+            // One statement (atomic on its own: SKIP LOCKED on PostgreSQL, the single writer
+            // connection on SQLite); the clock is read once the connection is held.
+            let mut conn = self.writer().acquire().await?;
             let now = now_millis();
-            let Some(row) = sqlx::query(Self::ROLLOUT_CLAIM_SQL).bind(now).fetch_optional(&mut *tx).await? else {
-                return Ok(None);
-            };
-            let id: String = row.try_get("id")?;
-            let row = sqlx::query("UPDATE rollouts SET lease_owner = $1, lease_expires_at = $2 WHERE id = $3 RETURNING *")
-                .bind(worker)
-                .bind(now + lease_ms)
-                .bind(&id)
-                .fetch_one(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok(Some(Self::rollout_from_row(&row)?))
+            let sql = format!("UPDATE rollouts SET lease_owner = $2, lease_expires_at = $3 WHERE id = ({}) RETURNING *", Self::ROLLOUT_CLAIM_SQL);
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(worker).bind(now + lease_ms).fetch_optional(&mut *conn).await?;
+            row.map(|r| Self::rollout_from_row(&r)).transpose()
         }
 
         async fn db_release_rollout(&self, id: &str, worker: &str) -> Result<()> {
@@ -288,12 +370,19 @@ macro_rules! rollout_methods {
             } else {
                 "UPDATE rollout_items SET skip_reason = $1 WHERE rollout_id = $2 AND seq = $3 AND deployment_id IS NULL"
             };
-            sqlx::query(sql)
-                .bind(reason)
-                .bind(id)
-                .bind(i64::from(seq))
-                .execute(self.writer())
-                .await?;
+            let mut tx = self.writer().begin_with($begin_write).await?;
+            let Some((wave, before, _)) = Self::item_facts(&mut tx, id, i64::from(seq)).await? else { return Ok(()) };
+            let changed = sqlx::query(sql).bind(reason).bind(id).bind(i64::from(seq)).execute(&mut *tx).await?.rows_affected();
+            if changed > 0 {
+                let mut after = before.clone();
+                if rollback {
+                    after.rollback_error = true;
+                } else {
+                    after.skipped = true;
+                }
+                Self::move_item(&mut tx, id, wave, &before, &after).await?;
+            }
+            tx.commit().await?;
             Ok(())
         }
 
@@ -344,21 +433,40 @@ macro_rules! rollout_methods {
             let mut tx = self.writer().begin_with($begin_write).await?;
             // Read the clock once the write lock is held, so timestamps follow commit order.
             let now = now_millis();
+            let seq = i64::from(link.seq);
+            // A rollback starts from the item's facts; a forward start always from `pending`
+            // (the link below only takes an item nobody started or skipped).
+            let before = if link.rollback { Self::item_facts(&mut tx, &link.rollout_id, seq).await?.map(|(w, f, _)| (w, f)) } else { None };
             let sql = if link.rollback {
-                "UPDATE rollout_items SET rollback_deployment_id = $1 WHERE rollout_id = $2 AND seq = $3 AND rollback_deployment_id IS NULL"
+                "UPDATE rollout_items SET rollback_deployment_id = $1 WHERE rollout_id = $2 AND seq = $3 AND rollback_deployment_id IS NULL RETURNING wave"
             } else {
-                "UPDATE rollout_items SET deployment_id = $1 WHERE rollout_id = $2 AND seq = $3 AND deployment_id IS NULL AND skip_reason IS NULL"
+                "UPDATE rollout_items SET deployment_id = $1 WHERE rollout_id = $2 AND seq = $3 AND deployment_id IS NULL AND skip_reason IS NULL RETURNING wave"
             };
-            let linked = sqlx::query(sql).bind(&d.id).bind(&link.rollout_id).bind(i64::from(link.seq)).execute(&mut *tx).await?.rows_affected();
-            if linked == 0 {
+            let Some(linked) = sqlx::query(sql).bind(&d.id).bind(&link.rollout_id).bind(seq).fetch_optional(&mut *tx).await? else {
                 return Err(StoreError::Conflict(format!("item {} of rollout {} was already started", link.seq, link.rollout_id)));
-            }
+            };
             if Self::mark_attempt(&mut tx, &d.target, &d.id, status, now).await? == 0 {
                 return Err(StoreError::NotFound(d.target.to_string()));
             }
-            Self::insert_deployment(&mut *tx, d, status, now).await?;
+            let dep = Self::insert_deployment(&mut *tx, d, status, now, Some(link)).await?;
+            let wave: Option<i64> = linked.try_get("wave")?;
+            let (wave, before) = match (before, wave) {
+                (Some(b), _) => b,
+                (None, Some(w)) => (w, ItemFacts::default()),
+                (None, None) => {
+                    tx.commit().await?;
+                    return Ok(dep);
+                }
+            };
+            let mut after = before.clone();
+            if link.rollback {
+                after.rollback = Some(status);
+            } else {
+                after.forward = Some(status);
+            }
+            Self::move_item(&mut tx, &link.rollout_id, wave, &before, &after).await?;
             tx.commit().await?;
-            self.get_deployment(&d.id).await
+            Ok(dep)
         }
         }
     };
