@@ -307,7 +307,7 @@ async fn lifecycle(w: World) {
         .await
         .unwrap()
         .unwrap();
-    let engine = w.engine("w-cancel", Duration::from_secs(60), Duration::from_millis(300));
+    let engine = w.engine("w-cancel", Duration::from_secs(60), Duration::from_secs(3));
     let running = tokio::spawn(async move { engine.run_next().await.unwrap().unwrap() });
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(svc.cancel_deployment(&dep.id).await.unwrap().status, D::Cancelling);

@@ -1046,6 +1046,18 @@ macro_rules! store_impl {
             }
 
             async fn claim_deployment(&self, worker: &str, lease_ms: i64) -> Result<Option<DeploymentRecord>> {
+                // A look on a reading connection first: an idle worker finding nothing does not
+                // queue for the (single, on SQLite) writing connection, which the deployments that
+                // are finishing and being enqueued need.
+                let any = sqlx::query(
+                    "SELECT 1 AS x FROM deployments WHERE job_state = 'QUEUED' OR (job_state = 'RUNNING' AND lease_expires_at < $1) LIMIT 1",
+                )
+                .bind(now_millis())
+                .fetch_optional(&self.pool)
+                .await?;
+                if any.is_none() {
+                    return Ok(None);
+                }
                 // One statement: pick the oldest claimable job and lease it (atomic on its own;
                 // SKIP LOCKED on PostgreSQL, the single writer connection on SQLite). The clock is
                 // read once the connection is held, so start times follow commit order.
@@ -1101,7 +1113,7 @@ macro_rules! store_impl {
                 }
                 let now = now_millis();
                 if let Some((rollout, seq)) = Self::rollout_link(&row)? {
-                    Self::restatus_rollout_item(&mut tx, &rollout, seq, id, DeploymentStatus::Cancelling).await?;
+                    Self::restatus_rollout_item(&mut tx, &rollout, seq, id, d.status, DeploymentStatus::Cancelling).await?;
                 }
                 sqlx::query("UPDATE deployments SET cancel_requested = 1, status = 'CANCELLING', updated_at = $1 WHERE id = $2")
                     .bind(now)
@@ -1147,28 +1159,29 @@ macro_rules! store_impl {
                 let mut tx = self.writer().begin_with($begin_write).await?;
                 // Read the clock once the write lock is held, so timestamps follow commit order.
                 let now = now_millis();
-                let row = sqlx::query("SELECT * FROM deployments WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .ok_or_else(|| StoreError::NotFound(format!("deployment {id}")))?;
-                let d = Self::deployment_from_row(&row)?;
-                if d.job_state != JobState::Running || d.lease_owner.as_deref() != Some(worker) {
-                    return Err(StoreError::Conflict(format!("worker {worker} no longer holds deployment {id}")));
-                }
-                if let Some((rollout, seq)) = Self::rollout_link(&row)? {
-                    Self::restatus_rollout_item(&mut tx, &rollout, seq, id, finish.status).await?;
-                }
+                // Only the worker holding the lease finishes a running deployment.
                 let finished = sqlx::query(
                     "UPDATE deployments SET status = $1, status_message = $2, job_state = 'DONE', lease_owner = NULL, lease_expires_at = NULL,
-                            completed_at = $3, updated_at = $3 WHERE id = $4 RETURNING *",
+                            completed_at = $3, updated_at = $3 WHERE id = $4 AND job_state = 'RUNNING' AND lease_owner = $5 RETURNING *",
                 )
                 .bind(finish.status.as_str())
                 .bind(&finish.status_message)
                 .bind(now)
                 .bind(id)
-                .fetch_one(&mut *tx)
+                .bind(worker)
+                .fetch_optional(&mut *tx)
                 .await?;
+                let Some(finished) = finished else {
+                    return Err(match sqlx::query("SELECT id FROM deployments WHERE id = $1").bind(id).fetch_optional(&mut *tx).await? {
+                        Some(_) => StoreError::Conflict(format!("worker {worker} no longer holds deployment {id}")),
+                        None => StoreError::NotFound(format!("deployment {id}")),
+                    });
+                };
+                let d = Self::deployment_from_row(&finished)?;
+                if let Some((rollout, seq)) = Self::rollout_link(&finished)? {
+                    // It was running (IN_PROGRESS or CANCELLING, the same count) until now.
+                    Self::restatus_rollout_item(&mut tx, &rollout, seq, id, DeploymentStatus::InProgress, finish.status).await?;
+                }
                 let (table, wh, binds) = Self::target_row(&d.target);
                 let n = binds.len();
                 let (tt, key) = (d.target.target_type().as_str(), d.target.key());
@@ -1231,7 +1244,7 @@ macro_rules! store_impl {
                 }
                 Self::insert_log(&mut tx, id, finish.log.iter().map(|(s, l)| (s.as_str(), l.as_str())), now).await?;
                 tx.commit().await?;
-                Self::deployment_from_row(&finished)
+                Ok(d)
             }
 
             async fn create_access_key(&self, k: &AccessKeyRecord) -> Result<()> {

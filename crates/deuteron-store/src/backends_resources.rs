@@ -308,27 +308,32 @@ macro_rules! resource_helpers {
             }
 
             /// Appends `(stream, line)` pairs to a deployment's log after its last line.
+            /// Appends log lines after the deployment's last one: one statement per 200 lines
+            /// (the next sequence number is read in the same statement).
             async fn insert_log<'a>(
                 tx: &mut sqlx::Transaction<'static, <$store as HasDb>::Db>,
                 id: &str,
                 lines: impl Iterator<Item = (&'a str, &'a str)>,
                 now: i64,
             ) -> Result<()> {
-                let mut seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS s FROM deployment_logs WHERE deployment_id = $1")
-                    .bind(id)
-                    .fetch_one(&mut **tx)
-                    .await?
-                    .try_get("s")?;
-                for (stream, line) in lines {
-                    seq += 1;
-                    sqlx::query("INSERT INTO deployment_logs (deployment_id, seq, at, stream, line) VALUES ($1, $2, $3, $4, $5)")
-                        .bind(id)
-                        .bind(seq)
-                        .bind(now)
-                        .bind(stream)
-                        .bind(line)
-                        .execute(&mut **tx)
-                        .await?;
+                let lines: Vec<(&str, &str)> = lines.collect();
+                for chunk in lines.chunks(200) {
+                    // VALUES columns are named column1.. on both databases; the row numbers are
+                    // generated here, the text is bound.
+                    let rows: Vec<String> =
+                        (0..chunk.len()).map(|i| format!("({}, ${}, ${})", i + 1, 3 + 2 * i, 4 + 2 * i)).collect();
+                    let sql = format!(
+                        "INSERT INTO deployment_logs (deployment_id, seq, at, stream, line)
+                         SELECT $1, b.s + v.column1, $2, v.column2, v.column3
+                           FROM (SELECT COALESCE(MAX(seq), 0) AS s FROM deployment_logs WHERE deployment_id = $1) b,
+                                (VALUES {}) AS v",
+                        rows.join(", ")
+                    );
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).bind(now);
+                    for (stream, line) in chunk {
+                        q = q.bind(*stream).bind(*line);
+                    }
+                    q.execute(&mut **tx).await?;
                 }
                 Ok(())
             }
@@ -411,26 +416,36 @@ macro_rules! resource_helpers {
                     .bind(key)
                     .execute(&mut **tx)
                     .await?;
-                for (k, v) in outputs {
-                    sqlx::query("INSERT INTO resource_outputs (target_type, target_key, key, value, deployment_id) VALUES ($1, $2, $3, $4, $5)")
-                        .bind(target_type)
-                        .bind(key)
-                        .bind(k)
-                        .bind(v)
-                        .bind(id)
-                        .execute(&mut **tx)
-                        .await?;
+                // One statement per 200 outputs; the reported ones join the last, where keys
+                // already given are left out. (`WHERE true`: SQLite's parser needs it before an
+                // upsert clause on INSERT ... SELECT.)
+                let chunks: Vec<&[(String, String)]> = if outputs.is_empty() { vec![&[]] } else { outputs.chunks(200).collect() };
+                for (n, chunk) in chunks.iter().enumerate() {
+                    let given: Vec<String> = (0..chunk.len()).map(|i| format!("(${}, ${})", 4 + 2 * i, 5 + 2 * i)).collect();
+                    let mut parts = Vec::new();
+                    if !given.is_empty() {
+                        parts.push(format!("SELECT v.column1 AS key, v.column2 AS value FROM (VALUES {}) AS v", given.join(", ")));
+                    }
+                    if n + 1 == chunks.len() {
+                        let keys: Vec<String> = (0..chunk.len()).map(|i| format!("${}", 4 + 2 * i)).collect();
+                        let not_given = if keys.is_empty() { String::new() } else { format!(" AND key NOT IN ({})", keys.join(", ")) };
+                        parts.push(format!(
+                            "SELECT key, value FROM deployment_outputs WHERE deployment_id = $3{not_given}
+                               AND key NOT IN (SELECT key FROM resource_outputs WHERE target_type = $1 AND target_key = $2)"
+                        ));
+                    }
+                    let sql = format!(
+                        "INSERT INTO resource_outputs (target_type, target_key, key, value, deployment_id)
+                         SELECT $1, $2, o.key, o.value, $3 FROM ({}) AS o WHERE true
+                         ON CONFLICT (target_type, target_key, key) DO NOTHING",
+                        parts.join(" UNION ALL ")
+                    );
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(target_type).bind(key).bind(id);
+                    for (k, v) in *chunk {
+                        q = q.bind(k).bind(v);
+                    }
+                    q.execute(&mut **tx).await?;
                 }
-                sqlx::query(
-                    "INSERT INTO resource_outputs (target_type, target_key, key, value, deployment_id)
-                     SELECT $1, $2, key, value, deployment_id FROM deployment_outputs WHERE deployment_id = $3
-                     ON CONFLICT (target_type, target_key, key) DO NOTHING",
-                )
-                .bind(target_type)
-                .bind(key)
-                .bind(id)
-                .execute(&mut **tx)
-                .await?;
                 Ok(())
             }
 

@@ -163,21 +163,22 @@ macro_rules! rollout_methods {
             Ok(())
         }
 
-        /// A rollout deployment `id` (of item `seq`) changes to `status`: its item changes count.
-        /// Called before the deployment's row changes.
+        /// A rollout deployment `id` (of item `seq`) changes from status `from` to `to`: its item
+        /// changes count. Works before or after the deployment's row changes.
         async fn restatus_rollout_item(
             tx: &mut sqlx::Transaction<'static, <$store as HasDb>::Db>,
             rollout_id: &str,
             seq: i64,
             id: &str,
-            status: DeploymentStatus,
+            from: DeploymentStatus,
+            to: DeploymentStatus,
         ) -> Result<()> {
-            let Some((wave, before, forward_id)) = Self::item_facts(tx, rollout_id, seq).await? else { return Ok(()) };
-            let mut after = before.clone();
+            let Some((wave, facts, forward_id)) = Self::item_facts(tx, rollout_id, seq).await? else { return Ok(()) };
+            let (mut before, mut after) = (facts.clone(), facts);
             if forward_id.as_deref() == Some(id) {
-                after.forward = Some(status);
+                (before.forward, after.forward) = (Some(from), Some(to));
             } else {
-                after.rollback = Some(status);
+                (before.rollback, after.rollback) = (Some(from), Some(to));
             }
             Self::move_item(tx, rollout_id, wave, &before, &after).await
         }

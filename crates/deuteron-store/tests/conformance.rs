@@ -407,10 +407,12 @@ async fn deployment_story(store: Arc<dyn Store>) {
     assert_eq!(store.heartbeat("d1", "w2", 60_000).await.unwrap(), Heartbeat::Lost);
     store.append_log("d1", "stdout", &["one".into(), "two".into()]).await.unwrap();
     store.append_log("d1", "stderr", &["three".into()]).await.unwrap();
+    // Outputs the deployment reports through the API join its own at the finish; its own win.
+    store.report_outputs("d1", &[("Vpc".into(), "reported".into()), ("Shared".into(), "s-1".into())], "reported 2 outputs").await.unwrap();
     let log = store.read_log("d1", 1).await.unwrap();
     assert_eq!(
         log.iter().map(|l| (l.seq, l.stream.as_str(), l.line.as_str())).collect::<Vec<_>>(),
-        vec![(2, "stdout", "two"), (3, "stderr", "three")]
+        vec![(2, "stdout", "two"), (3, "stderr", "three"), (4, "deuteron", "reported 2 outputs")]
     );
     let e = store
         .finish_deployment(
@@ -436,10 +438,10 @@ async fn deployment_story(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!((done.status, done.job_state), (D::Succeeded, JobState::Done));
-    let last = store.read_log("d1", 3).await.unwrap();
+    let last = store.read_log("d1", 4).await.unwrap();
     assert_eq!(
         last.iter().map(|l| (l.seq, l.stream.as_str(), l.line.as_str())).collect::<Vec<_>>(),
-        vec![(4, "deuteron", "done")],
+        vec![(5, "deuteron", "done")],
         "finish writes its log lines"
     );
     let e = store.get_environment("dev").await.unwrap();
@@ -447,7 +449,10 @@ async fn deployment_story(store: Arc<dyn Store>) {
         (e.deployment.status, e.deployment.last_succeeded_deployment_id.as_deref(), e.spec.as_str()),
         (D::Succeeded, Some("d1"), "d1")
     );
-    assert_eq!(store.outputs(&env).await.unwrap(), vec![("Vpc".to_string(), "vpc-1".to_string())]);
+    assert_eq!(
+        store.outputs(&env).await.unwrap(),
+        vec![("Shared".to_string(), "s-1".to_string()), ("Vpc".to_string(), "vpc-1".to_string())]
+    );
     let resources = store.provisioned_resources(&env).await.unwrap();
     assert_eq!(
         resources.iter().map(|r| (r.name.as_str(), r.identifier.as_str(), r.engine.as_str())).collect::<Vec<_>>(),
@@ -465,17 +470,27 @@ async fn deployment_story(store: Arc<dyn Store>) {
         .finish_deployment(
             "d4",
             "w3",
-            &Finish { status: D::Failed, status_message: Some("boom".into()), outputs: None, log: Vec::new(), resources: None },
+            &Finish {
+                status: D::Failed,
+                status_message: Some("boom".into()),
+                outputs: None,
+                // More lines than one statement takes.
+                log: (1..=450).map(|i| ("stdout".to_string(), format!("line {i}"))).collect(),
+                resources: None,
+            },
         )
         .await
         .unwrap();
+    let log = store.read_log("d4", 0).await.unwrap();
+    assert_eq!(log.len(), 450);
+    assert!(log.iter().enumerate().all(|(i, l)| l.seq == i as i64 + 1 && l.line == format!("line {}", i + 1)), "in order, numbered from 1");
     let e = store.get_environment("dev").await.unwrap();
     assert_eq!(
         (e.deployment.status, e.deployment.status_message.as_deref(), e.version),
         (D::Failed, Some("boom"), v(1, 0)),
         "a failed update keeps the deployed version"
     );
-    assert_eq!(store.outputs(&env).await.unwrap().len(), 1, "outputs survive a failed update");
+    assert_eq!(store.outputs(&env).await.unwrap().len(), 2, "outputs survive a failed update");
 
     // Cancellation.
     store.enqueue_deployment(&deployment("d5", env.clone(), Provision, 1), D::InProgress).await.unwrap();
