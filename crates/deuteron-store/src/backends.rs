@@ -638,11 +638,11 @@ macro_rules! store_impl {
                 let mut tx = self.writer().begin_with($begin_write).await?;
                 // Read the clock once the write lock is held, so timestamps follow commit order.
                 let now = now_millis();
-                sqlx::query(
+                let row = sqlx::query(
                     "INSERT INTO environments (name, description, template_name, template_major, template_minor, spec, inputs, provisioning,
                          role_arn, codebuild_role_arn, component_role_arn, deployment_status, last_attempted_deployment_id,
                          last_deployment_attempted_at, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'IN_PROGRESS', $12, $13, $13, $13)",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'IN_PROGRESS', $12, $13, $13, $13) RETURNING *",
                 )
                 .bind(&env.name)
                 .bind(&env.description)
@@ -657,13 +657,14 @@ macro_rules! store_impl {
                 .bind(&env.component_role_arn)
                 .bind(&d.id)
                 .bind(now)
-                .execute(&mut *tx)
+                .fetch_one(&mut *tx)
                 .await
                 .map_err(|e| map_unique(e, || format!("environment {} already exists", env.name)))?;
+                let created = Self::env_from_row(&row)?;
                 Self::insert_deployment(&mut *tx, d, DeploymentStatus::InProgress, now, None).await?;
                 Self::event(&mut *tx, "ENVIRONMENT", &env.name, None, "IN_PROGRESS", Some(&d.id), None, now).await?;
                 tx.commit().await?;
-                self.get_environment(&env.name).await
+                Ok(created)
             }
 
             async fn get_environment(&self, name: &str) -> Result<EnvironmentRecord> {
