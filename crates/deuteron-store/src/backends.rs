@@ -15,6 +15,7 @@ use deuteron_core::{
 
 use deuteron_core::rollout::{ItemFacts, WaveCounts};
 
+use crate::batch::{Arg, Batch};
 use crate::resources::*;
 use crate::rollouts::*;
 use crate::{
@@ -1183,35 +1184,30 @@ macro_rules! store_impl {
                     // It was running (IN_PROGRESS or CANCELLING, the same count) until now.
                     Self::restatus_rollout_item(&mut tx, &rollout, seq, id, DeploymentStatus::InProgress, finish.status).await?;
                 }
+                // Everything else is decided by now: one batch (one call on SQLite).
+                let mut batch = Batch::default();
                 let (table, wh, binds) = Self::target_row(&d.target);
                 let n = binds.len();
+                let row_args = || -> Vec<Arg> { binds.iter().map(|b| Arg::Text(b.clone())).collect() };
                 let (tt, key) = (d.target.target_type().as_str(), d.target.key());
                 let succeeded = matches!(finish.status, DeploymentStatus::Succeeded | DeploymentStatus::DeleteComplete);
                 let status = if d.action == DeploymentAction::Deprovision && succeeded { "DELETED" } else { finish.status.as_str() };
-                Self::target_event(&mut tx, &d.target, status, id, finish.status_message.as_deref(), now).await?;
+                Self::target_event_statement(&mut batch, &d.target, status, id, finish.status_message.as_deref(), now);
                 match (d.action, succeeded) {
                     (DeploymentAction::Deprovision, true) => {
-                        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE {wh}")));
-                        for b in &binds {
-                            q = q.bind(b.clone());
-                        }
-                        q.execute(&mut *tx).await?;
-                        sqlx::query("DELETE FROM resource_outputs WHERE target_type = $1 AND target_key = $2").bind(tt).bind(&key).execute(&mut *tx).await?;
-                        Self::replace_resources(&mut tx, tt, &key, Some(&[])).await?;
+                        batch.push(format!("DELETE FROM {table} WHERE {wh}"), row_args());
+                        batch.push("DELETE FROM resource_outputs WHERE target_type = $1 AND target_key = $2", vec![tt.into(), (&key).into()]);
+                        Self::resources_statements(&mut batch, tt, &key, Some(&[]));
                     }
                     (DeploymentAction::Provision, true) if matches!(d.target, Target::Component(_)) => {
                         // A component's fields are written when it is created or updated.
-                        sqlx::query(
+                        batch.push(
                             "UPDATE components SET deployment_status = 'SUCCEEDED', deployment_status_message = NULL,
                                     last_succeeded_deployment_id = $1, last_deployment_succeeded_at = $2, updated_at = $2 WHERE name = $3",
-                        )
-                        .bind(id)
-                        .bind(now)
-                        .bind(&key)
-                        .execute(&mut *tx)
-                        .await?;
-                        Self::replace_outputs(&mut tx, tt, &key, id, finish.outputs.as_deref()).await?;
-                        Self::replace_resources(&mut tx, tt, &key, finish.resources.as_deref()).await?;
+                            vec![id.into(), now.into(), (&key).into()],
+                        );
+                        Self::outputs_statements(&mut batch, tt, &key, id, finish.outputs.as_deref());
+                        Self::resources_statements(&mut batch, tt, &key, finish.resources.as_deref());
                     }
                     (DeploymentAction::Provision, true) => {
                         let t = &d.target_state;
@@ -1221,29 +1217,26 @@ macro_rules! store_impl {
                               WHERE {wh}",
                             a = n + 1, b = n + 2, c = n + 3, d = n + 4, e = n + 5, f = n + 6
                         );
-                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                        for b in &binds {
-                            q = q.bind(b.clone());
-                        }
                         let major: i64 = t.template_major_version.parse().map_err(|_| StoreError::Corrupt("target major".into()))?;
                         let minor: i64 = t.template_minor_version.parse().map_err(|_| StoreError::Corrupt("target minor".into()))?;
-                        q.bind(major).bind(minor).bind(&t.spec).bind(t.inputs.to_string()).bind(id).bind(now).execute(&mut *tx).await?;
-                        Self::replace_outputs(&mut tx, tt, &key, id, finish.outputs.as_deref()).await?;
-                        Self::replace_resources(&mut tx, tt, &key, finish.resources.as_deref()).await?;
+                        let mut args = row_args();
+                        args.extend([major.into(), minor.into(), (&t.spec).into(), t.inputs.to_string().into(), id.into(), now.into()]);
+                        batch.push(sql, args);
+                        Self::outputs_statements(&mut batch, tt, &key, id, finish.outputs.as_deref());
+                        Self::resources_statements(&mut batch, tt, &key, finish.resources.as_deref());
                     }
                     (_, false) => {
                         let sql = format!(
                             "UPDATE {table} SET deployment_status = ${}, deployment_status_message = ${}, updated_at = ${} WHERE {wh}",
                             n + 1, n + 2, n + 3
                         );
-                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                        for b in &binds {
-                            q = q.bind(b.clone());
-                        }
-                        q.bind(finish.status.as_str()).bind(&finish.status_message).bind(now).execute(&mut *tx).await?;
+                        let mut args = row_args();
+                        args.extend([finish.status.as_str().into(), (&finish.status_message).into(), now.into()]);
+                        batch.push(sql, args);
                     }
                 }
-                Self::insert_log(&mut tx, id, finish.log.iter().map(|(s, l)| (s.as_str(), l.as_str())), now).await?;
+                Self::log_statements(&mut batch, id, finish.log.iter().map(|(s, l)| (s.as_str(), l.as_str())), now);
+                Self::run_batch(&mut tx, batch).await?;
                 tx.commit().await?;
                 Ok(d)
             }
@@ -1524,6 +1517,17 @@ impl HasDb for SqliteStore {
 
 impl HasDb for PostgresStore {
     type Db = sqlx::Postgres;
+}
+
+impl SqliteStore {
+    /// sqlx runs SQLite statements on the connection's own thread; a batch of statements in one
+    /// query text costs one hand-off instead of one per statement.
+    const ONE_CALL_BATCHES: bool = true;
+}
+
+impl PostgresStore {
+    /// The extended protocol prepares one statement per query: batches run statement by statement.
+    const ONE_CALL_BATCHES: bool = false;
 }
 
 resource_helpers!(SqliteStore, "");

@@ -307,15 +307,22 @@ macro_rules! resource_helpers {
                 Ok(())
             }
 
-            /// Appends `(stream, line)` pairs to a deployment's log after its last line.
-            /// Appends log lines after the deployment's last one: one statement per 200 lines
-            /// (the next sequence number is read in the same statement).
+            /// Appends `(stream, line)` pairs to a deployment's log after its last line (in the
+            /// caller's transaction).
             async fn insert_log<'a>(
                 tx: &mut sqlx::Transaction<'static, <$store as HasDb>::Db>,
                 id: &str,
                 lines: impl Iterator<Item = (&'a str, &'a str)>,
                 now: i64,
             ) -> Result<()> {
+                let mut batch = Batch::default();
+                Self::log_statements(&mut batch, id, lines, now);
+                Self::run_batch(tx, batch).await.map(drop)
+            }
+
+            /// Statements appending log lines after the deployment's last one: one per 200 lines
+            /// (each reads the next sequence number itself).
+            fn log_statements<'a>(batch: &mut Batch, id: &str, lines: impl Iterator<Item = (&'a str, &'a str)>, now: i64) {
                 let lines: Vec<(&str, &str)> = lines.collect();
                 for chunk in lines.chunks(200) {
                     // VALUES columns are named column1.. on both databases; the row numbers are
@@ -329,13 +336,56 @@ macro_rules! resource_helpers {
                                 (VALUES {}) AS v",
                         rows.join(", ")
                     );
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).bind(now);
+                    let mut args: Vec<Arg> = vec![id.into(), now.into()];
                     for (stream, line) in chunk {
-                        q = q.bind(*stream).bind(*line);
+                        args.push((*stream).into());
+                        args.push((*line).into());
                     }
-                    q.execute(&mut **tx).await?;
+                    batch.push(sql, args);
                 }
-                Ok(())
+            }
+
+            /// Runs `batch` in `tx`: in one call to the connection on SQLite, statement by
+            /// statement on PostgreSQL. Returns the rows all statements affected.
+            async fn run_batch(tx: &mut sqlx::Transaction<'static, <$store as HasDb>::Db>, batch: Batch) -> Result<u64> {
+                fn bound<'q, Q: sqlx::Database>(
+                    q: sqlx::query::Query<'q, Q, <Q as sqlx::Database>::Arguments>,
+                    a: &Arg,
+                ) -> sqlx::query::Query<'q, Q, <Q as sqlx::Database>::Arguments>
+                where
+                    i64: sqlx::Encode<'q, Q> + sqlx::Type<Q>,
+                    String: sqlx::Encode<'q, Q> + sqlx::Type<Q>,
+                    Option<i64>: sqlx::Encode<'q, Q> + sqlx::Type<Q>,
+                    Option<String>: sqlx::Encode<'q, Q> + sqlx::Type<Q>,
+                {
+                    match a {
+                        Arg::Int(v) => q.bind(*v),
+                        Arg::Text(v) => q.bind(v.clone()),
+                        Arg::OptInt(v) => q.bind(*v),
+                        Arg::OptText(v) => q.bind(v.clone()),
+                    }
+                }
+                if batch.statements.is_empty() {
+                    return Ok(0);
+                }
+                let mut affected = 0;
+                if Self::ONE_CALL_BATCHES {
+                    let (sql, args) = batch.joined();
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for a in args {
+                        q = bound(q, a);
+                    }
+                    affected += q.execute(&mut **tx).await?.rows_affected();
+                } else {
+                    for (sql, args) in &batch.statements {
+                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
+                        for a in args {
+                            q = bound(q, a);
+                        }
+                        affected += q.execute(&mut **tx).await?.rows_affected();
+                    }
+                }
+                Ok(affected)
             }
 
             /// Records a status change (in the caller's transaction).
@@ -379,6 +429,13 @@ macro_rules! resource_helpers {
                 message: Option<&str>,
                 now: i64,
             ) -> Result<()> {
+                let mut batch = Batch::default();
+                Self::target_event_statement(&mut batch, target, status, deployment_id, message, now);
+                Self::run_batch(tx, batch).await.map(drop)
+            }
+
+            /// The statement of [`Self::target_event`], for a batch.
+            fn target_event_statement(batch: &mut Batch, target: &Target, status: &str, deployment_id: &str, message: Option<&str>, now: i64) {
                 let (table, wh, binds) = Self::target_row(target);
                 let n = binds.len();
                 let sql = format!(
@@ -386,36 +443,16 @@ macro_rules! resource_helpers {
                      SELECT ${}, ${}, ${}, deployment_status, ${}, ${}, ${} FROM {table} WHERE {wh} AND deployment_status <> ${}",
                     n + 1, n + 2, n + 3, n + 4, n + 5, n + 6, n + 4
                 );
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for b in binds {
-                    q = q.bind(b);
-                }
-                q.bind(now)
-                    .bind(target.target_type().as_str())
-                    .bind(target.key())
-                    .bind(status)
-                    .bind(deployment_id)
-                    .bind(message)
-                    .execute(&mut **tx)
-                    .await?;
-                Ok(())
+                let mut args: Vec<Arg> = binds.into_iter().map(Arg::Text).collect();
+                args.extend([now.into(), target.target_type().as_str().into(), target.key().into(), status.into(), deployment_id.into(), message.into()]);
+                batch.push(sql, args);
             }
 
-            /// Replaces a resource's outputs with `outputs` (when given) and the outputs the
-            /// deployment reported through the API (given outputs win on a clash).
-            async fn replace_outputs(
-                tx: &mut sqlx::Transaction<'static, <$store as HasDb>::Db>,
-                target_type: &str,
-                key: &str,
-                id: &str,
-                outputs: Option<&[(String, String)]>,
-            ) -> Result<()> {
-                let Some(outputs) = outputs else { return Ok(()) };
-                sqlx::query("DELETE FROM resource_outputs WHERE target_type = $1 AND target_key = $2")
-                    .bind(target_type)
-                    .bind(key)
-                    .execute(&mut **tx)
-                    .await?;
+            /// Statements replacing a resource's outputs with `outputs` (when given) and the
+            /// outputs the deployment reported through the API (given outputs win on a clash).
+            fn outputs_statements(batch: &mut Batch, target_type: &str, key: &str, id: &str, outputs: Option<&[(String, String)]>) {
+                let Some(outputs) = outputs else { return };
+                batch.push("DELETE FROM resource_outputs WHERE target_type = $1 AND target_key = $2", vec![target_type.into(), key.into()]);
                 // One statement per 200 outputs; the reported ones join the last, where keys
                 // already given are left out. (`WHERE true`: SQLite's parser needs it before an
                 // upsert clause on INSERT ... SELECT.)
@@ -440,42 +477,26 @@ macro_rules! resource_helpers {
                          ON CONFLICT (target_type, target_key, key) DO NOTHING",
                         parts.join(" UNION ALL ")
                     );
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(target_type).bind(key).bind(id);
+                    let mut args: Vec<Arg> = vec![target_type.into(), key.into(), id.into()];
                     for (k, v) in *chunk {
-                        q = q.bind(k).bind(v);
+                        args.push(k.into());
+                        args.push(v.into());
                     }
-                    q.execute(&mut **tx).await?;
+                    batch.push(sql, args);
                 }
-                Ok(())
             }
 
-            /// Replaces a resource's provisioned-resource list (when given).
-            async fn replace_resources(
-                tx: &mut sqlx::Transaction<'static, <$store as HasDb>::Db>,
-                target_type: &str,
-                key: &str,
-                resources: Option<&[ProvisionedResource]>,
-            ) -> Result<()> {
-                let Some(resources) = resources else { return Ok(()) };
-                sqlx::query("DELETE FROM provisioned_resources WHERE target_type = $1 AND target_key = $2")
-                    .bind(target_type)
-                    .bind(key)
-                    .execute(&mut **tx)
-                    .await?;
+            /// Statements replacing a resource's provisioned-resource list (when given).
+            fn resources_statements(batch: &mut Batch, target_type: &str, key: &str, resources: Option<&[ProvisionedResource]>) {
+                let Some(resources) = resources else { return };
+                batch.push("DELETE FROM provisioned_resources WHERE target_type = $1 AND target_key = $2", vec![target_type.into(), key.into()]);
                 for r in resources {
-                    sqlx::query(
+                    batch.push(
                         "INSERT INTO provisioned_resources (target_type, target_key, name, identifier, engine) VALUES ($1, $2, $3, $4, $5)
                          ON CONFLICT DO NOTHING",
-                    )
-                    .bind(target_type)
-                    .bind(key)
-                    .bind(&r.name)
-                    .bind(&r.identifier)
-                    .bind(&r.engine)
-                    .execute(&mut **tx)
-                    .await?;
+                        vec![target_type.into(), key.into(), (&r.name).into(), (&r.identifier).into(), (&r.engine).into()],
+                    );
                 }
-                Ok(())
             }
 
             /// `(table, where clause with $1.., binds)` selecting a target's row.
@@ -491,7 +512,7 @@ macro_rules! resource_helpers {
             }
 
             /// Marks a target's deployment fields for a newly enqueued deployment, recording the
-            /// status change.
+            /// status change; 0 when the target does not exist (its event is written only if it does).
             async fn mark_attempt(
                 tx: &mut sqlx::Transaction<'static, <$store as HasDb>::Db>,
                 target: &Target,
@@ -499,7 +520,8 @@ macro_rules! resource_helpers {
                 status: DeploymentStatus,
                 now: i64,
             ) -> Result<u64> {
-                Self::target_event(tx, target, status.as_str(), id, None, now).await?;
+                let mut batch = Batch::default();
+                Self::target_event_statement(&mut batch, target, status.as_str(), id, None, now);
                 let (table, wh, binds) = Self::target_row(target);
                 let n = binds.len();
                 let sql = format!(
@@ -507,11 +529,10 @@ macro_rules! resource_helpers {
                             last_deployment_attempted_at = ${}, updated_at = ${} WHERE {wh}",
                     n + 1, n + 2, n + 3, n + 3
                 );
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for b in binds {
-                    q = q.bind(b);
-                }
-                Ok(q.bind(status.as_str()).bind(id).bind(now).execute(&mut **tx).await?.rows_affected())
+                let mut args: Vec<Arg> = binds.into_iter().map(Arg::Text).collect();
+                args.extend([status.as_str().into(), id.into(), now.into()]);
+                batch.push(sql, args);
+                Self::run_batch(tx, batch).await
             }
 
             const CLAIM_SQL: &'static str = concat!(

@@ -13,6 +13,7 @@ use deuteron_core::{
 };
 
 mod backends;
+mod batch;
 pub mod resources;
 pub mod rollouts;
 pub use backends::{PostgresStore, SqliteStore, open};
