@@ -1180,12 +1180,11 @@ macro_rules! store_impl {
                     });
                 };
                 let d = Self::deployment_from_row(&finished)?;
-                if let Some((rollout, seq)) = Self::rollout_link(&finished)? {
-                    // It was running (IN_PROGRESS or CANCELLING, the same count) until now.
-                    Self::restatus_rollout_item(&mut tx, &rollout, seq, id, DeploymentStatus::InProgress, finish.status).await?;
-                }
                 // Everything else is decided by now: one batch (one call on SQLite).
                 let mut batch = Batch::default();
+                if let Some((rollout, seq)) = Self::rollout_link(&finished)? {
+                    Self::rollout_finish_statements(&mut batch, &rollout, seq, id, finish.status);
+                }
                 let (table, wh, binds) = Self::target_row(&d.target);
                 let n = binds.len();
                 let row_args = || -> Vec<Arg> { binds.iter().map(|b| Arg::Text(b.clone())).collect() };

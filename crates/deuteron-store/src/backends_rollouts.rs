@@ -163,6 +163,36 @@ macro_rules! rollout_methods {
             Ok(())
         }
 
+        /// Statements moving item `seq` between counts when its running deployment `id` ends as
+        /// `to`, without reading the item: while the forward deployment runs the item was neither
+        /// skipped nor rolled back, and while a rollback runs the forward one had succeeded. One
+        /// statement per side; only the side `id` is on matches a wave.
+        fn rollout_finish_statements(batch: &mut Batch, rollout_id: &str, seq: i64, id: &str, to: DeploymentStatus) {
+            use deuteron_core::DeploymentStatus as D;
+            let forward = |s| ItemFacts { forward: Some(s), ..Default::default() };
+            let rollback = |s| ItemFacts { forward: Some(D::Succeeded), rollback: Some(s), ..Default::default() };
+            for (link, before, after) in
+                [("deployment_id", forward(D::InProgress), forward(to)), ("rollback_deployment_id", rollback(D::InProgress), rollback(to))]
+            {
+                let (from, to) = (before.bucket(), after.bucket());
+                if from == to {
+                    continue;
+                }
+                let sets: Vec<String> = [from.map(|b| format!("{c} = {c} - 1", c = b.column())), to.map(|b| format!("{c} = {c} + 1", c = b.column()))]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                batch.push(
+                    format!(
+                        "UPDATE rollout_waves SET {} WHERE rollout_id = $1
+                            AND wave = (SELECT wave FROM rollout_items WHERE rollout_id = $1 AND seq = $2 AND {link} = $3)",
+                        sets.join(", ")
+                    ),
+                    vec![rollout_id.into(), seq.into(), id.into()],
+                );
+            }
+        }
+
         /// A rollout deployment `id` (of item `seq`) changes from status `from` to `to`: its item
         /// changes count. Works before or after the deployment's row changes.
         async fn restatus_rollout_item(
