@@ -462,22 +462,35 @@ impl Deuteron {
     /// or bake time, or skipped items), so a caller knows to step again at once; starting
     /// deployments alone does not count: the next step waits for one of them to finish.
     pub async fn drive_rollouts(&self, worker: &str) -> Result<usize> {
+        // Each due rollout once: the ones stepped stay leased (so the next claim passes them
+        // over) until every one had its step, then all are released.
         let mut seen = Vec::new();
         let mut progressed = 0;
-        while let Some(r) = self.store.claim_rollout(worker, DRIVE_LEASE_MS).await? {
-            if seen.contains(&r.id) {
-                self.store.release_rollout(&r.id, worker).await?;
-                break;
-            }
+        let mut result = Ok(());
+        loop {
+            let r = match self.store.claim_rollout(worker, DRIVE_LEASE_MS).await {
+                Ok(Some(r)) if !seen.contains(&r.id) => r,
+                Ok(Some(r)) => {
+                    seen.push(r.id);
+                    break;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
             seen.push(r.id.clone());
-            let outcome = self.step_rollout(&r).await;
-            self.store.release_rollout(&r.id, worker).await?;
-            match outcome {
+            match self.step_rollout(&r).await {
                 Ok(true) => progressed += 1,
                 Ok(false) => {}
                 Err(e) => tracing::error!(rollout = %r.id, error = %e.full_text(), "cannot step rollout"),
             }
         }
+        for id in &seen {
+            self.store.release_rollout(id, worker).await?;
+        }
+        result?;
         Ok(progressed)
     }
 

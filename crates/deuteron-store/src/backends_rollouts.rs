@@ -163,6 +163,28 @@ macro_rules! rollout_methods {
             Ok(())
         }
 
+        /// A statement moving item `seq` from the count `before` decides to the one `after`
+        /// decides, if its `link` column (`deployment_id` or `rollback_deployment_id`) is `id`.
+        fn move_statement(batch: &mut Batch, rollout_id: &str, seq: i64, id: &str, link: &str, before: &ItemFacts, after: &ItemFacts) -> bool {
+            let (from, to) = (before.bucket(), after.bucket());
+            if from == to {
+                return false;
+            }
+            let sets: Vec<String> = [from.map(|b| format!("{c} = {c} - 1", c = b.column())), to.map(|b| format!("{c} = {c} + 1", c = b.column()))]
+                .into_iter()
+                .flatten()
+                .collect();
+            batch.push(
+                format!(
+                    "UPDATE rollout_waves SET {} WHERE rollout_id = $1
+                        AND wave = (SELECT wave FROM rollout_items WHERE rollout_id = $1 AND seq = $2 AND {link} = $3)",
+                    sets.join(", ")
+                ),
+                vec![rollout_id.into(), seq.into(), id.into()],
+            );
+            true
+        }
+
         /// Statements moving item `seq` between counts when its running deployment `id` ends as
         /// `to`, without reading the item: while the forward deployment runs the item was neither
         /// skipped nor rolled back, and while a rollback runs the forward one had succeeded. One
@@ -171,26 +193,8 @@ macro_rules! rollout_methods {
             use deuteron_core::DeploymentStatus as D;
             let forward = |s| ItemFacts { forward: Some(s), ..Default::default() };
             let rollback = |s| ItemFacts { forward: Some(D::Succeeded), rollback: Some(s), ..Default::default() };
-            for (link, before, after) in
-                [("deployment_id", forward(D::InProgress), forward(to)), ("rollback_deployment_id", rollback(D::InProgress), rollback(to))]
-            {
-                let (from, to) = (before.bucket(), after.bucket());
-                if from == to {
-                    continue;
-                }
-                let sets: Vec<String> = [from.map(|b| format!("{c} = {c} - 1", c = b.column())), to.map(|b| format!("{c} = {c} + 1", c = b.column()))]
-                    .into_iter()
-                    .flatten()
-                    .collect();
-                batch.push(
-                    format!(
-                        "UPDATE rollout_waves SET {} WHERE rollout_id = $1
-                            AND wave = (SELECT wave FROM rollout_items WHERE rollout_id = $1 AND seq = $2 AND {link} = $3)",
-                        sets.join(", ")
-                    ),
-                    vec![rollout_id.into(), seq.into(), id.into()],
-                );
-            }
+            Self::move_statement(batch, rollout_id, seq, id, "deployment_id", &forward(D::InProgress), &forward(to));
+            Self::move_statement(batch, rollout_id, seq, id, "rollback_deployment_id", &rollback(D::InProgress), &rollback(to));
         }
 
         /// A rollout deployment `id` (of item `seq`) changes from status `from` to `to`: its item
@@ -341,6 +345,18 @@ macro_rules! rollout_methods {
         async fn db_claim_rollout(&self, worker: &str, lease_ms: i64) -> Result<Option<RolloutRecord>> {
             // One statement (atomic on its own: SKIP LOCKED on PostgreSQL, the single writer
             // connection on SQLite); the clock is read once the connection is held.
+            // A look on a reading connection first: a driver with nothing to step (the usual
+            // answer to its second claim) does not queue for the writer.
+            let due = sqlx::query(
+                "SELECT 1 AS x FROM rollouts WHERE status IN ('RUNNING', 'ROLLING_BACK') AND not_before <= $1
+                   AND (lease_expires_at IS NULL OR lease_expires_at < $1) LIMIT 1",
+            )
+            .bind(now_millis())
+            .fetch_optional(&self.pool)
+            .await?;
+            if due.is_none() {
+                return Ok(None);
+            }
             let mut conn = self.writer().acquire().await?;
             let now = now_millis();
             let sql = format!("UPDATE rollouts SET lease_owner = $2, lease_expires_at = $3 WHERE id = ({}) RETURNING *", Self::ROLLOUT_CLAIM_SQL);
@@ -465,16 +481,32 @@ macro_rules! rollout_methods {
             // Read the clock once the write lock is held, so timestamps follow commit order.
             let now = now_millis();
             let seq = i64::from(link.seq);
-            // A rollback starts from the item's facts; a forward start always from `pending`
-            // (the link below only takes an item nobody started or skipped).
-            let before = if link.rollback { Self::item_facts(&mut tx, &link.rollout_id, seq).await?.map(|(w, f, _)| (w, f)) } else { None };
-            let sql = if link.rollback {
-                "UPDATE rollout_items SET rollback_deployment_id = $1 WHERE rollout_id = $2 AND seq = $3 AND rollback_deployment_id IS NULL RETURNING wave"
-            } else {
-                "UPDATE rollout_items SET deployment_id = $1 WHERE rollout_id = $2 AND seq = $3 AND deployment_id IS NULL AND skip_reason IS NULL RETURNING wave"
-            };
+            let taken = || StoreError::Conflict(format!("item {} of rollout {} was already started", link.seq, link.rollout_id));
+            if !link.rollback {
+                // A forward start takes an item nobody started or skipped, so from `pending`: the
+                // link and the count move in one batch (the move matches only if the link did).
+                let mut batch = Batch::default();
+                batch.push(
+                    "UPDATE rollout_items SET deployment_id = $1 WHERE rollout_id = $2 AND seq = $3 AND deployment_id IS NULL AND skip_reason IS NULL",
+                    vec![(&d.id).into(), (&link.rollout_id).into(), seq.into()],
+                );
+                let after = ItemFacts { forward: Some(status), ..Default::default() };
+                Self::move_statement(&mut batch, &link.rollout_id, seq, &d.id, "deployment_id", &ItemFacts::default(), &after);
+                if Self::run_batch(&mut tx, batch).await? == 0 {
+                    return Err(taken());
+                }
+                if Self::mark_attempt(&mut tx, &d.target, &d.id, status, now).await? == 0 {
+                    return Err(StoreError::NotFound(d.target.to_string()));
+                }
+                let dep = Self::insert_deployment(&mut *tx, d, status, now, Some(link)).await?;
+                tx.commit().await?;
+                return Ok(dep);
+            }
+            // A rollback starts from the item's facts.
+            let before = Self::item_facts(&mut tx, &link.rollout_id, seq).await?.map(|(w, f, _)| (w, f));
+            let sql = "UPDATE rollout_items SET rollback_deployment_id = $1 WHERE rollout_id = $2 AND seq = $3 AND rollback_deployment_id IS NULL RETURNING wave";
             let Some(linked) = sqlx::query(sql).bind(&d.id).bind(&link.rollout_id).bind(seq).fetch_optional(&mut *tx).await? else {
-                return Err(StoreError::Conflict(format!("item {} of rollout {} was already started", link.seq, link.rollout_id)));
+                return Err(taken());
             };
             if Self::mark_attempt(&mut tx, &d.target, &d.id, status, now).await? == 0 {
                 return Err(StoreError::NotFound(d.target.to_string()));
@@ -489,12 +521,7 @@ macro_rules! rollout_methods {
                     return Ok(dep);
                 }
             };
-            let mut after = before.clone();
-            if link.rollback {
-                after.rollback = Some(status);
-            } else {
-                after.forward = Some(status);
-            }
+            let after = ItemFacts { rollback: Some(status), ..before.clone() };
             Self::move_item(&mut tx, &link.rollout_id, wave, &before, &after).await?;
             tx.commit().await?;
             Ok(dep)
