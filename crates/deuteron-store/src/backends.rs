@@ -23,6 +23,20 @@ use crate::{
     decode_sources, encode_compat, encode_sources, now_millis,
 };
 
+/// The deployments a worker may claim: queued, or running under an expired lease (`$1`: now).
+macro_rules! claimable_deployments {
+    () => {
+        "job_state = 'QUEUED' OR (job_state = 'RUNNING' AND lease_expires_at < $1)"
+    };
+}
+
+/// The rollouts a driver may step: running or rolling back, due, and not leased (`$1`: now).
+macro_rules! due_rollouts {
+    () => {
+        "status IN ('RUNNING', 'ROLLING_BACK') AND not_before <= $1 AND (lease_expires_at IS NULL OR lease_expires_at < $1)"
+    };
+}
+
 include!("backends_resources.rs");
 include!("backends_rollouts.rs");
 
@@ -1051,9 +1065,7 @@ macro_rules! store_impl {
                 // A look on a reading connection first: an idle worker finding nothing does not
                 // queue for the (single, on SQLite) writing connection, which the deployments that
                 // are finishing and being enqueued need.
-                let any = sqlx::query(
-                    "SELECT 1 AS x FROM deployments WHERE job_state = 'QUEUED' OR (job_state = 'RUNNING' AND lease_expires_at < $1) LIMIT 1",
-                )
+                let any = sqlx::query(concat!("SELECT 1 AS x FROM deployments WHERE ", claimable_deployments!(), " LIMIT 1"))
                 .bind(now_millis())
                 .fetch_optional(&self.pool)
                 .await?;
@@ -1114,9 +1126,7 @@ macro_rules! store_impl {
                     return Err(StoreError::Conflict(format!("deployment {id} already finished as {}; only a running deployment can be cancelled", d.status)));
                 }
                 let now = now_millis();
-                if let Some((rollout, seq)) = Self::rollout_link(&row)? {
-                    Self::restatus_rollout_item(&mut tx, &rollout, seq, id, d.status, DeploymentStatus::Cancelling).await?;
-                }
+                // A rollout's count does not change: running and cancelling are both `active`.
                 sqlx::query("UPDATE deployments SET cancel_requested = 1, status = 'CANCELLING', updated_at = $1 WHERE id = $2")
                     .bind(now)
                     .bind(id)

@@ -536,8 +536,9 @@ macro_rules! resource_helpers {
             }
 
             const CLAIM_SQL: &'static str = concat!(
-                "SELECT id FROM deployments WHERE job_state = 'QUEUED' OR (job_state = 'RUNNING' AND lease_expires_at < $1)
-                 ORDER BY created_at, id LIMIT 1 ",
+                "SELECT id FROM deployments WHERE ",
+                claimable_deployments!(),
+                " ORDER BY created_at, id LIMIT 1 ",
                 $claim_lock
             );
         }

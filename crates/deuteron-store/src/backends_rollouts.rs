@@ -5,9 +5,9 @@ macro_rules! rollout_helpers {
     ($store:ty, $claim_lock:literal) => {
         impl $store {
             const ROLLOUT_CLAIM_SQL: &'static str = concat!(
-                "SELECT id FROM rollouts WHERE status IN ('RUNNING', 'ROLLING_BACK') AND not_before <= $1
-                   AND (lease_expires_at IS NULL OR lease_expires_at < $1)
-                 ORDER BY not_before, created_at LIMIT 1 ",
+                "SELECT id FROM rollouts WHERE ",
+                due_rollouts!(),
+                " ORDER BY not_before, created_at LIMIT 1 ",
                 $claim_lock
             );
 
@@ -103,13 +103,13 @@ macro_rules! rollout_helpers {
 macro_rules! rollout_methods {
     ($store:ty, $begin_write:literal) => {
         impl $store {
-        /// An item's wave and the facts deciding which count it adds to, with the id of its
-        /// forward deployment; `None` for an unknown item or one outside every wave.
+        /// An item's wave and the facts deciding which count it adds to; `None` for an unknown
+        /// item or one outside every wave.
         async fn item_facts(
             tx: &mut sqlx::Transaction<'static, <$store as HasDb>::Db>,
             rollout_id: &str,
             seq: i64,
-        ) -> Result<Option<(i64, ItemFacts, Option<String>)>> {
+        ) -> Result<Option<(i64, ItemFacts)>> {
             let row = sqlx::query(
                 "SELECT i.wave, i.skip_reason, i.deployment_id, i.rollback_deployment_id, i.rollback_error, d.status AS dep_status, r.status AS rb_status
                    FROM rollout_items i
@@ -136,7 +136,7 @@ macro_rules! rollout_methods {
                 rollback: status("rollback_deployment_id", "rb_status")?,
                 rollback_error: row.try_get::<Option<String>, _>("rollback_error")?.is_some(),
             };
-            Ok(Some((wave, facts, row.try_get("deployment_id")?)))
+            Ok(Some((wave, facts)))
         }
 
         /// Moves an item from the count `before` decides to the one `after` decides.
@@ -147,42 +147,23 @@ macro_rules! rollout_methods {
             before: &ItemFacts,
             after: &ItemFacts,
         ) -> Result<()> {
-            let (from, to) = (before.bucket(), after.bucket());
-            if from == to {
-                return Ok(());
-            }
-            let mut sets = Vec::new();
-            if let Some(f) = from {
-                sets.push(format!("{c} = {c} - 1", c = f.column()));
-            }
-            if let Some(t) = to {
-                sets.push(format!("{c} = {c} + 1", c = t.column()));
-            }
-            let sql = format!("UPDATE rollout_waves SET {} WHERE rollout_id = $1 AND wave = $2", sets.join(", "));
+            let Some(sets) = count_moves(before, after) else { return Ok(()) };
+            let sql = format!("UPDATE rollout_waves SET {sets} WHERE rollout_id = $1 AND wave = $2");
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(rollout_id).bind(wave).execute(&mut **tx).await?;
             Ok(())
         }
 
         /// A statement moving item `seq` from the count `before` decides to the one `after`
         /// decides, if its `link` column (`deployment_id` or `rollback_deployment_id`) is `id`.
-        fn move_statement(batch: &mut Batch, rollout_id: &str, seq: i64, id: &str, link: &str, before: &ItemFacts, after: &ItemFacts) -> bool {
-            let (from, to) = (before.bucket(), after.bucket());
-            if from == to {
-                return false;
-            }
-            let sets: Vec<String> = [from.map(|b| format!("{c} = {c} - 1", c = b.column())), to.map(|b| format!("{c} = {c} + 1", c = b.column()))]
-                .into_iter()
-                .flatten()
-                .collect();
+        fn move_statement(batch: &mut Batch, rollout_id: &str, seq: i64, id: &str, link: &str, before: &ItemFacts, after: &ItemFacts) {
+            let Some(sets) = count_moves(before, after) else { return };
             batch.push(
                 format!(
-                    "UPDATE rollout_waves SET {} WHERE rollout_id = $1
-                        AND wave = (SELECT wave FROM rollout_items WHERE rollout_id = $1 AND seq = $2 AND {link} = $3)",
-                    sets.join(", ")
+                    "UPDATE rollout_waves SET {sets} WHERE rollout_id = $1
+                        AND wave = (SELECT wave FROM rollout_items WHERE rollout_id = $1 AND seq = $2 AND {link} = $3)"
                 ),
                 vec![rollout_id.into(), seq.into(), id.into()],
             );
-            true
         }
 
         /// Statements moving item `seq` between counts when its running deployment `id` ends as
@@ -195,26 +176,6 @@ macro_rules! rollout_methods {
             let rollback = |s| ItemFacts { forward: Some(D::Succeeded), rollback: Some(s), ..Default::default() };
             Self::move_statement(batch, rollout_id, seq, id, "deployment_id", &forward(D::InProgress), &forward(to));
             Self::move_statement(batch, rollout_id, seq, id, "rollback_deployment_id", &rollback(D::InProgress), &rollback(to));
-        }
-
-        /// A rollout deployment `id` (of item `seq`) changes from status `from` to `to`: its item
-        /// changes count. Works before or after the deployment's row changes.
-        async fn restatus_rollout_item(
-            tx: &mut sqlx::Transaction<'static, <$store as HasDb>::Db>,
-            rollout_id: &str,
-            seq: i64,
-            id: &str,
-            from: DeploymentStatus,
-            to: DeploymentStatus,
-        ) -> Result<()> {
-            let Some((wave, facts, forward_id)) = Self::item_facts(tx, rollout_id, seq).await? else { return Ok(()) };
-            let (mut before, mut after) = (facts.clone(), facts);
-            if forward_id.as_deref() == Some(id) {
-                (before.forward, after.forward) = (Some(from), Some(to));
-            } else {
-                (before.rollback, after.rollback) = (Some(from), Some(to));
-            }
-            Self::move_item(tx, rollout_id, wave, &before, &after).await
         }
 
         async fn db_create_rollout(&self, r: &NewRollout) -> Result<RolloutRecord> {
@@ -347,10 +308,7 @@ macro_rules! rollout_methods {
             // connection on SQLite); the clock is read once the connection is held.
             // A look on a reading connection first: a driver with nothing to step (the usual
             // answer to its second claim) does not queue for the writer.
-            let due = sqlx::query(
-                "SELECT 1 AS x FROM rollouts WHERE status IN ('RUNNING', 'ROLLING_BACK') AND not_before <= $1
-                   AND (lease_expires_at IS NULL OR lease_expires_at < $1) LIMIT 1",
-            )
+            let due = sqlx::query(concat!("SELECT 1 AS x FROM rollouts WHERE ", due_rollouts!(), " LIMIT 1"))
             .bind(now_millis())
             .fetch_optional(&self.pool)
             .await?;
@@ -418,7 +376,7 @@ macro_rules! rollout_methods {
                 "UPDATE rollout_items SET skip_reason = $1 WHERE rollout_id = $2 AND seq = $3 AND deployment_id IS NULL"
             };
             let mut tx = self.writer().begin_with($begin_write).await?;
-            let Some((wave, before, _)) = Self::item_facts(&mut tx, id, i64::from(seq)).await? else { return Ok(()) };
+            let Some((wave, before)) = Self::item_facts(&mut tx, id, i64::from(seq)).await? else { return Ok(()) };
             let changed = sqlx::query(sql).bind(reason).bind(id).bind(i64::from(seq)).execute(&mut *tx).await?.rows_affected();
             if changed > 0 {
                 let mut after = before.clone();
@@ -503,7 +461,7 @@ macro_rules! rollout_methods {
                 return Ok(dep);
             }
             // A rollback starts from the item's facts.
-            let before = Self::item_facts(&mut tx, &link.rollout_id, seq).await?.map(|(w, f, _)| (w, f));
+            let before = Self::item_facts(&mut tx, &link.rollout_id, seq).await?;
             let sql = "UPDATE rollout_items SET rollback_deployment_id = $1 WHERE rollout_id = $2 AND seq = $3 AND rollback_deployment_id IS NULL RETURNING wave";
             let Some(linked) = sqlx::query(sql).bind(&d.id).bind(&link.rollout_id).bind(seq).fetch_optional(&mut *tx).await? else {
                 return Err(taken());
@@ -528,4 +486,16 @@ macro_rules! rollout_methods {
         }
         }
     };
+}
+
+/// The `SET` clause moving an item from the count `before` decides to the one `after` decides;
+/// `None` when both decide the same count.
+fn count_moves(before: &ItemFacts, after: &ItemFacts) -> Option<String> {
+    let (from, to) = (before.bucket(), after.bucket());
+    if from == to {
+        return None;
+    }
+    let sets: Vec<String> =
+        [from.map(|b| format!("{c} = {c} - 1", c = b.column())), to.map(|b| format!("{c} = {c} + 1", c = b.column()))].into_iter().flatten().collect();
+    Some(sets.join(", "))
 }
