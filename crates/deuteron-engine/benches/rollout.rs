@@ -70,6 +70,17 @@ where
     driver.await.unwrap();
 }
 
+/// CPU time of this process (all its threads) and of its reaped children, in ms, from
+/// /proc/self/stat (clock ticks of 10 ms).
+fn cpu_ms() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name: state is field 3, utime 14 .. cstime 17.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<f64> = rest.split_whitespace().map(|v| v.parse().unwrap_or(0.0)).collect();
+    let tick = |i: usize| f.get(i - 3).copied().unwrap_or(0.0) * 10.0;
+    (tick(14) + tick(15), tick(16) + tick(17))
+}
+
 fn rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
@@ -156,12 +167,14 @@ async fn main() {
         transform: None,
         created_by: None,
     };
+    let cpu_before = cpu_ms();
     let (rollout, plan) = svc.start_rollout(req).await.unwrap();
     let planned = start.elapsed();
     assert_eq!(plan.moving(), total);
     let id = rollout.id.clone();
     run_until(&svc, &store, dir.path(), c, || async { store.get_rollout(&id).await.unwrap().status.is_final() }).await;
     let elapsed = start.elapsed();
+    let cpu_rollout = cpu_ms();
     let done = svc.get_rollout(&id).await.unwrap();
     assert_eq!(done.rollout.status, RolloutStatus::Succeeded, "{:?}", done.rollout.status_message);
     // How full the C slots were: the deployments' running time over the rollout's time.
@@ -189,6 +202,7 @@ async fn main() {
 
     // The bare cost: the same shell invocation, C at a time.
     let sem = Arc::new(tokio::sync::Semaphore::new(c));
+    let cpu_bare_before = cpu_ms();
     let bare_start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..total {
@@ -209,6 +223,15 @@ async fn main() {
     }
     while tasks.join_next().await.is_some() {}
     let bare = bare_start.elapsed();
+    let cpu_bare = cpu_ms();
+    let per = |a: f64, b: f64| (b - a) / total as f64;
+    eprintln!(
+        "CPU per deployment: rollout {:.2} ms in this process + {:.2} ms in children; bare spawn {:.2} ms + {:.2} ms",
+        per(cpu_before.0, cpu_rollout.0),
+        per(cpu_before.1, cpu_rollout.1),
+        per(cpu_bare_before.0, cpu_bare.0),
+        per(cpu_bare_before.1, cpu_bare.1)
+    );
     println!(
         "{backend}: {total} instances, concurrency {c}: rollout {:.2} s (plan {:.2} s), {:.0} deployments/s, {mean_running:.1} running on average; bare spawn {:.2} s; ratio {:.2}x; peak RSS {:.0} MB",
         elapsed.as_secs_f64(),

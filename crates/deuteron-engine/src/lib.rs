@@ -187,6 +187,9 @@ impl Engine {
             let mut stop = shutdown.clone();
             loops.spawn(async move {
                 let wake = engine.config.wake.clone().unwrap_or_default();
+                // Whether this loop's last claim found work: then the next one goes straight
+                // to the writer instead of looking on a reading connection first.
+                let mut busy = false;
                 loop {
                     if *stop.borrow() {
                         break;
@@ -196,9 +199,12 @@ impl Engine {
                     let woken = wake.notified();
                     tokio::pin!(woken);
                     woken.as_mut().enable();
-                    match engine.run_next().await {
-                        Ok(Some(_)) => continue,
-                        Ok(None) => {}
+                    match engine.claim_and_run(busy).await {
+                        Ok(Some(_)) => {
+                            busy = true;
+                            continue;
+                        }
+                        Ok(None) => busy = false,
                         Err(e) => tracing::error!(worker = %engine.config.worker_id, slot = i, error = %e, "worker loop error"),
                     }
                     tokio::select! {
@@ -235,8 +241,16 @@ impl Engine {
 
     /// Claims one deployment and runs it to the end; `None` when the queue is empty.
     pub async fn run_next(&self) -> Result<Option<DeploymentRecord>, EngineError> {
+        self.claim_and_run(false).await
+    }
+
+    /// [`Engine::run_next`]; `busy`: the queue likely holds work (see [`Store::claim_next_deployment`]).
+    async fn claim_and_run(&self, busy: bool) -> Result<Option<DeploymentRecord>, EngineError> {
         let lease_ms = self.config.lease.as_millis() as i64;
-        let Some(dep) = self.store.claim_deployment(&self.config.worker_id, lease_ms).await? else {
+        let (store, worker) = (&self.store, &self.config.worker_id);
+        let claimed =
+            if busy { store.claim_next_deployment(worker, lease_ms).await? } else { store.claim_deployment(worker, lease_ms).await? };
+        let Some(dep) = claimed else {
             return Ok(None);
         };
         let done = self.execute(dep).await?;
@@ -278,7 +292,7 @@ impl Engine {
                 },
             }
         };
-        let done = match self.store.finish_deployment(&dep.id, &worker, &finish).await {
+        let done = match self.store.finish_claimed(&dep, &worker, &finish).await {
             Ok(d) => d,
             Err(StoreError::Conflict(m)) => {
                 tracing::warn!(deployment = %dep.id, %worker, "lease lost before finishing: {m}");

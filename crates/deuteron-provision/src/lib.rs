@@ -118,9 +118,9 @@ pub fn write_files(dir: &std::path::Path, files: &[WorkFile]) -> Result<(), Prov
 }
 
 /// Makes `dir` hold exactly `files`, refusing paths that leave it. A directory used before
-/// (workers reuse theirs) is cleared of everything else first; regular files and directories
-/// that are written again are reused, which spares the file system allocating new inodes for
-/// every deployment. Nothing left behind is followed: symbolic links, hard-linked files and
+/// (workers reuse theirs) is cleared of everything else first; directories that are needed
+/// again and files that already hold what they should are kept, which spares the file system
+/// allocating (and flushing) new files for every deployment. Nothing left behind is followed: symbolic links, hard-linked files and
 /// anything else on the way are removed, never written through.
 pub fn replace_files(dir: &std::path::Path, files: &[WorkFile]) -> Result<(), ProvisionError> {
     let (keep_files, keep_dirs) = check_paths(files)?;
@@ -159,9 +159,23 @@ fn write_checked(dir: &std::path::Path, files: &[WorkFile]) -> Result<(), Provis
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| failed("create", parent, e))?;
         }
-        std::fs::write(&path, &f.contents).map_err(|e| failed("write", &path, e))?;
+        write_if_changed(&path, &f.contents).map_err(|e| failed("write", &path, e))?;
     }
     Ok(())
+}
+
+/// Writes `contents` to `path` unless the file there holds them already. A file that differs
+/// is removed and written anew rather than truncated: ext4 flushes a file truncated to zero and
+/// rewritten when it is closed (its `auto_da_alloc` heuristic), which costs a disk write.
+/// Only regular files are ever at `path` here: `clear_except` removed everything else.
+fn write_if_changed(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
+    match std::fs::read(path) {
+        Ok(old) if old == contents => return Ok(()),
+        Ok(_) => std::fs::remove_file(path)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    std::fs::write(path, contents)
 }
 
 /// Removes everything under `dir` (at `rel` below the working directory) but the regular,
@@ -240,5 +254,22 @@ mod tests {
             assert!(e.to_string().contains("outside the working directory"), "{bad}: {e}");
         }
         assert_eq!(std::fs::read_to_string(dir.join("main.tf")).unwrap(), "new", "a refused write leaves the directory as it was");
+    }
+
+    #[test]
+    fn a_file_holding_its_contents_already_is_kept_and_a_changed_one_is_written_anew() {
+        use std::os::unix::fs::MetadataExt;
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("work");
+        replace_files(&dir, &[file("same.txt", "s"), file("changed.txt", "before")]).unwrap();
+        let inode = |name: &str| std::fs::metadata(dir.join(name)).unwrap().ino();
+        let (same, changed) = (inode("same.txt"), inode("changed.txt"));
+        // Holds the old inode open, so the changed file cannot be given the same number again.
+        let _old = std::fs::File::open(dir.join("changed.txt")).unwrap();
+        replace_files(&dir, &[file("same.txt", "s"), file("changed.txt", "after, longer")]).unwrap();
+        assert_eq!(inode("same.txt"), same, "an unchanged file is left as it is");
+        assert_ne!(inode("changed.txt"), changed, "a changed file is a new file, not the old one truncated");
+        assert_eq!(std::fs::read_to_string(dir.join("changed.txt")).unwrap(), "after, longer");
+        assert_eq!(std::fs::read_to_string(dir.join("same.txt")).unwrap(), "s");
     }
 }

@@ -3,12 +3,13 @@
 //!
 //! A rollout is durable: its items are stored with the plan, each item's deployment is linked in
 //! the transaction that enqueues it (so an item never starts twice, whatever restarts), and the
-//! driver ([`Deuteron::drive_rollouts`]) leases one rollout at a time, reads its counts and applies
-//! the step rule of `deuteron_core::rollout`. Any number of servers and workers may drive.
+//! driver ([`Deuteron::drive_rollouts`]) leases the rollouts that are due, holds each lease while
+//! the rollout stays due, and on every pass reads their counts and applies the step rule of
+//! `deuteron_core::rollout`. Any number of servers and workers may drive.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -100,8 +101,22 @@ pub struct RolloutProgress {
     pub skipped_in_plan: u64,
 }
 
-/// How long a driver holds a rollout while it steps it.
+/// How long a driver's lease on a rollout lasts without renewal.
 const DRIVE_LEASE_MS: i64 = 30_000;
+/// How often a driver renews the leases it holds.
+const DRIVE_RENEW: Duration = Duration::from_millis(DRIVE_LEASE_MS as u64 / 3);
+
+/// A rollout a driver holds leased between its passes.
+#[derive(Debug)]
+pub struct HeldRollout {
+    id: String,
+    renewed: Instant,
+}
+
+/// Whether a driver has a step to take for `r` now.
+fn is_due(r: &RolloutRecord) -> bool {
+    matches!(r.status, RolloutStatus::Running | RolloutStatus::RollingBack) && r.not_before <= now_millis()
+}
 
 fn version_matches(pattern: &str, v: VersionNumber) -> Result<bool> {
     let bad = || ServiceError::validation(format!("selection.versions: {pattern:?} is neither a major (1) nor a version (1.2)"));
@@ -458,50 +473,85 @@ impl Deuteron {
         self.change(id, RolloutChange::status(&active, RolloutStatus::Cancelled, msg), "cancelled").await
     }
 
-    /// Steps every rollout that is due, once each. Returns how many moved (changed status, wave
-    /// or bake time, or skipped items), so a caller knows to step again at once; starting
-    /// deployments alone does not count: the next step waits for one of them to finish.
-    pub async fn drive_rollouts(&self, worker: &str) -> Result<usize> {
-        // Each due rollout once: the ones stepped stay leased (so the next claim passes them
-        // over) until every one had its step, then all are released.
-        let mut seen = Vec::new();
+    /// Steps every rollout that is due, once each: first the ones `held` (this driver's leases
+    /// from earlier passes), then any it can newly lease, which join `held`. Returns how many
+    /// moved (changed status, wave or bake time, or skipped items), so a caller knows to step
+    /// again at once; starting deployments alone does not count: the next step waits for one of
+    /// them to finish.
+    ///
+    /// Holding a lease across passes spares each pass two writes (lease and release), which the
+    /// driver used to wait for behind every worker's claims and finishes. A held lease is renewed
+    /// once a third of it has passed and given up when the rollout stops being due (it finished,
+    /// was paused or waits for approval or its bake time); [`Deuteron::release_rollouts`] gives up
+    /// the rest.
+    pub async fn drive_rollouts(&self, worker: &str, held: &mut Vec<HeldRollout>) -> Result<usize> {
         let mut progressed = 0;
-        let mut result = Ok(());
-        loop {
-            let r = match self.store.claim_rollout(worker, DRIVE_LEASE_MS).await {
-                Ok(Some(r)) if !seen.contains(&r.id) => r,
-                Ok(Some(r)) => {
-                    seen.push(r.id);
-                    break;
+        let mut kept = Vec::with_capacity(held.len());
+        for mut h in std::mem::take(held) {
+            let fresh = if h.renewed.elapsed() >= DRIVE_RENEW {
+                self.store.renew_rollout(&h.id, worker, DRIVE_LEASE_MS).await.map(|r| r.inspect(|_| h.renewed = Instant::now()))
+            } else {
+                self.store.get_rollout(&h.id).await.map(Some)
+            };
+            let r = match fresh {
+                Ok(Some(r)) if is_due(&r) => r,
+                // Another driver took it over after the lease expired.
+                Ok(None) => continue,
+                Ok(Some(_)) => {
+                    self.store.release_rollout(&h.id, worker).await?;
+                    continue;
                 }
-                Ok(None) => break,
                 Err(e) => {
-                    result = Err(e);
-                    break;
+                    tracing::error!(rollout = %h.id, error = %e, "cannot read a held rollout; giving up its lease");
+                    let _ = self.store.release_rollout(&h.id, worker).await;
+                    continue;
                 }
             };
-            seen.push(r.id.clone());
-            match self.step_rollout(&r).await {
-                Ok(true) => progressed += 1,
-                Ok(false) => {}
-                Err(e) => tracing::error!(rollout = %r.id, error = %e.full_text(), "cannot step rollout"),
+            progressed += self.step_logged(&r).await;
+            kept.push(h);
+        }
+        *held = kept;
+        loop {
+            let Some(r) = self.store.claim_rollout(worker, DRIVE_LEASE_MS).await? else { break };
+            // A lease of ours that expired and came back: it had its step in this pass.
+            if held.iter().any(|h| h.id == r.id) {
+                break;
             }
+            held.push(HeldRollout { id: r.id.clone(), renewed: Instant::now() });
+            progressed += self.step_logged(&r).await;
         }
-        for id in &seen {
-            self.store.release_rollout(id, worker).await?;
-        }
-        result?;
         Ok(progressed)
     }
 
+    /// Gives up the leases of `held` (a driver stopping).
+    pub async fn release_rollouts(&self, worker: &str, held: &mut Vec<HeldRollout>) {
+        for h in held.drain(..) {
+            if let Err(e) = self.store.release_rollout(&h.id, worker).await {
+                tracing::warn!(rollout = %h.id, error = %e, "cannot release a rollout lease; it expires by itself");
+            }
+        }
+    }
+
+    async fn step_logged(&self, r: &RolloutRecord) -> usize {
+        match self.step_rollout(r).await {
+            Ok(true) => 1,
+            Ok(false) => 0,
+            Err(e) => {
+                tracing::error!(rollout = %r.id, error = %e.full_text(), "cannot step rollout");
+                0
+            }
+        }
+    }
+
     /// Runs [`Deuteron::drive_rollouts`] until `shutdown` turns true, waking when a deployment
-    /// finishes, a rollout changes, or after `poll`.
+    /// finishes, a rollout changes, or after `poll`; then releases the rollouts it holds.
     pub async fn run_rollout_driver(&self, worker: String, poll: Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut held = Vec::new();
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            let again = match self.drive_rollouts(&worker).await {
+            let again = match self.drive_rollouts(&worker, &mut held).await {
                 Ok(n) => n > 0,
                 Err(e) => {
                     tracing::error!(%worker, error = %e.full_text(), "rollout driver error");
@@ -517,6 +567,7 @@ impl Deuteron {
                 _ = shutdown.changed() => {}
             }
         }
+        self.release_rollouts(&worker, &mut held).await;
     }
 
     async fn step_rollout(&self, r: &RolloutRecord) -> Result<bool> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::Row;
+use sqlx::{ConnectOptions, Connection, Row};
 
 use deuteron_core::{
     DeploymentAction, DeploymentStatus, Provisioning, RolloutStatus, ServiceStatus, TargetType, TemplateKind, TemplateVersionStatus,
@@ -15,7 +15,7 @@ use deuteron_core::{
 
 use deuteron_core::rollout::{ItemFacts, WaveCounts};
 
-use crate::batch::{Arg, Batch};
+use crate::batch::{Arg, Batch, GUARD_TABLE_SQL, bind_arg, is_guard_failure};
 use crate::resources::*;
 use crate::rollouts::*;
 use crate::{
@@ -41,12 +41,36 @@ include!("backends_resources.rs");
 include!("backends_rollouts.rs");
 
 /// The embedded default: one SQLite file in WAL mode. Reads use a pool of connections; writes
-/// go through one connection, so concurrent writers in this process queue in the pool instead
-/// of spinning in SQLite's busy handler (which sleeps in growing steps and wrecks throughput).
+/// go through one connection held by this store (not a pool: a pool pings a connection each time
+/// it comes back), so concurrent writers in this process queue for it instead of spinning in
+/// SQLite's busy handler (which sleeps in growing steps and wrecks throughput).
 #[derive(Clone)]
 pub struct SqliteStore {
-    pool: sqlx::SqlitePool,
-    writer: sqlx::SqlitePool,
+    pool: Arc<crate::read_pool::ReadPool>,
+    writer: Arc<tokio::sync::Mutex<SqliteWriter>>,
+}
+
+/// The writing connection, and whether a batch may have left a transaction of its own open
+/// (its call was dropped before the batch ended).
+struct SqliteWriter {
+    conn: sqlx::SqliteConnection,
+    untracked_tx: bool,
+}
+
+impl SqliteWriter {
+    /// Ends a transaction a batch left open, if one may be.
+    async fn end_untracked(&mut self) -> Result<()> {
+        if !self.untracked_tx {
+            return Ok(());
+        }
+        match sqlx::query("ROLLBACK").execute(&mut self.conn).await {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(d)) if d.message().contains("no transaction is active") => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.untracked_tx = false;
+        Ok(())
+    }
 }
 
 /// PostgreSQL, for several Deuteron processes sharing one control plane.
@@ -65,17 +89,7 @@ impl SqliteStore {
             .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(opts.clone())
-            .await
-            .map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
-        let writer = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(60))
-            .connect_with(opts)
-            .await
-            .map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
+        let mut conn = opts.connect().await.map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
         // Several processes may open one file at once (a server and CLI commands); SQLite has
         // no advisory lock for migrations, so a lock file next to the database serialises them.
         let lock_path = path.with_file_name(format!("{}.migrate-lock", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
@@ -87,20 +101,58 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Open(format!("migration lock: {e}")))?
         .map_err(|e| StoreError::Open(format!("migration lock next to {}: {e}", path.display())))?;
-        let migrated = sqlx::migrate!("./migrations/sqlite").run(&pool).await;
+        let migrated = sqlx::migrate!("./migrations/sqlite").run(&mut conn).await;
         drop(lock);
         migrated?;
-        Ok(Self { pool, writer })
+        sqlx::query(GUARD_TABLE_SQL).execute(&mut conn).await?;
+        let writer = Arc::new(tokio::sync::Mutex::new(SqliteWriter { conn, untracked_tx: false }));
+        Ok(Self { pool: Arc::new(crate::read_pool::ReadPool::new(opts, 8)), writer })
     }
 
-    fn writer(&self) -> &sqlx::SqlitePool {
-        &self.writer
+    /// A reading connection.
+    async fn read_conn(&self) -> Result<crate::read_pool::ReadConn<'_>> {
+        self.pool.get().await
+    }
+
+    /// The writing connection, once it is this caller's turn.
+    async fn write_conn(&self) -> Result<tokio::sync::MappedMutexGuard<'_, sqlx::SqliteConnection>> {
+        let mut w = self.writer.lock().await;
+        w.end_untracked().await?;
+        Ok(tokio::sync::MutexGuard::map(w, |w| &mut w.conn))
+    }
+
+    /// Runs the batch `build(now)` as a transaction of its own, in one call to the writing
+    /// connection (`BEGIN`, the statements and `COMMIT` in one text), `now` read once the
+    /// connection is this caller's (so timestamps follow commit order). Returns the rows of its
+    /// `RETURNING` statements, or `None` when a guarded statement changed nothing (then nothing
+    /// of the batch was kept).
+    async fn write_batch(&self, build: impl FnOnce(i64) -> Result<Batch>) -> Result<Option<Vec<sqlx::sqlite::SqliteRow>>> {
+        let mut w = self.writer.lock().await;
+        w.end_untracked().await?;
+        let batch = build(now_millis())?;
+        let (body, args) = batch.joined();
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!("BEGIN IMMEDIATE;\n{body}COMMIT;")));
+        for a in args {
+            q = bind_arg(q, a);
+        }
+        // Until the batch has ended, its transaction may be open.
+        w.untracked_tx = true;
+        match q.fetch_all(&mut w.conn).await {
+            Ok(rows) => {
+                w.untracked_tx = false;
+                Ok(Some(rows))
+            }
+            Err(e) => {
+                w.end_untracked().await?;
+                if is_guard_failure(&e) { Ok(None) } else { Err(e.into()) }
+            }
+        }
     }
 
     /// Runs raw SQL; for tests that set up rows other crates will own (resources).
     #[doc(hidden)]
     pub async fn execute_raw(&self, sql: &'static str) -> Result<()> {
-        sqlx::raw_sql(sql).execute(&self.pool).await?;
+        sqlx::raw_sql(sql).execute(&mut *self.write_conn().await?).await?;
         Ok(())
     }
 }
@@ -119,14 +171,46 @@ impl PostgresStore {
         Ok(Self { pool })
     }
 
+    async fn read_conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>> {
+        Ok(self.pool.acquire().await?)
+    }
+
     /// Row locks serialise PostgreSQL's writers; they share the pool.
-    fn writer(&self) -> &sqlx::PgPool {
-        &self.pool
+    async fn write_conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    /// Runs the batch `build(now)` in a transaction, statement by statement, `now` read once
+    /// it has begun. Returns the rows of its `RETURNING` statements, or `None` when a guarded
+    /// statement changed nothing (then nothing of the batch was kept).
+    async fn write_batch(&self, build: impl FnOnce(i64) -> Result<Batch>) -> Result<Option<Vec<sqlx::postgres::PgRow>>> {
+        let mut tx = self.pool.begin().await?;
+        let batch = build(now_millis())?;
+        let mut rows = Vec::new();
+        for s in &batch.statements {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(s.sql.clone()));
+            for a in &s.args {
+                q = bind_arg(q, a);
+            }
+            let n = if s.returning {
+                let got = q.fetch_all(&mut *tx).await?;
+                let n = got.len() as u64;
+                rows.extend(got);
+                n
+            } else {
+                q.execute(&mut *tx).await?.rows_affected()
+            };
+            if s.guarded && n == 0 {
+                return Ok(None);
+            }
+        }
+        tx.commit().await?;
+        Ok(Some(rows))
     }
 
     #[doc(hidden)]
     pub async fn execute_raw(&self, sql: &'static str) -> Result<()> {
-        sqlx::raw_sql(sql).execute(&self.pool).await?;
+        sqlx::raw_sql(sql).execute(&mut *self.read_conn().await?).await?;
         Ok(())
     }
 }
@@ -338,6 +422,9 @@ macro_rules! store_impl {
             async fn claim_rollout(&self, worker: &str, lease_ms: i64) -> Result<Option<RolloutRecord>> {
                 self.db_claim_rollout(worker, lease_ms).await
             }
+            async fn renew_rollout(&self, id: &str, worker: &str, lease_ms: i64) -> Result<Option<RolloutRecord>> {
+                self.db_renew_rollout(id, worker, lease_ms).await
+            }
             async fn release_rollout(&self, id: &str, worker: &str) -> Result<()> {
                 self.db_release_rollout(id, worker).await
             }
@@ -377,10 +464,10 @@ macro_rules! store_impl {
                 .bind(t.provisioning.as_str())
                 .bind(&t.encryption_key)
                 .bind(now)
-                .execute(self.writer())
+                .execute(&mut *self.write_conn().await?)
                 .await
                 .map_err(|e| map_unique(e, || format!("{} template {} already exists", t.kind, t.name)))?;
-                Self::event(&self.pool, &template_event_type(t.kind, false), &t.name, None, "CREATED", None, None, now).await?;
+                Self::event(&mut *self.write_conn().await?, &template_event_type(t.kind, false), &t.name, None, "CREATED", None, None, now).await?;
                 self.get_template(t.kind, &t.name).await
             }
 
@@ -389,7 +476,7 @@ macro_rules! store_impl {
                 let row = sqlx::query(sql)
                     .bind(kind.as_str())
                     .bind(name)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *self.read_conn().await?)
                     .await?
                     .ok_or_else(|| StoreError::NotFound(format!("{kind} template {name}")))?;
                 Self::template_from_row(&row)
@@ -399,12 +486,13 @@ macro_rules! store_impl {
                 let sql = sqlx::AssertSqlSafe(format!(
                     "SELECT {TEMPLATE_COLUMNS} FROM templates t WHERE ($1 = '' OR t.kind = $1) ORDER BY t.kind, t.name"
                 ));
-                let rows = sqlx::query(sql).bind(kind.map_or("", TemplateKind::as_str)).fetch_all(&self.pool).await?;
+                let rows = sqlx::query(sql).bind(kind.map_or("", TemplateKind::as_str)).fetch_all(&mut *self.read_conn().await?).await?;
                 rows.iter().map(Self::template_from_row).collect()
             }
 
             async fn update_template(&self, kind: TemplateKind, name: &str, patch: &TemplatePatch) -> Result<TemplateRecord> {
-                let mut tx = self.writer().begin_with($begin_write).await?;
+                let mut conn = self.write_conn().await?;
+                let mut tx = conn.begin_with($begin_write).await?;
                 let current = sqlx::query("SELECT display_name, description FROM templates WHERE kind = $1 AND name = $2")
                     .bind(kind.as_str())
                     .bind(name)
@@ -428,11 +516,13 @@ macro_rules! store_impl {
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
+                drop(conn);
                 self.get_template(kind, name).await
             }
 
             async fn set_recommended_pin(&self, kind: TemplateKind, name: &str, version: Option<VersionNumber>) -> Result<TemplateRecord> {
-                let mut tx = self.writer().begin_with($begin_write).await?;
+                let mut conn = self.write_conn().await?;
+                let mut tx = conn.begin_with($begin_write).await?;
                 if let Some(v) = version {
                     // Checked in the transaction that pins it: only a published version.
                     let status: Option<String> =
@@ -467,11 +557,13 @@ macro_rules! store_impl {
                     return Err(StoreError::NotFound(format!("{kind} template {name}")));
                 }
                 tx.commit().await?;
+                drop(conn);
                 self.get_template(kind, name).await
             }
 
             async fn delete_template(&self, kind: TemplateKind, name: &str) -> Result<()> {
-                let mut tx = self.writer().begin_with($begin_write).await?;
+                let mut conn = self.write_conn().await?;
+                let mut tx = conn.begin_with($begin_write).await?;
                 let versions = sqlx::query("SELECT major, minor FROM template_versions WHERE kind = $1 AND template_name = $2 ORDER BY major, minor")
                     .bind(kind.as_str())
                     .bind(name)
@@ -501,7 +593,8 @@ macro_rules! store_impl {
             }
 
             async fn create_version(&self, v: &NewVersion) -> Result<VersionRecord> {
-                let mut tx = self.writer().begin_with($begin_write).await?;
+                let mut conn = self.write_conn().await?;
+                let mut tx = conn.begin_with($begin_write).await?;
                 // Read the clock once the write lock is held, so timestamps follow commit order.
                 let now = now_millis();
                 let exists = sqlx::query("SELECT 1 AS one FROM templates WHERE kind = $1 AND name = $2")
@@ -541,7 +634,7 @@ macro_rules! store_impl {
             }
 
             async fn get_version(&self, kind: TemplateKind, name: &str, version: VersionNumber) -> Result<VersionRecord> {
-                Self::fetch_version(&self.pool, kind, name, version).await
+                Self::fetch_version(&mut *self.read_conn().await?, kind, name, version).await
             }
 
             async fn get_version_bundle(&self, kind: TemplateKind, name: &str, version: VersionNumber) -> Result<Vec<u8>> {
@@ -550,7 +643,7 @@ macro_rules! store_impl {
                     .bind(name)
                     .bind(i64::from(version.major))
                     .bind(i64::from(version.minor))
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *self.read_conn().await?)
                     .await?
                     .ok_or_else(|| StoreError::NotFound(format!("{kind} template {name} version {version}")))?;
                 Ok(row.try_get("bundle")?)
@@ -566,13 +659,14 @@ macro_rules! store_impl {
                     .bind(kind.as_str())
                     .bind(name)
                     .bind(major.map_or(-1_i64, i64::from))
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *self.read_conn().await?)
                     .await?;
                 rows.iter().map(Self::version_from_row).collect()
             }
 
             async fn set_version_status(&self, kind: TemplateKind, name: &str, version: VersionNumber, change: &StatusChange) -> Result<VersionRecord> {
-                let mut tx = self.writer().begin_with($begin_write).await?;
+                let mut conn = self.write_conn().await?;
+                let mut tx = conn.begin_with($begin_write).await?;
                 let current = Self::fetch_version(&mut *tx, kind, name, version).await?;
                 if !change.expected.contains(&current.status) {
                     return Err(StoreError::Conflict(format!(
@@ -615,7 +709,7 @@ macro_rules! store_impl {
                     .bind(name)
                     .bind(i64::from(version.major))
                     .bind(i64::from(version.minor))
-                    .execute(self.writer())
+                    .execute(&mut *self.write_conn().await?)
                     .await?;
                 if done.rows_affected() == 0 {
                     return Err(StoreError::NotFound(format!("{kind} template {name} version {version}")));
@@ -624,7 +718,8 @@ macro_rules! store_impl {
             }
 
             async fn delete_version(&self, kind: TemplateKind, name: &str, version: VersionNumber) -> Result<()> {
-                let mut tx = self.writer().begin_with($begin_write).await?;
+                let mut conn = self.write_conn().await?;
+                let mut tx = conn.begin_with($begin_write).await?;
                 let users = Self::usage_in(&mut *tx, kind, name, Some(version)).await?;
                 if !users.is_empty() {
                     return Err(StoreError::InUse(users));
@@ -646,11 +741,12 @@ macro_rules! store_impl {
             }
 
             async fn version_usage(&self, kind: TemplateKind, name: &str, version: Option<VersionNumber>) -> Result<Vec<UsageRef>> {
-                Self::usage_in(&self.pool, kind, name, version).await
+                Self::usage_in(&mut *self.read_conn().await?, kind, name, version).await
             }
 
             async fn create_environment(&self, env: &NewEnvironment, d: &NewDeployment) -> Result<EnvironmentRecord> {
-                let mut tx = self.writer().begin_with($begin_write).await?;
+                let mut conn = self.write_conn().await?;
+                let mut tx = conn.begin_with($begin_write).await?;
                 // Read the clock once the write lock is held, so timestamps follow commit order.
                 let now = now_millis();
                 let row = sqlx::query(
@@ -685,14 +781,14 @@ macro_rules! store_impl {
             async fn get_environment(&self, name: &str) -> Result<EnvironmentRecord> {
                 let row = sqlx::query("SELECT * FROM environments WHERE name = $1")
                     .bind(name)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *self.read_conn().await?)
                     .await?
                     .ok_or_else(|| StoreError::NotFound(format!("environment {name}")))?;
                 Self::env_from_row(&row)
             }
 
             async fn list_environments(&self) -> Result<Vec<EnvironmentRecord>> {
-                let rows = sqlx::query("SELECT * FROM environments ORDER BY name").fetch_all(&self.pool).await?;
+                let rows = sqlx::query("SELECT * FROM environments ORDER BY name").fetch_all(&mut *self.read_conn().await?).await?;
                 rows.iter().map(Self::env_from_row).collect()
             }
 
@@ -701,7 +797,7 @@ macro_rules! store_impl {
                     .bind(description)
                     .bind(now_millis())
                     .bind(name)
-                    .execute(self.writer())
+                    .execute(&mut *self.write_conn().await?)
                     .await?;
                 if done.rows_affected() == 0 {
                     return Err(StoreError::NotFound(format!("environment {name}")));
@@ -710,7 +806,8 @@ macro_rules! store_impl {
             }
 
             async fn create_service(&self, s: &NewService, instances: &[NewInstance], pipeline: Option<&NewPipeline>, deployments: &[NewDeployment]) -> Result<ServiceRecord> {
-                let mut tx = self.writer().begin_with($begin_write).await?;
+                let mut conn = self.write_conn().await?;
+                let mut tx = conn.begin_with($begin_write).await?;
                 // Read the clock once the write lock is held, so timestamps follow commit order.
                 let now = now_millis();
                 sqlx::query(
@@ -751,25 +848,27 @@ macro_rules! store_impl {
                     Self::mark_attempt(&mut tx, &d.target, &d.id, DeploymentStatus::InProgress, now).await?;
                 }
                 tx.commit().await?;
+                drop(conn);
                 self.get_service(&s.name).await
             }
 
             async fn get_service(&self, name: &str) -> Result<ServiceRecord> {
                 let row = sqlx::query("SELECT * FROM services WHERE name = $1")
                     .bind(name)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *self.read_conn().await?)
                     .await?
                     .ok_or_else(|| StoreError::NotFound(format!("service {name}")))?;
                 Self::service_from_row(&row)
             }
 
             async fn list_services(&self) -> Result<Vec<ServiceRecord>> {
-                let rows = sqlx::query("SELECT * FROM services ORDER BY name").fetch_all(&self.pool).await?;
+                let rows = sqlx::query("SELECT * FROM services ORDER BY name").fetch_all(&mut *self.read_conn().await?).await?;
                 rows.iter().map(Self::service_from_row).collect()
             }
 
             async fn set_service_status(&self, name: &str, status: ServiceStatus, message: Option<&str>) -> Result<ServiceRecord> {
-                let mut tx = self.writer().begin_with($begin_write).await?;
+                let mut conn = self.write_conn().await?;
+                let mut tx = conn.begin_with($begin_write).await?;
                 // Read the clock once the write lock is held, so timestamps follow commit order.
                 let now = now_millis();
                 let previous: String = sqlx::query("SELECT status FROM services WHERE name = $1")
@@ -789,6 +888,7 @@ macro_rules! store_impl {
                     Self::event(&mut *tx, "SERVICE", name, Some(&previous), status.as_str(), None, message, now).await?;
                 }
                 tx.commit().await?;
+                drop(conn);
                 self.get_service(name).await
             }
 
@@ -797,7 +897,7 @@ macro_rules! store_impl {
                     .bind(description)
                     .bind(now_millis())
                     .bind(name)
-                    .execute(self.writer())
+                    .execute(&mut *self.write_conn().await?)
                     .await?;
                 if done.rows_affected() == 0 {
                     return Err(StoreError::NotFound(format!("service {name}")));
@@ -806,7 +906,8 @@ macro_rules! store_impl {
             }
 
             async fn add_instances(&self, service: &str, spec: &str, instances: &[NewInstance], deployments: &[NewDeployment]) -> Result<()> {
-                let mut tx = self.writer().begin_with($begin_write).await?;
+                let mut conn = self.write_conn().await?;
+                let mut tx = conn.begin_with($begin_write).await?;
                 // Read the clock once the write lock is held, so timestamps follow commit order.
                 let now = now_millis();
                 let done = sqlx::query("UPDATE services SET spec = $1, updated_at = $2 WHERE name = $3")
@@ -828,7 +929,8 @@ macro_rules! store_impl {
             }
 
             async fn delete_service(&self, name: &str) -> Result<()> {
-                let mut tx = self.writer().begin_with($begin_write).await?;
+                let mut conn = self.write_conn().await?;
+                let mut tx = conn.begin_with($begin_write).await?;
                 let left = sqlx::query("SELECT COUNT(*) AS n FROM service_instances WHERE service_name = $1")
                     .bind(name)
                     .fetch_one(&mut *tx)
@@ -854,7 +956,7 @@ macro_rules! store_impl {
                 let row = sqlx::query("SELECT * FROM service_instances WHERE service_name = $1 AND name = $2")
                     .bind(service)
                     .bind(name)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *self.read_conn().await?)
                     .await?
                     .ok_or_else(|| StoreError::NotFound(format!("service instance {service}/{name}")))?;
                 Self::instance_from_row(&row)
@@ -867,7 +969,7 @@ macro_rules! store_impl {
                 )
                 .bind(service.unwrap_or(""))
                 .bind(environment.unwrap_or(""))
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.read_conn().await?)
                 .await?;
                 rows.iter().map(Self::instance_from_row).collect()
             }
@@ -883,7 +985,7 @@ macro_rules! store_impl {
                 for b in binds {
                     query = query.bind(b);
                 }
-                let rows = query.fetch_all(&self.pool).await?;
+                let rows = query.fetch_all(&mut *self.read_conn().await?).await?;
                 rows.iter().map(Self::instance_from_row).collect()
             }
 
@@ -893,7 +995,7 @@ macro_rules! store_impl {
                 for b in binds {
                     query = query.bind(b);
                 }
-                Ok(query.fetch_one(&self.pool).await?.try_get("n")?)
+                Ok(query.fetch_one(&mut *self.read_conn().await?).await?.try_get("n")?)
             }
 
             async fn version_counts(&self) -> Result<Vec<VersionCount>> {
@@ -905,7 +1007,7 @@ macro_rules! store_impl {
                      UNION ALL SELECT 'pipeline', template_name, template_major, template_minor, COUNT(*) FROM service_pipelines
                        GROUP BY template_name, template_major, template_minor",
                 )
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.read_conn().await?)
                 .await?;
                 rows.iter()
                     .map(|r| {
@@ -922,19 +1024,20 @@ macro_rules! store_impl {
             async fn get_pipeline(&self, service: &str) -> Result<PipelineRecord> {
                 let row = sqlx::query("SELECT * FROM service_pipelines WHERE service_name = $1")
                     .bind(service)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *self.read_conn().await?)
                     .await?
                     .ok_or_else(|| StoreError::NotFound(format!("pipeline of service {service}")))?;
                 Self::pipeline_from_row(&row)
             }
 
             async fn list_pipelines(&self) -> Result<Vec<PipelineRecord>> {
-                let rows = sqlx::query("SELECT * FROM service_pipelines ORDER BY service_name").fetch_all(&self.pool).await?;
+                let rows = sqlx::query("SELECT * FROM service_pipelines ORDER BY service_name").fetch_all(&mut *self.read_conn().await?).await?;
                 rows.iter().map(Self::pipeline_from_row).collect()
             }
 
             async fn create_component(&self, c: &NewComponent, d: &NewDeployment) -> Result<ComponentRecord> {
-                let mut tx = self.writer().begin_with($begin_write).await?;
+                let mut conn = self.write_conn().await?;
+                let mut tx = conn.begin_with($begin_write).await?;
                 // Read the clock once the write lock is held, so timestamps follow commit order.
                 let now = now_millis();
                 sqlx::query(
@@ -960,13 +1063,14 @@ macro_rules! store_impl {
                 Self::insert_deployment(&mut *tx, d, DeploymentStatus::InProgress, now, None).await?;
                 Self::event(&mut *tx, "COMPONENT", &c.name, None, "IN_PROGRESS", Some(&d.id), None, now).await?;
                 tx.commit().await?;
+                drop(conn);
                 self.get_component(&c.name).await
             }
 
             async fn get_component(&self, name: &str) -> Result<ComponentRecord> {
                 let row = sqlx::query("SELECT * FROM components WHERE name = $1")
                     .bind(name)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *self.read_conn().await?)
                     .await?
                     .ok_or_else(|| StoreError::NotFound(format!("component {name}")))?;
                 Self::component_from_row(&row)
@@ -980,13 +1084,14 @@ macro_rules! store_impl {
                 .bind(f.environment_name.as_deref().unwrap_or(""))
                 .bind(f.service_name.as_deref().unwrap_or(""))
                 .bind(f.service_instance_name.as_deref().unwrap_or(""))
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.read_conn().await?)
                 .await?;
                 rows.iter().map(Self::component_from_row).collect()
             }
 
             async fn update_component(&self, c: &NewComponent, d: Option<&NewDeployment>) -> Result<ComponentRecord> {
-                let mut tx = self.writer().begin_with($begin_write).await?;
+                let mut conn = self.write_conn().await?;
+                let mut tx = conn.begin_with($begin_write).await?;
                 // Read the clock once the write lock is held, so timestamps follow commit order.
                 let now = now_millis();
                 let done = sqlx::query(
@@ -1015,11 +1120,13 @@ macro_rules! store_impl {
                     Self::insert_deployment(&mut *tx, d, DeploymentStatus::InProgress, now, None).await?;
                 }
                 tx.commit().await?;
+                drop(conn);
                 self.get_component(&c.name).await
             }
 
             async fn enqueue_deployment(&self, d: &NewDeployment, status: DeploymentStatus) -> Result<DeploymentRecord> {
-                let mut tx = self.writer().begin_with($begin_write).await?;
+                let mut conn = self.write_conn().await?;
+                let mut tx = conn.begin_with($begin_write).await?;
                 // Read the clock once the write lock is held, so timestamps follow commit order.
                 let now = now_millis();
                 if Self::mark_attempt(&mut tx, &d.target, &d.id, status, now).await? == 0 {
@@ -1033,7 +1140,7 @@ macro_rules! store_impl {
             async fn get_deployment(&self, id: &str) -> Result<DeploymentRecord> {
                 let row = sqlx::query("SELECT * FROM deployments WHERE id = $1")
                     .bind(id)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *self.read_conn().await?)
                     .await?
                     .ok_or_else(|| StoreError::NotFound(format!("deployment {id}")))?;
                 Self::deployment_from_row(&row)
@@ -1056,26 +1163,27 @@ macro_rules! store_impl {
                 .bind(f.status.clone().unwrap_or_default())
                 .bind(f.limit.unwrap_or(1000))
                 .bind(f.offset.max(0))
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.read_conn().await?)
                 .await?;
                 rows.iter().map(Self::deployment_from_row).collect()
             }
 
             async fn claim_deployment(&self, worker: &str, lease_ms: i64) -> Result<Option<DeploymentRecord>> {
-                // A look on a reading connection first: an idle worker finding nothing does not
-                // queue for the (single, on SQLite) writing connection, which the deployments that
-                // are finishing and being enqueued need.
                 let any = sqlx::query(concat!("SELECT 1 AS x FROM deployments WHERE ", claimable_deployments!(), " LIMIT 1"))
                 .bind(now_millis())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.read_conn().await?)
                 .await?;
                 if any.is_none() {
                     return Ok(None);
                 }
+                self.claim_next_deployment(worker, lease_ms).await
+            }
+
+            async fn claim_next_deployment(&self, worker: &str, lease_ms: i64) -> Result<Option<DeploymentRecord>> {
                 // One statement: pick the oldest claimable job and lease it (atomic on its own;
                 // SKIP LOCKED on PostgreSQL, the single writer connection on SQLite). The clock is
                 // read once the connection is held, so start times follow commit order.
-                let mut conn = self.writer().acquire().await?;
+                let mut conn = self.write_conn().await?;
                 let now = now_millis();
                 let sql = format!(
                     "UPDATE deployments SET job_state = 'RUNNING', lease_owner = $2, lease_expires_at = $3, attempts = attempts + 1,
@@ -1101,21 +1209,22 @@ macro_rules! store_impl {
                 .bind(now)
                 .bind(id)
                 .bind(worker)
-                .execute(self.writer())
+                .execute(&mut *self.write_conn().await?)
                 .await?;
                 if done.rows_affected() == 0 {
                     return Ok(Heartbeat::Lost);
                 }
                 let cancel = sqlx::query("SELECT cancel_requested FROM deployments WHERE id = $1")
                     .bind(id)
-                    .fetch_one(&self.pool)
+                    .fetch_one(&mut *self.read_conn().await?)
                     .await?
                     .try_get::<i64, _>("cancel_requested")?;
                 Ok(Heartbeat::Held { cancel_requested: cancel != 0 })
             }
 
             async fn request_cancel(&self, id: &str) -> Result<DeploymentRecord> {
-                let mut tx = self.writer().begin_with($begin_write).await?;
+                let mut conn = self.write_conn().await?;
+                let mut tx = conn.begin_with($begin_write).await?;
                 let row = sqlx::query("SELECT * FROM deployments WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&mut *tx)
@@ -1141,6 +1250,7 @@ macro_rules! store_impl {
                 }
                 q.bind(now).execute(&mut *tx).await?;
                 tx.commit().await?;
+                drop(conn);
                 self.get_deployment(id).await
             }
 
@@ -1148,7 +1258,8 @@ macro_rules! store_impl {
                 if lines.is_empty() {
                     return Ok(());
                 }
-                let mut tx = self.writer().begin_with($begin_write).await?;
+                let mut conn = self.write_conn().await?;
+                let mut tx = conn.begin_with($begin_write).await?;
                 // Read the clock once the write lock is held, so timestamps follow commit order.
                 let now = now_millis();
                 Self::insert_log(&mut tx, id, lines.iter().map(|l| (stream, l.as_str())), now).await?;
@@ -1160,7 +1271,7 @@ macro_rules! store_impl {
                 let rows = sqlx::query("SELECT seq, at, stream, line FROM deployment_logs WHERE deployment_id = $1 AND seq > $2 ORDER BY seq")
                     .bind(id)
                     .bind(after_seq)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *self.read_conn().await?)
                     .await?;
                 rows.iter()
                     .map(|r| Ok(LogLine { seq: r.try_get("seq")?, at: r.try_get("at")?, stream: r.try_get("stream")?, line: r.try_get("line")? }))
@@ -1168,86 +1279,24 @@ macro_rules! store_impl {
             }
 
             async fn finish_deployment(&self, id: &str, worker: &str, finish: &Finish) -> Result<DeploymentRecord> {
-                let mut tx = self.writer().begin_with($begin_write).await?;
-                // Read the clock once the write lock is held, so timestamps follow commit order.
-                let now = now_millis();
-                // Only the worker holding the lease finishes a running deployment.
-                let finished = sqlx::query(
-                    "UPDATE deployments SET status = $1, status_message = $2, job_state = 'DONE', lease_owner = NULL, lease_expires_at = NULL,
-                            completed_at = $3, updated_at = $3 WHERE id = $4 AND job_state = 'RUNNING' AND lease_owner = $5 RETURNING *",
-                )
-                .bind(finish.status.as_str())
-                .bind(&finish.status_message)
-                .bind(now)
-                .bind(id)
-                .bind(worker)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some(finished) = finished else {
-                    return Err(match sqlx::query("SELECT id FROM deployments WHERE id = $1").bind(id).fetch_optional(&mut *tx).await? {
-                        Some(_) => StoreError::Conflict(format!("worker {worker} no longer holds deployment {id}")),
-                        None => StoreError::NotFound(format!("deployment {id}")),
-                    });
+                let Some(row) = sqlx::query("SELECT * FROM deployments WHERE id = $1").bind(id).fetch_optional(&mut *self.read_conn().await?).await? else {
+                    return Err(StoreError::NotFound(format!("deployment {id}")));
                 };
-                let d = Self::deployment_from_row(&finished)?;
-                // Everything else is decided by now: one batch (one call on SQLite).
-                let mut batch = Batch::default();
-                if let Some((rollout, seq)) = Self::rollout_link(&finished)? {
-                    Self::rollout_finish_statements(&mut batch, &rollout, seq, id, finish.status);
+                self.finish_claimed(&Self::deployment_from_row(&row)?, worker, finish).await
+            }
+
+            async fn finish_claimed(&self, d: &DeploymentRecord, worker: &str, finish: &Finish) -> Result<DeploymentRecord> {
+                // What a finish writes follows from the deployment's fixed fields; the write is
+                // one batch (one call on SQLite), guarded by the lease.
+                let id = d.id.as_str();
+                let written = self.write_batch(|now| Self::finish_batch(d, worker, finish, now)).await?;
+                if let Some(row) = written.as_ref().and_then(|rows| rows.first()) {
+                    return Self::deployment_from_row(row);
                 }
-                let (table, wh, binds) = Self::target_row(&d.target);
-                let n = binds.len();
-                let row_args = || -> Vec<Arg> { binds.iter().map(|b| Arg::Text(b.clone())).collect() };
-                let (tt, key) = (d.target.target_type().as_str(), d.target.key());
-                let succeeded = matches!(finish.status, DeploymentStatus::Succeeded | DeploymentStatus::DeleteComplete);
-                let status = if d.action == DeploymentAction::Deprovision && succeeded { "DELETED" } else { finish.status.as_str() };
-                Self::target_event_statement(&mut batch, &d.target, status, id, finish.status_message.as_deref(), now);
-                match (d.action, succeeded) {
-                    (DeploymentAction::Deprovision, true) => {
-                        batch.push(format!("DELETE FROM {table} WHERE {wh}"), row_args());
-                        batch.push("DELETE FROM resource_outputs WHERE target_type = $1 AND target_key = $2", vec![tt.into(), (&key).into()]);
-                        Self::resources_statements(&mut batch, tt, &key, Some(&[]));
-                    }
-                    (DeploymentAction::Provision, true) if matches!(d.target, Target::Component(_)) => {
-                        // A component's fields are written when it is created or updated.
-                        batch.push(
-                            "UPDATE components SET deployment_status = 'SUCCEEDED', deployment_status_message = NULL,
-                                    last_succeeded_deployment_id = $1, last_deployment_succeeded_at = $2, updated_at = $2 WHERE name = $3",
-                            vec![id.into(), now.into(), (&key).into()],
-                        );
-                        Self::outputs_statements(&mut batch, tt, &key, id, finish.outputs.as_deref());
-                        Self::resources_statements(&mut batch, tt, &key, finish.resources.as_deref());
-                    }
-                    (DeploymentAction::Provision, true) => {
-                        let t = &d.target_state;
-                        let sql = format!(
-                            "UPDATE {table} SET template_major = ${a}, template_minor = ${b}, spec = ${c}, inputs = ${d}, deployment_status = 'SUCCEEDED',
-                                    deployment_status_message = NULL, last_succeeded_deployment_id = ${e}, last_deployment_succeeded_at = ${f}, updated_at = ${f}
-                              WHERE {wh}",
-                            a = n + 1, b = n + 2, c = n + 3, d = n + 4, e = n + 5, f = n + 6
-                        );
-                        let major: i64 = t.template_major_version.parse().map_err(|_| StoreError::Corrupt("target major".into()))?;
-                        let minor: i64 = t.template_minor_version.parse().map_err(|_| StoreError::Corrupt("target minor".into()))?;
-                        let mut args = row_args();
-                        args.extend([major.into(), minor.into(), (&t.spec).into(), t.inputs.to_string().into(), id.into(), now.into()]);
-                        batch.push(sql, args);
-                        Self::outputs_statements(&mut batch, tt, &key, id, finish.outputs.as_deref());
-                        Self::resources_statements(&mut batch, tt, &key, finish.resources.as_deref());
-                    }
-                    (_, false) => {
-                        let sql = format!(
-                            "UPDATE {table} SET deployment_status = ${}, deployment_status_message = ${}, updated_at = ${} WHERE {wh}",
-                            n + 1, n + 2, n + 3
-                        );
-                        let mut args = row_args();
-                        args.extend([finish.status.as_str().into(), (&finish.status_message).into(), now.into()]);
-                        batch.push(sql, args);
-                    }
-                }
-                Self::log_statements(&mut batch, id, finish.log.iter().map(|(s, l)| (s.as_str(), l.as_str())), now);
-                Self::run_batch(&mut tx, batch).await?;
-                tx.commit().await?;
-                Ok(d)
+                Err(match sqlx::query("SELECT id FROM deployments WHERE id = $1").bind(id).fetch_optional(&mut *self.read_conn().await?).await? {
+                    Some(_) => StoreError::Conflict(format!("worker {worker} no longer holds deployment {id}")),
+                    None => StoreError::NotFound(format!("deployment {id}")),
+                })
             }
 
             async fn create_access_key(&self, k: &AccessKeyRecord) -> Result<()> {
@@ -1257,7 +1306,7 @@ macro_rules! store_impl {
                     .bind(k.role.as_str())
                     .bind(&k.description)
                     .bind(k.created_at)
-                    .execute(self.writer())
+                    .execute(&mut *self.write_conn().await?)
                     .await
                     .map_err(|e| map_unique(e, || format!("access key {} already exists", k.id)))?;
                 Ok(())
@@ -1266,14 +1315,14 @@ macro_rules! store_impl {
             async fn get_access_key(&self, id: &str) -> Result<AccessKeyRecord> {
                 let row = sqlx::query("SELECT * FROM access_keys WHERE id = $1")
                     .bind(id)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *self.read_conn().await?)
                     .await?
                     .ok_or_else(|| StoreError::NotFound(format!("access key {id}")))?;
                 Self::key_from_row(&row)
             }
 
             async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>> {
-                let rows = sqlx::query("SELECT * FROM access_keys ORDER BY created_at, id").fetch_all(&self.pool).await?;
+                let rows = sqlx::query("SELECT * FROM access_keys ORDER BY created_at, id").fetch_all(&mut *self.read_conn().await?).await?;
                 rows.iter().map(Self::key_from_row).collect()
             }
 
@@ -1281,7 +1330,7 @@ macro_rules! store_impl {
                 let done = sqlx::query("UPDATE access_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                     .bind(now_millis())
                     .bind(id)
-                    .execute(self.writer())
+                    .execute(&mut *self.write_conn().await?)
                     .await?;
                 let key = self.get_access_key(id).await?;
                 if done.rows_affected() == 0 {
@@ -1291,7 +1340,8 @@ macro_rules! store_impl {
             }
 
             async fn delete_deployment(&self, id: &str) -> Result<DeploymentRecord> {
-                let mut tx = self.writer().begin_with($begin_write).await?;
+                let mut conn = self.write_conn().await?;
+                let mut tx = conn.begin_with($begin_write).await?;
                 let row = sqlx::query("SELECT * FROM deployments WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&mut *tx)
@@ -1315,12 +1365,13 @@ macro_rules! store_impl {
             }
 
             async fn tags(&self, arn: &str) -> Result<Vec<(String, String)>> {
-                let rows = sqlx::query("SELECT key, value FROM tags WHERE resource_arn = $1 ORDER BY key").bind(arn).fetch_all(&self.pool).await?;
+                let rows = sqlx::query("SELECT key, value FROM tags WHERE resource_arn = $1 ORDER BY key").bind(arn).fetch_all(&mut *self.read_conn().await?).await?;
                 rows.iter().map(|r| Ok((r.try_get("key")?, r.try_get("value")?))).collect()
             }
 
             async fn tag(&self, arn: &str, tags: &[(String, String)], max: usize) -> Result<()> {
-                let mut tx = self.writer().begin_with($begin_write).await?;
+                let mut conn = self.write_conn().await?;
+                let mut tx = conn.begin_with($begin_write).await?;
                 for (k, v) in tags {
                     sqlx::query("INSERT INTO tags (resource_arn, key, value) VALUES ($1, $2, $3) ON CONFLICT (resource_arn, key) DO UPDATE SET value = excluded.value")
                         .bind(arn)
@@ -1338,7 +1389,8 @@ macro_rules! store_impl {
             }
 
             async fn untag(&self, arn: &str, keys: &[String]) -> Result<()> {
-                let mut tx = self.writer().begin_with($begin_write).await?;
+                let mut conn = self.write_conn().await?;
+                let mut tx = conn.begin_with($begin_write).await?;
                 for k in keys {
                     sqlx::query("DELETE FROM tags WHERE resource_arn = $1 AND key = $2").bind(arn).bind(k).execute(&mut *tx).await?;
                 }
@@ -1353,7 +1405,7 @@ macro_rules! store_impl {
                     .bind(&r.connection_arn)
                     .bind(&r.encryption_key)
                     .bind(r.created_at)
-                    .execute(self.writer())
+                    .execute(&mut *self.write_conn().await?)
                     .await
                     .map_err(|e| map_unique(e, || format!("repository {}:{} is already linked", r.provider, r.name)))?;
                 Ok(())
@@ -1363,20 +1415,20 @@ macro_rules! store_impl {
                 let r = sqlx::query("SELECT * FROM repositories WHERE provider = $1 AND name = $2")
                     .bind(provider)
                     .bind(name)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *self.read_conn().await?)
                     .await?
                     .ok_or_else(|| StoreError::NotFound(format!("repository {provider}:{name}")))?;
                 Self::repo_from_row(&r)
             }
 
             async fn list_repositories(&self) -> Result<Vec<RepositoryRecord>> {
-                let rows = sqlx::query("SELECT * FROM repositories ORDER BY provider, name").fetch_all(&self.pool).await?;
+                let rows = sqlx::query("SELECT * FROM repositories ORDER BY provider, name").fetch_all(&mut *self.read_conn().await?).await?;
                 rows.iter().map(Self::repo_from_row).collect()
             }
 
             async fn delete_repository(&self, provider: &str, name: &str) -> Result<RepositoryRecord> {
                 let r = self.get_repository(provider, name).await?;
-                sqlx::query("DELETE FROM repositories WHERE provider = $1 AND name = $2").bind(provider).bind(name).execute(self.writer()).await?;
+                sqlx::query("DELETE FROM repositories WHERE provider = $1 AND name = $2").bind(provider).bind(name).execute(&mut *self.write_conn().await?).await?;
                 Ok(r)
             }
 
@@ -1389,7 +1441,7 @@ macro_rules! store_impl {
                      UNION ALL SELECT 'component', deployment_status, COUNT(*) FROM components GROUP BY deployment_status
                      UNION ALL SELECT 'deployment', status, COUNT(*) FROM deployments GROUP BY status",
                 )
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.read_conn().await?)
                 .await?;
                 rows.iter()
                     .map(|r| Ok(StatusCount { resource: r.try_get("resource")?, status: r.try_get("status")?, count: r.try_get("n")? }))
@@ -1405,7 +1457,7 @@ macro_rules! store_impl {
                 .bind(f.resource_type.as_deref().unwrap_or(""))
                 .bind(f.resource.as_deref().unwrap_or(""))
                 .bind(if f.limit > 0 { f.limit } else { 1000 })
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.read_conn().await?)
                 .await?;
                 rows.iter()
                     .map(|r| {
@@ -1432,14 +1484,15 @@ macro_rules! store_impl {
                 .bind(operation)
                 .bind(token)
                 .bind(since)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.read_conn().await?)
                 .await?;
                 row.map(|r| Ok(IdempotentReply { request_hash: r.try_get("request_hash")?, response: r.try_get("response")?, created_at: r.try_get("created_at")? }))
                     .transpose()
             }
 
             async fn save_idempotent_reply(&self, caller: &str, operation: &str, token: &str, reply: &IdempotentReply, since: i64) -> Result<()> {
-                let mut tx = self.writer().begin_with($begin_write).await?;
+                let mut conn = self.write_conn().await?;
+                let mut tx = conn.begin_with($begin_write).await?;
                 sqlx::query("DELETE FROM idempotency WHERE created_at < $1").bind(since).execute(&mut *tx).await?;
                 sqlx::query(
                     "INSERT INTO idempotency (caller, operation, token, request_hash, response, created_at) VALUES ($1, $2, $3, $4, $5, $6)
@@ -1458,7 +1511,8 @@ macro_rules! store_impl {
             }
 
             async fn report_outputs(&self, id: &str, outputs: &[(String, String)], log_line: &str) -> Result<DeploymentRecord> {
-                let mut tx = self.writer().begin_with($begin_write).await?;
+                let mut conn = self.write_conn().await?;
+                let mut tx = conn.begin_with($begin_write).await?;
                 // Read the clock once the write lock is held, so timestamps follow commit order.
                 let now = now_millis();
                 let row = sqlx::query("SELECT * FROM deployments WHERE id = $1")
@@ -1489,7 +1543,7 @@ macro_rules! store_impl {
             async fn reported_outputs(&self, id: &str) -> Result<Vec<(String, String)>> {
                 let rows = sqlx::query("SELECT key, value FROM deployment_outputs WHERE deployment_id = $1 ORDER BY key")
                     .bind(id)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *self.read_conn().await?)
                     .await?;
                 rows.iter().map(|r| Ok((r.try_get("key")?, r.try_get("value")?))).collect()
             }
@@ -1498,7 +1552,7 @@ macro_rules! store_impl {
                 let rows = sqlx::query("SELECT name, identifier, engine FROM provisioned_resources WHERE target_type = $1 AND target_key = $2 ORDER BY name, identifier")
                     .bind(target.target_type().as_str())
                     .bind(target.key())
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *self.read_conn().await?)
                     .await?;
                 rows.iter().map(|r| Ok(ProvisionedResource { name: r.try_get("name")?, identifier: r.try_get("identifier")?, engine: r.try_get("engine")? })).collect()
             }
@@ -1507,7 +1561,7 @@ macro_rules! store_impl {
                 let rows = sqlx::query("SELECT key, value FROM resource_outputs WHERE target_type = $1 AND target_key = $2 ORDER BY key")
                     .bind(target.target_type().as_str())
                     .bind(target.key())
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *self.read_conn().await?)
                     .await?;
                 rows.iter().map(|r| Ok((r.try_get("key")?, r.try_get("value")?))).collect()
             }

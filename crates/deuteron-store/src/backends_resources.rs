@@ -247,6 +247,7 @@ macro_rules! resource_helpers {
                     created_at: row.try_get("created_at")?,
                     started_at: row.try_get("started_at")?,
                     completed_at: row.try_get("completed_at")?,
+                    rollout_item: Self::rollout_link(row)?,
                 })
             }
 
@@ -255,34 +256,46 @@ macro_rules! resource_helpers {
             where
                 E: sqlx::Executor<'e, Database = <$store as HasDb>::Db>,
             {
-                let (service, instance, component) = d.target.names(&d.target_state);
-                let json = |s: &ResourceState| serde_json::to_string(s).expect("states serialise");
-                let row = sqlx::query(
-                    "INSERT INTO deployments (id, target_type, target_key, environment_name, service_name, service_instance_name,
-                         component_name, action, status, initial_state, target_state, job_state, created_at, updated_at, rollout_id, rollout_seq)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'QUEUED', $12, $12, $13, $14) RETURNING *",
-                )
-                .bind(&d.id)
-                .bind(d.target.target_type().as_str())
-                .bind(d.target.key())
-                .bind(&d.environment_name)
-                .bind(service)
-                .bind(instance)
-                .bind(component)
-                .bind(d.action.as_str())
-                .bind(status.as_str())
-                .bind(d.initial_state.as_ref().map(json))
-                .bind(json(&d.target_state))
-                .bind(now)
-                .bind(link.map(|l| l.rollout_id.as_str()))
-                .bind(link.map(|l| i64::from(l.seq)))
-                .fetch_one(exec)
-                .await
-                .map_err(|e| map_unique(e, || format!("{} has a deployment in progress; wait for it to finish or cancel it", d.target)))?;
+                let (sql, args) = Self::insert_deployment_statement(d, status, now, link);
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for a in &args {
+                    q = bind_arg(q, a);
+                }
+                let row = q.fetch_one(exec).await.map_err(|e| map_unique(e, || Self::in_progress(d)))?;
                 Self::deployment_from_row(&row)
             }
 
-            async fn insert_instances(tx: &mut sqlx::Transaction<'static, <$store as HasDb>::Db>, instances: &[NewInstance], now: i64) -> Result<()> {
+            fn in_progress(d: &NewDeployment) -> String {
+                format!("{} has a deployment in progress; wait for it to finish or cancel it", d.target)
+            }
+
+            /// The statement inserting a queued deployment and returning its row.
+            fn insert_deployment_statement(d: &NewDeployment, status: DeploymentStatus, now: i64, link: Option<&RolloutLink>) -> (String, Vec<Arg>) {
+                let (service, instance, component) = d.target.names(&d.target_state);
+                let json = |s: &ResourceState| serde_json::to_string(s).expect("states serialise");
+                let sql = "INSERT INTO deployments (id, target_type, target_key, environment_name, service_name, service_instance_name,
+                         component_name, action, status, initial_state, target_state, job_state, created_at, updated_at, rollout_id, rollout_seq)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'QUEUED', $12, $12, $13, $14) RETURNING *";
+                let args = vec![
+                    (&d.id).into(),
+                    d.target.target_type().as_str().into(),
+                    d.target.key().into(),
+                    (&d.environment_name).into(),
+                    service.into(),
+                    instance.into(),
+                    component.into(),
+                    d.action.as_str().into(),
+                    status.as_str().into(),
+                    Arg::OptText(d.initial_state.as_ref().map(json)),
+                    json(&d.target_state).into(),
+                    now.into(),
+                    link.map(|l| l.rollout_id.as_str()).into(),
+                    link.map(|l| i64::from(l.seq)).into(),
+                ];
+                (sql.to_string(), args)
+            }
+
+            async fn insert_instances(tx: &mut sqlx::Transaction<'_, <$store as HasDb>::Db>, instances: &[NewInstance], now: i64) -> Result<()> {
                 for i in instances {
                     sqlx::query(
                         "INSERT INTO service_instances (service_name, name, environment_name, template_name, template_major, template_minor,
@@ -310,7 +323,7 @@ macro_rules! resource_helpers {
             /// Appends `(stream, line)` pairs to a deployment's log after its last line (in the
             /// caller's transaction).
             async fn insert_log<'a>(
-                tx: &mut sqlx::Transaction<'static, <$store as HasDb>::Db>,
+                tx: &mut sqlx::Transaction<'_, <$store as HasDb>::Db>,
                 id: &str,
                 lines: impl Iterator<Item = (&'a str, &'a str)>,
                 now: i64,
@@ -346,46 +359,107 @@ macro_rules! resource_helpers {
             }
 
             /// Runs `batch` in `tx`: in one call to the connection on SQLite, statement by
-            /// statement on PostgreSQL. Returns the rows all statements affected.
-            async fn run_batch(tx: &mut sqlx::Transaction<'static, <$store as HasDb>::Db>, batch: Batch) -> Result<u64> {
-                fn bound<'q, Q: sqlx::Database>(
-                    q: sqlx::query::Query<'q, Q, <Q as sqlx::Database>::Arguments>,
-                    a: &Arg,
-                ) -> sqlx::query::Query<'q, Q, <Q as sqlx::Database>::Arguments>
-                where
-                    i64: sqlx::Encode<'q, Q> + sqlx::Type<Q>,
-                    String: sqlx::Encode<'q, Q> + sqlx::Type<Q>,
-                    Option<i64>: sqlx::Encode<'q, Q> + sqlx::Type<Q>,
-                    Option<String>: sqlx::Encode<'q, Q> + sqlx::Type<Q>,
-                {
-                    match a {
-                        Arg::Int(v) => q.bind(*v),
-                        Arg::Text(v) => q.bind(v.clone()),
-                        Arg::OptInt(v) => q.bind(*v),
-                        Arg::OptText(v) => q.bind(v.clone()),
-                    }
-                }
+            /// statement on PostgreSQL. Returns the rows all statements affected; a guarded
+            /// statement that changes nothing fails it with `Conflict` (the caller's transaction
+            /// then ends without its changes).
+            async fn run_batch(tx: &mut sqlx::Transaction<'_, <$store as HasDb>::Db>, batch: Batch) -> Result<u64> {
                 if batch.statements.is_empty() {
                     return Ok(0);
                 }
+                let guard_failed = || StoreError::Conflict("a guarded statement of a batch changed nothing".into());
                 let mut affected = 0;
                 if Self::ONE_CALL_BATCHES {
                     let (sql, args) = batch.joined();
                     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                     for a in args {
-                        q = bound(q, a);
+                        q = bind_arg(q, a);
                     }
-                    affected += q.execute(&mut **tx).await?.rows_affected();
+                    affected += match q.execute(&mut **tx).await {
+                        Ok(r) => r.rows_affected(),
+                        Err(e) if is_guard_failure(&e) => return Err(guard_failed()),
+                        Err(e) => return Err(e.into()),
+                    };
                 } else {
-                    for (sql, args) in &batch.statements {
-                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
-                        for a in args {
-                            q = bound(q, a);
+                    for s in &batch.statements {
+                        let mut q = sqlx::query(sqlx::AssertSqlSafe(s.sql.clone()));
+                        for a in &s.args {
+                            q = bind_arg(q, a);
                         }
-                        affected += q.execute(&mut **tx).await?.rows_affected();
+                        let n = q.execute(&mut **tx).await?.rows_affected();
+                        if s.guarded && n == 0 {
+                            return Err(guard_failed());
+                        }
+                        affected += n;
                     }
                 }
                 Ok(affected)
+            }
+
+            /// The statements finishing deployment `d` as `finish` says, if `worker` holds it:
+            /// the guarded status change (returning the row) first.
+            fn finish_batch(d: &DeploymentRecord, worker: &str, finish: &Finish, now: i64) -> Result<Batch> {
+                let id = d.id.as_str();
+                // Only the worker holding the lease finishes a running deployment (guarded).
+                let mut batch = Batch::default();
+                batch.push_returning(
+                    "UPDATE deployments SET status = $1, status_message = $2, job_state = 'DONE', lease_owner = NULL, lease_expires_at = NULL,
+                            completed_at = $3, updated_at = $3 WHERE id = $4 AND job_state = 'RUNNING' AND lease_owner = $5 RETURNING *",
+                    vec![finish.status.as_str().into(), (&finish.status_message).into(), now.into(), id.into(), worker.into()],
+                );
+                if let Some((rollout, seq)) = &d.rollout_item {
+                    Self::rollout_finish_statements(&mut batch, rollout, *seq, id, finish.status);
+                }
+                let (table, wh, binds) = Self::target_row(&d.target);
+                let n = binds.len();
+                let row_args = || -> Vec<Arg> { binds.iter().map(|b| Arg::Text(b.clone())).collect() };
+                let (tt, key) = (d.target.target_type().as_str(), d.target.key());
+                let succeeded = matches!(finish.status, DeploymentStatus::Succeeded | DeploymentStatus::DeleteComplete);
+                let status = if d.action == DeploymentAction::Deprovision && succeeded { "DELETED" } else { finish.status.as_str() };
+                Self::target_event_statement(&mut batch, &d.target, status, id, finish.status_message.as_deref(), now);
+                match (d.action, succeeded) {
+                    (DeploymentAction::Deprovision, true) => {
+                        batch.push(format!("DELETE FROM {table} WHERE {wh}"), row_args());
+                        batch.push("DELETE FROM resource_outputs WHERE target_type = $1 AND target_key = $2", vec![tt.into(), (&key).into()]);
+                        Self::resources_statements(&mut batch, tt, &key, Some(&[]));
+                    }
+                    (DeploymentAction::Provision, true) if matches!(d.target, Target::Component(_)) => {
+                        // A component's fields are written when it is created or updated.
+                        batch.push(
+                            "UPDATE components SET deployment_status = 'SUCCEEDED', deployment_status_message = NULL,
+                                    last_succeeded_deployment_id = $1, last_deployment_succeeded_at = $2, updated_at = $2 WHERE name = $3",
+                            vec![id.into(), now.into(), (&key).into()],
+                        );
+                        Self::outputs_statements(&mut batch, tt, &key, id, finish.outputs.as_deref());
+                        Self::resources_statements(&mut batch, tt, &key, finish.resources.as_deref());
+                    }
+                    (DeploymentAction::Provision, true) => {
+                        let t = &d.target_state;
+                        let sql = format!(
+                            "UPDATE {table} SET template_major = ${a}, template_minor = ${b}, spec = ${c}, inputs = ${d}, deployment_status = 'SUCCEEDED',
+                                    deployment_status_message = NULL, last_succeeded_deployment_id = ${e}, last_deployment_succeeded_at = ${f}, updated_at = ${f}
+                              WHERE {wh}",
+                            a = n + 1, b = n + 2, c = n + 3, d = n + 4, e = n + 5, f = n + 6
+                        );
+                        let major: i64 = t.template_major_version.parse().map_err(|_| StoreError::Corrupt("target major".into()))?;
+                        let minor: i64 = t.template_minor_version.parse().map_err(|_| StoreError::Corrupt("target minor".into()))?;
+                        let mut args = row_args();
+                        args.extend([major.into(), minor.into(), (&t.spec).into(), t.inputs.to_string().into(), id.into(), now.into()]);
+                        batch.push(sql, args);
+                        Self::outputs_statements(&mut batch, tt, &key, id, finish.outputs.as_deref());
+                        Self::resources_statements(&mut batch, tt, &key, finish.resources.as_deref());
+                    }
+                    (_, false) => {
+                        let sql = format!(
+                            "UPDATE {table} SET deployment_status = ${}, deployment_status_message = ${}, updated_at = ${} WHERE {wh}",
+                            n + 1, n + 2, n + 3
+                        );
+                        let mut args = row_args();
+                        args.extend([finish.status.as_str().into(), (&finish.status_message).into(), now.into()]);
+                        batch.push(sql, args);
+                    }
+                }
+                Self::log_statements(&mut batch, id, finish.log.iter().map(|(s, l)| (s.as_str(), l.as_str())), now);
+                Ok(batch)
             }
 
             /// Records a status change (in the caller's transaction).
@@ -422,7 +496,7 @@ macro_rules! resource_helpers {
             /// Records a change of `target` to `status`, reading its previous status in the same
             /// statement (in the caller's transaction, before the row is updated).
             async fn target_event(
-                tx: &mut sqlx::Transaction<'static, <$store as HasDb>::Db>,
+                tx: &mut sqlx::Transaction<'_, <$store as HasDb>::Db>,
                 target: &Target,
                 status: &str,
                 deployment_id: &str,
@@ -514,14 +588,20 @@ macro_rules! resource_helpers {
             /// Marks a target's deployment fields for a newly enqueued deployment, recording the
             /// status change; 0 when the target does not exist (its event is written only if it does).
             async fn mark_attempt(
-                tx: &mut sqlx::Transaction<'static, <$store as HasDb>::Db>,
+                tx: &mut sqlx::Transaction<'_, <$store as HasDb>::Db>,
                 target: &Target,
                 id: &str,
                 status: DeploymentStatus,
                 now: i64,
             ) -> Result<u64> {
                 let mut batch = Batch::default();
-                Self::target_event_statement(&mut batch, target, status.as_str(), id, None, now);
+                Self::mark_attempt_statements(&mut batch, target, id, status, now);
+                Self::run_batch(tx, batch).await
+            }
+
+            /// The statements of [`Self::mark_attempt`].
+            fn mark_attempt_statements(batch: &mut Batch, target: &Target, id: &str, status: DeploymentStatus, now: i64) {
+                Self::target_event_statement(batch, target, status.as_str(), id, None, now);
                 let (table, wh, binds) = Self::target_row(target);
                 let n = binds.len();
                 let sql = format!(
@@ -532,7 +612,6 @@ macro_rules! resource_helpers {
                 let mut args: Vec<Arg> = binds.into_iter().map(Arg::Text).collect();
                 args.extend([status.as_str().into(), id.into(), now.into()]);
                 batch.push(sql, args);
-                Self::run_batch(tx, batch).await
             }
 
             const CLAIM_SQL: &'static str = concat!(

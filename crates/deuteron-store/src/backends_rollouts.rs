@@ -106,7 +106,7 @@ macro_rules! rollout_methods {
         /// An item's wave and the facts deciding which count it adds to; `None` for an unknown
         /// item or one outside every wave.
         async fn item_facts(
-            tx: &mut sqlx::Transaction<'static, <$store as HasDb>::Db>,
+            tx: &mut sqlx::Transaction<'_, <$store as HasDb>::Db>,
             rollout_id: &str,
             seq: i64,
         ) -> Result<Option<(i64, ItemFacts)>> {
@@ -141,7 +141,7 @@ macro_rules! rollout_methods {
 
         /// Moves an item from the count `before` decides to the one `after` decides.
         async fn move_item(
-            tx: &mut sqlx::Transaction<'static, <$store as HasDb>::Db>,
+            tx: &mut sqlx::Transaction<'_, <$store as HasDb>::Db>,
             rollout_id: &str,
             wave: i64,
             before: &ItemFacts,
@@ -179,7 +179,8 @@ macro_rules! rollout_methods {
         }
 
         async fn db_create_rollout(&self, r: &NewRollout) -> Result<RolloutRecord> {
-            let mut tx = self.writer().begin_with($begin_write).await?;
+            let mut conn = self.write_conn().await?;
+            let mut tx = conn.begin_with($begin_write).await?;
             // Read the clock once the write lock is held, so timestamps follow commit order.
             let now = now_millis();
             sqlx::query(
@@ -246,20 +247,21 @@ macro_rules! rollout_methods {
             }
             Self::event(&mut *tx, "ROLLOUT", &r.id, None, r.status.as_str(), None, r.status_message.as_deref(), now).await?;
             tx.commit().await?;
+            drop(conn);
             self.db_get_rollout(&r.id).await
         }
 
         async fn db_get_rollout(&self, id: &str) -> Result<RolloutRecord> {
             let row = sqlx::query("SELECT * FROM rollouts WHERE id = $1")
                 .bind(id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.read_conn().await?)
                 .await?
                 .ok_or_else(|| StoreError::NotFound(format!("rollout {id}")))?;
             Self::rollout_from_row(&row)
         }
 
         async fn db_list_rollouts(&self, limit: i64) -> Result<Vec<RolloutRecord>> {
-            let rows = sqlx::query("SELECT * FROM rollouts ORDER BY created_at DESC, id DESC LIMIT $1").bind(limit).fetch_all(&self.pool).await?;
+            let rows = sqlx::query("SELECT * FROM rollouts ORDER BY created_at DESC, id DESC LIMIT $1").bind(limit).fetch_all(&mut *self.read_conn().await?).await?;
             rows.iter().map(Self::rollout_from_row).collect()
         }
 
@@ -279,12 +281,12 @@ macro_rules! rollout_methods {
                   WHERE i.rollout_id = $1 AND {cond} AND $2 >= -1
                   ORDER BY i.seq LIMIT $3"
             );
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).bind(wave).bind(limit).fetch_all(&self.pool).await?;
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).bind(wave).bind(limit).fetch_all(&mut *self.read_conn().await?).await?;
             rows.iter().map(Self::rollout_item_from_row).collect()
         }
 
         async fn db_rollout_counts(&self, id: &str) -> Result<RolloutCounts> {
-            let rows = sqlx::query("SELECT * FROM rollout_waves WHERE rollout_id = $1 ORDER BY wave").bind(id).fetch_all(&self.pool).await?;
+            let rows = sqlx::query("SELECT * FROM rollout_waves WHERE rollout_id = $1 ORDER BY wave").bind(id).fetch_all(&mut *self.read_conn().await?).await?;
             rows.iter()
                 .map(|r| {
                     let n = |c: &str| -> Result<u64> { Ok(r.try_get::<i64, _>(c)?.max(0) as u64) };
@@ -310,15 +312,22 @@ macro_rules! rollout_methods {
             // answer to its second claim) does not queue for the writer.
             let due = sqlx::query(concat!("SELECT 1 AS x FROM rollouts WHERE ", due_rollouts!(), " LIMIT 1"))
             .bind(now_millis())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.read_conn().await?)
             .await?;
             if due.is_none() {
                 return Ok(None);
             }
-            let mut conn = self.writer().acquire().await?;
+            let mut conn = self.write_conn().await?;
             let now = now_millis();
             let sql = format!("UPDATE rollouts SET lease_owner = $2, lease_expires_at = $3 WHERE id = ({}) RETURNING *", Self::ROLLOUT_CLAIM_SQL);
             let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(worker).bind(now + lease_ms).fetch_optional(&mut *conn).await?;
+            row.map(|r| Self::rollout_from_row(&r)).transpose()
+        }
+
+        async fn db_renew_rollout(&self, id: &str, worker: &str, lease_ms: i64) -> Result<Option<RolloutRecord>> {
+            let mut conn = self.write_conn().await?;
+            let sql = "UPDATE rollouts SET lease_expires_at = $3 WHERE id = $1 AND lease_owner = $2 RETURNING *";
+            let row = sqlx::query(sql).bind(id).bind(worker).bind(now_millis() + lease_ms).fetch_optional(&mut *conn).await?;
             row.map(|r| Self::rollout_from_row(&r)).transpose()
         }
 
@@ -326,13 +335,14 @@ macro_rules! rollout_methods {
             sqlx::query("UPDATE rollouts SET lease_owner = NULL, lease_expires_at = NULL WHERE id = $1 AND lease_owner = $2")
                 .bind(id)
                 .bind(worker)
-                .execute(self.writer())
+                .execute(&mut *self.write_conn().await?)
                 .await?;
             Ok(())
         }
 
         async fn db_change_rollout(&self, id: &str, c: &RolloutChange) -> Result<RolloutRecord> {
-            let mut tx = self.writer().begin_with($begin_write).await?;
+            let mut conn = self.write_conn().await?;
+            let mut tx = conn.begin_with($begin_write).await?;
             // Read the clock once the write lock is held, so timestamps follow commit order.
             let now = now_millis();
             let row = sqlx::query("SELECT status, status_message FROM rollouts WHERE id = $1")
@@ -366,6 +376,7 @@ macro_rules! rollout_methods {
                 Self::event(&mut *tx, "ROLLOUT", id, Some(&status), c.status.as_str(), None, c.status_message.as_deref(), now).await?;
             }
             tx.commit().await?;
+            drop(conn);
             self.db_get_rollout(id).await
         }
 
@@ -375,7 +386,8 @@ macro_rules! rollout_methods {
             } else {
                 "UPDATE rollout_items SET skip_reason = $1 WHERE rollout_id = $2 AND seq = $3 AND deployment_id IS NULL"
             };
-            let mut tx = self.writer().begin_with($begin_write).await?;
+            let mut conn = self.write_conn().await?;
+            let mut tx = conn.begin_with($begin_write).await?;
             let Some((wave, before)) = Self::item_facts(&mut tx, id, i64::from(seq)).await? else { return Ok(()) };
             let changed = sqlx::query(sql).bind(reason).bind(id).bind(i64::from(seq)).execute(&mut *tx).await?.rows_affected();
             if changed > 0 {
@@ -395,13 +407,14 @@ macro_rules! rollout_methods {
             let row = sqlx::query("SELECT policy, automatic FROM template_rollout_policies WHERE template_kind = $1 AND template_name = $2")
                 .bind(kind.as_str())
                 .bind(name)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.read_conn().await?)
                 .await?;
             row.map(|r| Ok((r.try_get("policy")?, r.try_get::<i64, _>("automatic")? != 0))).transpose()
         }
 
         async fn db_set_template_rollout_policy(&self, kind: TemplateKind, name: &str, policy: Option<(&str, bool)>) -> Result<()> {
-            let mut tx = self.writer().begin_with($begin_write).await?;
+            let mut conn = self.write_conn().await?;
+            let mut tx = conn.begin_with($begin_write).await?;
             sqlx::query("DELETE FROM template_rollout_policies WHERE template_kind = $1 AND template_name = $2")
                 .bind(kind.as_str())
                 .bind(name)
@@ -425,7 +438,7 @@ macro_rules! rollout_methods {
                 .bind(token)
                 .bind(service)
                 .bind(name)
-                .execute(self.writer())
+                .execute(&mut *self.write_conn().await?)
                 .await?
                 .rows_affected();
             if n == 0 {
@@ -435,31 +448,61 @@ macro_rules! rollout_methods {
         }
 
         async fn db_enqueue_rollout_deployment(&self, d: &NewDeployment, status: DeploymentStatus, link: &RolloutLink) -> Result<DeploymentRecord> {
-            let mut tx = self.writer().begin_with($begin_write).await?;
-            // Read the clock once the write lock is held, so timestamps follow commit order.
-            let now = now_millis();
             let seq = i64::from(link.seq);
             let taken = || StoreError::Conflict(format!("item {} of rollout {} was already started", link.seq, link.rollout_id));
             if !link.rollback {
-                // A forward start takes an item nobody started or skipped, so from `pending`: the
-                // link and the count move in one batch (the move matches only if the link did).
-                let mut batch = Batch::default();
-                batch.push(
-                    "UPDATE rollout_items SET deployment_id = $1 WHERE rollout_id = $2 AND seq = $3 AND deployment_id IS NULL AND skip_reason IS NULL",
-                    vec![(&d.id).into(), (&link.rollout_id).into(), seq.into()],
-                );
-                let after = ItemFacts { forward: Some(status), ..Default::default() };
-                Self::move_statement(&mut batch, &link.rollout_id, seq, &d.id, "deployment_id", &ItemFacts::default(), &after);
-                if Self::run_batch(&mut tx, batch).await? == 0 {
-                    return Err(taken());
+                // A forward start takes an item nobody started or skipped, so from `pending`; all
+                // of it is decided up front and written as one batch (one call on SQLite): the
+                // link (guarded: the item is pending and its target exists), the count move, the
+                // target's fields and event, the deployment.
+                let written = self
+                    .write_batch(|now| {
+                        let mut batch = Batch::default();
+                        let (table, wh, binds) = Self::target_row(&d.target);
+                        let n = binds.len();
+                        let mut args: Vec<Arg> = binds.into_iter().map(Arg::Text).collect();
+                        args.extend([(&d.id).into(), (&link.rollout_id).into(), seq.into()]);
+                        batch.push_guarded(
+                            format!(
+                                "UPDATE rollout_items SET deployment_id = ${} WHERE rollout_id = ${} AND seq = ${}
+                                    AND deployment_id IS NULL AND skip_reason IS NULL AND EXISTS (SELECT 1 FROM {table} WHERE {wh})",
+                                n + 1, n + 2, n + 3
+                            ),
+                            args,
+                        );
+                        let after = ItemFacts { forward: Some(status), ..Default::default() };
+                        Self::move_statement(&mut batch, &link.rollout_id, seq, &d.id, "deployment_id", &ItemFacts::default(), &after);
+                        Self::mark_attempt_statements(&mut batch, &d.target, &d.id, status, now);
+                        let (sql, args) = Self::insert_deployment_statement(d, status, now, Some(link));
+                        batch.push_returning(sql, args);
+                        Ok(batch)
+                    })
+                    .await
+                    .map_err(|e| match e {
+                        StoreError::Database(e) => map_unique(e, || Self::in_progress(d)),
+                        e => e,
+                    })?;
+                if let Some(row) = written.as_ref().and_then(|rows| rows.first()) {
+                    return Self::deployment_from_row(row);
                 }
-                if Self::mark_attempt(&mut tx, &d.target, &d.id, status, now).await? == 0 {
-                    return Err(StoreError::NotFound(d.target.to_string()));
-                }
-                let dep = Self::insert_deployment(&mut *tx, d, status, now, Some(link)).await?;
-                tx.commit().await?;
-                return Ok(dep);
+                // Nothing was written: say why.
+                let started = sqlx::query("SELECT deployment_id, skip_reason FROM rollout_items WHERE rollout_id = $1 AND seq = $2")
+                    .bind(&link.rollout_id)
+                    .bind(seq)
+                    .fetch_optional(&mut *self.read_conn().await?)
+                    .await?;
+                return Err(match started {
+                    None => StoreError::NotFound(format!("item {} of rollout {}", link.seq, link.rollout_id)),
+                    Some(r) if r.try_get::<Option<String>, _>("deployment_id")?.is_some() || r.try_get::<Option<String>, _>("skip_reason")?.is_some() => {
+                        taken()
+                    }
+                    Some(_) => StoreError::NotFound(d.target.to_string()),
+                });
             }
+            let mut conn = self.write_conn().await?;
+            let mut tx = conn.begin_with($begin_write).await?;
+            // Read the clock once the write lock is held, so timestamps follow commit order.
+            let now = now_millis();
             // A rollback starts from the item's facts.
             let before = Self::item_facts(&mut tx, &link.rollout_id, seq).await?;
             let sql = "UPDATE rollout_items SET rollback_deployment_id = $1 WHERE rollout_id = $2 AND seq = $3 AND rollback_deployment_id IS NULL RETURNING wave";

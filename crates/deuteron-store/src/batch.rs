@@ -48,25 +48,80 @@ impl From<&Option<String>> for Arg {
     }
 }
 
+/// One statement of a batch.
+#[derive(Debug)]
+pub(crate) struct Statement {
+    pub(crate) sql: String,
+    pub(crate) args: Vec<Arg>,
+    /// The batch stops, and its transaction is rolled back, if this statement changes no row.
+    pub(crate) guarded: bool,
+    /// It has a `RETURNING` clause whose rows the caller wants.
+    pub(crate) returning: bool,
+}
+
 /// Statements, each with its own `$1..` parameters.
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
-    pub(crate) statements: Vec<(String, Vec<Arg>)>,
+    pub(crate) statements: Vec<Statement>,
+}
+
+/// The temporary table a SQLite batch writes to when a guard fails: the write violates its
+/// `NOT NULL` constraint, which stops the batch with an error naming the table.
+pub(crate) const GUARD_TABLE_SQL: &str = "CREATE TEMP TABLE IF NOT EXISTS batch_guard (failed INTEGER NOT NULL)";
+const GUARD_CHECK_SQL: &str = "INSERT INTO temp.batch_guard (failed) SELECT NULL WHERE changes() = 0";
+
+/// Binds `a` as the next parameter of `q`.
+pub(crate) fn bind_arg<'q, Q: sqlx::Database>(
+    q: sqlx::query::Query<'q, Q, <Q as sqlx::Database>::Arguments>,
+    a: &Arg,
+) -> sqlx::query::Query<'q, Q, <Q as sqlx::Database>::Arguments>
+where
+    i64: sqlx::Encode<'q, Q> + sqlx::Type<Q>,
+    String: sqlx::Encode<'q, Q> + sqlx::Type<Q>,
+    Option<i64>: sqlx::Encode<'q, Q> + sqlx::Type<Q>,
+    Option<String>: sqlx::Encode<'q, Q> + sqlx::Type<Q>,
+{
+    match a {
+        Arg::Int(v) => q.bind(*v),
+        Arg::Text(v) => q.bind(v.clone()),
+        Arg::OptInt(v) => q.bind(*v),
+        Arg::OptText(v) => q.bind(v.clone()),
+    }
+}
+
+/// Whether `e` is a SQLite batch stopping at a guard (see [`GUARD_TABLE_SQL`]).
+pub(crate) fn is_guard_failure(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.message().contains("batch_guard.failed"))
 }
 
 impl Batch {
     pub(crate) fn push(&mut self, sql: impl Into<String>, args: Vec<Arg>) {
-        self.statements.push((sql.into(), args));
+        self.statements.push(Statement { sql: sql.into(), args, guarded: false, returning: false });
     }
 
-    /// All statements as one text, parameters renumbered into one sequence.
+    /// Adds a statement that must change at least one row, else nothing of the batch is kept.
+    pub(crate) fn push_guarded(&mut self, sql: impl Into<String>, args: Vec<Arg>) {
+        self.statements.push(Statement { sql: sql.into(), args, guarded: true, returning: false });
+    }
+
+    /// Adds a guarded statement whose `RETURNING` rows the caller wants.
+    pub(crate) fn push_returning(&mut self, sql: impl Into<String>, args: Vec<Arg>) {
+        self.statements.push(Statement { sql: sql.into(), args, guarded: true, returning: true });
+    }
+
+    /// All statements as one text, parameters renumbered into one sequence; each guarded
+    /// statement is followed by the check that fails the batch if it changed nothing.
     pub(crate) fn joined(&self) -> (String, Vec<&Arg>) {
         let mut sql = String::new();
         let mut args = Vec::new();
-        for (text, own) in &self.statements {
-            sql.push_str(&renumber(text, args.len()));
+        for s in &self.statements {
+            sql.push_str(&renumber(&s.sql, args.len()));
             sql.push_str(";\n");
-            args.extend(own.iter());
+            if s.guarded {
+                sql.push_str(GUARD_CHECK_SQL);
+                sql.push_str(";\n");
+            }
+            args.extend(s.args.iter());
         }
         (sql, args)
     }
@@ -110,5 +165,15 @@ mod tests {
         let (sql, args) = b.joined();
         assert_eq!(sql, "UPDATE t SET a = $1 WHERE id = $2;\nINSERT INTO u VALUES ($3, $4, $3, $12);\n");
         assert_eq!(args, vec![&Arg::Int(1), &Arg::Text("x".into()), &Arg::OptText(None), &Arg::Int(2)]);
+    }
+
+    #[test]
+    fn a_guarded_statement_is_followed_by_its_check() {
+        let mut b = Batch::default();
+        b.push_guarded("UPDATE t SET a = $1", vec![Arg::Int(1)]);
+        b.push("DELETE FROM u WHERE b = $1", vec![Arg::Int(2)]);
+        let (sql, args) = b.joined();
+        assert_eq!(sql, format!("UPDATE t SET a = $1;\n{GUARD_CHECK_SQL};\nDELETE FROM u WHERE b = $2;\n"));
+        assert_eq!(args.len(), 2);
     }
 }

@@ -14,6 +14,7 @@ use deuteron_core::{
 
 mod backends;
 mod batch;
+mod read_pool;
 pub mod resources;
 pub mod rollouts;
 pub use backends::{PostgresStore, SqliteStore, open};
@@ -228,8 +229,12 @@ pub trait Store: Send + Sync + 'static {
     async fn get_deployment(&self, id: &str) -> Result<DeploymentRecord>;
     /// Deployments, newest first.
     async fn list_deployments(&self, filter: &DeploymentFilter) -> Result<Vec<DeploymentRecord>>;
-    /// Claims the oldest queued deployment, or one whose lease expired, for `worker`.
+    /// Claims the oldest queued deployment, or one whose lease expired, for `worker`. Looks on a
+    /// reading connection first, so an idle worker finding nothing does not queue for the writer.
     async fn claim_deployment(&self, worker: &str, lease_ms: i64) -> Result<Option<DeploymentRecord>>;
+    /// [`Store::claim_deployment`] without the look first: for a worker that has just finished
+    /// one, when the queue is likely not empty.
+    async fn claim_next_deployment(&self, worker: &str, lease_ms: i64) -> Result<Option<DeploymentRecord>>;
     /// Extends `worker`'s lease on a running deployment.
     async fn heartbeat(&self, id: &str, worker: &str, lease_ms: i64) -> Result<Heartbeat>;
     /// Asks a queued or running deployment to stop (status `CANCELLING`).
@@ -241,6 +246,9 @@ pub trait Store: Send + Sync + 'static {
     /// transaction: target state and outputs on success, the row removed after a successful
     /// deprovision, status and message otherwise. [`StoreError::Conflict`] if the lease was lost.
     async fn finish_deployment(&self, id: &str, worker: &str, finish: &Finish) -> Result<DeploymentRecord>;
+    /// [`Store::finish_deployment`] of a deployment as `worker` claimed it (its target, action,
+    /// states and rollout item are fixed once enqueued), without reading it first.
+    async fn finish_claimed(&self, dep: &DeploymentRecord, worker: &str, finish: &Finish) -> Result<DeploymentRecord>;
     /// A resource's outputs, ordered by key.
     async fn outputs(&self, target: &Target) -> Result<Vec<(String, String)>>;
     /// Records outputs (and a log line) a running deployment reported itself;
@@ -301,6 +309,9 @@ pub trait Store: Send + Sync + 'static {
     /// Leases a running or rolling-back rollout whose bake time is over and that no other driver
     /// holds; `None` when there is none.
     async fn claim_rollout(&self, worker: &str, lease_ms: i64) -> Result<Option<RolloutRecord>>;
+    /// Extends `worker`'s lease on a rollout it holds and returns the rollout; `None` when the
+    /// lease is no longer the worker's (it expired and another driver took it).
+    async fn renew_rollout(&self, id: &str, worker: &str, lease_ms: i64) -> Result<Option<RolloutRecord>>;
     async fn release_rollout(&self, id: &str, worker: &str) -> Result<()>;
     /// Applies `change` if the rollout is in one of its expected statuses (else `Conflict`), with
     /// an event when the status or message changes.

@@ -369,6 +369,8 @@ pub struct DeploymentRecord {
     pub created_at: Millis,
     pub started_at: Option<Millis>,
     pub completed_at: Option<Millis>,
+    /// The rollout and the item (by sequence number) this deployment moves, if a rollout's.
+    pub rollout_item: Option<(String, i64)>,
 }
 
 /// A deployment to enqueue with a state change.

@@ -616,6 +616,131 @@ async fn deployment_story(store: Arc<dyn Store>) {
     assert_eq!(e.to_string(), "service api still has 0 instance(s) and 1 pipeline");
 }
 
+/// Starting rollout items: each start is one write (link, count, resource fields, deployment)
+/// that is kept whole or not at all. A start that fails part-way (the resource is being
+/// deployed by someone else, it is gone, the item was started already) leaves the item pending
+/// and the counts as they were, and the store goes on working.
+async fn rollout_start_story(store: Arc<dyn Store>) {
+    use deuteron_core::DeploymentAction::Provision;
+    use deuteron_core::DeploymentStatus as D;
+    use deuteron_core::RolloutStatus;
+    use deuteron_store::*;
+    for name in ["r1", "r2"] {
+        let env = NewEnvironment {
+            name: name.into(),
+            description: None,
+            template_name: "net".into(),
+            version: v(1, 0),
+            spec: "a".into(),
+            inputs: "{}".into(),
+            provisioning: Provisioning::Standard,
+            role_arn: None,
+            codebuild_role_arn: None,
+            component_role_arn: None,
+        };
+        store.create_environment(&env, &deployment(&format!("{name}-0"), Target::Environment(name.into()), Provision, 0)).await.unwrap();
+    }
+    // r1's first deployment ends; r2's stays queued.
+    let first = store.claim_deployment("w", 60_000).await.unwrap().unwrap();
+    assert_eq!(first.id, "r1-0");
+    let ok = Finish { status: D::Succeeded, status_message: None, outputs: None, log: Vec::new(), resources: None };
+    store.finish_claimed(&first, "w", &ok).await.unwrap();
+    let item = |seq: u32, target: Target| NewRolloutItem {
+        seq,
+        wave: Some(0),
+        environment_name: "r1".into(),
+        target,
+        from: v(1, 0),
+        to: v(1, 1),
+        from_spec: "a".into(),
+        to_spec: "b".into(),
+        skip_reason: None,
+    };
+    let rollout = store
+        .create_rollout(&NewRollout {
+            id: "ro".into(),
+            template_kind: TemplateKind::Environment,
+            template_name: "net".into(),
+            target: v(1, 1),
+            policy: "{}".into(),
+            selection: "{}".into(),
+            transform: None,
+            status: RolloutStatus::Running,
+            status_message: None,
+            current_wave: 0,
+            wave_count: 1,
+            created_by: None,
+            items: vec![
+                item(0, Target::Environment("r1".into())),
+                item(1, Target::Environment("r2".into())),
+                item(2, Target::Environment("ghost".into())),
+            ],
+        })
+        .await
+        .unwrap();
+    let link = |seq| RolloutLink { rollout_id: rollout.id.clone(), seq, rollback: false };
+    let counts = |pending, active| vec![(0u32, pending, active)];
+    let seen = || async { store.rollout_counts("ro").await.unwrap().iter().map(|w| (w.wave, w.pending, w.active)).collect::<Vec<_>>() };
+    assert_eq!(seen().await, counts(3, 0));
+
+    let dep = store
+        .enqueue_rollout_deployment(&deployment("ro-0", Target::Environment("r1".into()), Provision, 1), D::InProgress, &link(0))
+        .await
+        .unwrap();
+    assert_eq!((dep.status, dep.rollout_item.clone()), (D::InProgress, Some(("ro".to_string(), 0))));
+    assert_eq!(store.get_environment("r1").await.unwrap().deployment.last_attempted_deployment_id.as_deref(), Some("ro-0"));
+    assert_eq!(seen().await, counts(2, 1));
+
+    // Started already: nothing written.
+    let e = store
+        .enqueue_rollout_deployment(&deployment("ro-0b", Target::Environment("r1".into()), Provision, 1), D::InProgress, &link(0))
+        .await
+        .unwrap_err();
+    assert!(matches!(&e, StoreError::Conflict(m) if m.contains("already started")), "{e}");
+    // Someone else deploys r2: the deployment insert fails after the link and count moved; all of it is undone.
+    let e = store
+        .enqueue_rollout_deployment(&deployment("ro-1", Target::Environment("r2".into()), Provision, 1), D::InProgress, &link(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(&e, StoreError::Conflict(m) if m.contains("has a deployment in progress")), "{e}");
+    // The resource is gone.
+    let e = store
+        .enqueue_rollout_deployment(&deployment("ro-2", Target::Environment("ghost".into()), Provision, 1), D::InProgress, &link(2))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::NotFound(_)), "{e}");
+
+    assert_eq!(seen().await, counts(2, 1));
+    let pending: Vec<u32> = store.rollout_items("ro", ItemSelector::PendingIn(0), 10).await.unwrap().iter().map(|i| i.seq).collect();
+    assert_eq!(pending, [1, 2]);
+    for id in ["ro-0b", "ro-1", "ro-2"] {
+        assert!(matches!(store.get_deployment(id).await, Err(StoreError::NotFound(_))), "{id} was not kept");
+    }
+    assert_eq!(store.get_environment("r2").await.unwrap().deployment.last_attempted_deployment_id.as_deref(), Some("r2-0"));
+
+    // The writer goes on: the running item finishes and its count moves.
+    let claimed = store.claim_deployment("w", 60_000).await.unwrap().unwrap();
+    assert_eq!(claimed.id, "r2-0");
+    let claimed = store.claim_deployment("w", 60_000).await.unwrap().unwrap();
+    assert_eq!(claimed.id, "ro-0");
+    store.finish_claimed(&claimed, "w", &ok).await.unwrap();
+    let w = store.rollout_counts("ro").await.unwrap();
+    assert_eq!((w[0].pending, w[0].active, w[0].succeeded), (2, 0, 1));
+    assert_eq!(store.get_environment("r1").await.unwrap().version, v(1, 1));
+}
+
+#[tokio::test]
+async fn sqlite_rollout_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    rollout_start_story(Arc::new(SqliteStore::open(&dir.path().join("r.db")).await.unwrap())).await;
+}
+
+#[tokio::test]
+async fn postgres_rollout_starts() {
+    let url = deuteron_store::testing::fresh_postgres_url().await;
+    rollout_start_story(Arc::new(PostgresStore::open(&url).await.unwrap())).await;
+}
+
 #[tokio::test]
 async fn sqlite_deployments() {
     let dir = tempfile::tempdir().unwrap();
