@@ -15,7 +15,7 @@ use deuteron_core::{
 
 use deuteron_core::rollout::{ItemFacts, WaveCounts};
 
-use crate::batch::{Arg, Batch, GUARD_TABLE_SQL, bind_arg, is_guard_failure};
+use crate::batch::{Arg, Batch, GUARD_TABLE_SQL, bound_query, is_guard_failure};
 use crate::resources::*;
 use crate::rollouts::*;
 use crate::{
@@ -131,10 +131,7 @@ impl SqliteStore {
         w.end_untracked().await?;
         let batch = build(now_millis())?;
         let (body, args) = batch.joined();
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!("BEGIN IMMEDIATE;\n{body}COMMIT;")));
-        for a in args {
-            q = bind_arg(q, a);
-        }
+        let q = bound_query(format!("BEGIN IMMEDIATE;\n{body}COMMIT;"), args);
         // Until the batch has ended, its transaction may be open.
         w.untracked_tx = true;
         match q.fetch_all(&mut w.conn).await {
@@ -188,10 +185,7 @@ impl PostgresStore {
         let batch = build(now_millis())?;
         let mut rows = Vec::new();
         for s in &batch.statements {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(s.sql.clone()));
-            for a in &s.args {
-                q = bind_arg(q, a);
-            }
+            let q = bound_query(s.sql.clone(), &s.args);
             let n = if s.returning {
                 let got = q.fetch_all(&mut *tx).await?;
                 let n = got.len() as u64;

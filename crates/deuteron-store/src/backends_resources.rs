@@ -257,10 +257,7 @@ macro_rules! resource_helpers {
                 E: sqlx::Executor<'e, Database = <$store as HasDb>::Db>,
             {
                 let (sql, args) = Self::insert_deployment_statement(d, status, now, link);
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for a in &args {
-                    q = bind_arg(q, a);
-                }
+                let q = bound_query(sql, &args);
                 let row = q.fetch_one(exec).await.map_err(|e| map_unique(e, || Self::in_progress(d)))?;
                 Self::deployment_from_row(&row)
             }
@@ -370,10 +367,7 @@ macro_rules! resource_helpers {
                 let mut affected = 0;
                 if Self::ONE_CALL_BATCHES {
                     let (sql, args) = batch.joined();
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                    for a in args {
-                        q = bind_arg(q, a);
-                    }
+                    let q = bound_query(sql, args);
                     affected += match q.execute(&mut **tx).await {
                         Ok(r) => r.rows_affected(),
                         Err(e) if is_guard_failure(&e) => return Err(guard_failed()),
@@ -381,10 +375,7 @@ macro_rules! resource_helpers {
                     };
                 } else {
                     for s in &batch.statements {
-                        let mut q = sqlx::query(sqlx::AssertSqlSafe(s.sql.clone()));
-                        for a in &s.args {
-                            q = bind_arg(q, a);
-                        }
+                        let q = bound_query(s.sql.clone(), &s.args);
                         let n = q.execute(&mut **tx).await?.rows_affected();
                         if s.guarded && n == 0 {
                             return Err(guard_failed());

@@ -70,8 +70,22 @@ pub(crate) struct Batch {
 pub(crate) const GUARD_TABLE_SQL: &str = "CREATE TEMP TABLE IF NOT EXISTS batch_guard (failed INTEGER NOT NULL)";
 const GUARD_CHECK_SQL: &str = "INSERT INTO temp.batch_guard (failed) SELECT NULL WHERE changes() = 0";
 
+/// `sql` with `args` bound as its `$1..` parameters.
+pub(crate) fn bound_query<'q, 'a, Q: sqlx::Database>(
+    sql: String,
+    args: impl IntoIterator<Item = &'a Arg>,
+) -> sqlx::query::Query<'q, Q, <Q as sqlx::Database>::Arguments>
+where
+    i64: sqlx::Encode<'q, Q> + sqlx::Type<Q>,
+    String: sqlx::Encode<'q, Q> + sqlx::Type<Q>,
+    Option<i64>: sqlx::Encode<'q, Q> + sqlx::Type<Q>,
+    Option<String>: sqlx::Encode<'q, Q> + sqlx::Type<Q>,
+{
+    args.into_iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), bind_arg)
+}
+
 /// Binds `a` as the next parameter of `q`.
-pub(crate) fn bind_arg<'q, Q: sqlx::Database>(
+fn bind_arg<'q, Q: sqlx::Database>(
     q: sqlx::query::Query<'q, Q, <Q as sqlx::Database>::Arguments>,
     a: &Arg,
 ) -> sqlx::query::Query<'q, Q, <Q as sqlx::Database>::Arguments>

@@ -223,6 +223,22 @@ fn state(minor: u32, spec: &str) -> deuteron_store::ResourceState {
     deuteron_store::ResourceState::versioned("net", VersionNumber::new(1, minor), spec, serde_json::json!({"cidr": spec}))
 }
 
+/// A standard `net` 1.0 environment.
+fn new_environment(name: &str) -> deuteron_store::NewEnvironment {
+    deuteron_store::NewEnvironment {
+        name: name.into(),
+        description: None,
+        template_name: "net".into(),
+        version: v(1, 0),
+        spec: "a".into(),
+        inputs: "{}".into(),
+        provisioning: Provisioning::Standard,
+        role_arn: None,
+        codebuild_role_arn: None,
+        component_role_arn: None,
+    }
+}
+
 fn deployment(
     id: &str,
     target: deuteron_store::Target,
@@ -369,24 +385,7 @@ async fn deployment_story(store: Arc<dyn Store>) {
     use deuteron_core::{DeploymentAction::*, DeploymentStatus as D, ServiceStatus};
     use deuteron_store::*;
     let env = Target::Environment("dev".into());
-    store
-        .create_environment(
-            &NewEnvironment {
-                name: "dev".into(),
-                description: None,
-                template_name: "net".into(),
-                version: v(1, 0),
-                spec: "a".into(),
-                inputs: "{}".into(),
-                provisioning: Provisioning::Standard,
-                role_arn: None,
-                codebuild_role_arn: None,
-                component_role_arn: None,
-            },
-            &deployment("d1", env.clone(), Provision, 0),
-        )
-        .await
-        .unwrap();
+    store.create_environment(&new_environment("dev"), &deployment("d1", env.clone(), Provision, 0)).await.unwrap();
     let e = store.get_environment("dev").await.unwrap();
     assert_eq!((e.deployment.status, e.deployment.last_attempted_deployment_id.as_deref()), (D::InProgress, Some("d1")));
     // One active deployment per resource.
@@ -626,19 +625,10 @@ async fn rollout_start_story(store: Arc<dyn Store>) {
     use deuteron_core::RolloutStatus;
     use deuteron_store::*;
     for name in ["r1", "r2"] {
-        let env = NewEnvironment {
-            name: name.into(),
-            description: None,
-            template_name: "net".into(),
-            version: v(1, 0),
-            spec: "a".into(),
-            inputs: "{}".into(),
-            provisioning: Provisioning::Standard,
-            role_arn: None,
-            codebuild_role_arn: None,
-            component_role_arn: None,
-        };
-        store.create_environment(&env, &deployment(&format!("{name}-0"), Target::Environment(name.into()), Provision, 0)).await.unwrap();
+        store
+            .create_environment(&new_environment(name), &deployment(&format!("{name}-0"), Target::Environment(name.into()), Provision, 0))
+            .await
+            .unwrap();
     }
     // r1's first deployment ends; r2's stays queued.
     let first = store.claim_deployment("w", 60_000).await.unwrap().unwrap();
