@@ -57,6 +57,11 @@ def go(path):
     d.get(URL + path)
 
 
+def present(by, sel):
+    """The element once the page that has it has loaded (a click that navigates returns before the new page is there)."""
+    return wait.until(EC.element_to_be_clickable((by, sel)))
+
+
 def text(css):
     return d.find_element(By.CSS_SELECTOR, css).text
 
@@ -108,7 +113,7 @@ shot("overview-empty")
 # --- Create an environment from the generated form; a bad input first.
 go("/environments")
 d.find_element(By.ID, "new-environment").click()
-Select(d.find_element(By.ID, "template-pick")).select_by_visible_text("example-env")
+Select(present(By.ID, "template-pick")).select_by_visible_text("example-env")
 d.find_element(By.ID, "choose-template").click()
 wait.until(EC.presence_of_element_located((By.ID, "create-form")))
 check(d.find_element(By.CSS_SELECTOR, "label[for='in.cidr']").text.startswith("cidr"), "the schema's inputs become fields")
@@ -141,9 +146,9 @@ check("10.20.0.0/16" in d.find_element(By.TAG_NAME, "main").text, "the spec hold
 # --- Create a service with two instances and its pipeline.
 go("/services")
 d.find_element(By.ID, "new-service").click()
-Select(d.find_element(By.ID, "template-pick")).select_by_visible_text("example-svc")
+Select(present(By.ID, "template-pick")).select_by_visible_text("example-svc")
 d.find_element(By.ID, "choose-template").click()
-d.find_element(By.LINK_TEXT, "Add another instance").click()
+present(By.LINK_TEXT, "Add another instance").click()
 wait.until(EC.presence_of_element_located((By.ID, "i1-name")))
 d.find_element(By.ID, "name").send_keys("web")
 for n, port in [(0, "8081"), (1, "70000")]:
