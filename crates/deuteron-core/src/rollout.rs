@@ -186,8 +186,9 @@ impl RolloutPolicy {
 /// A resource a rollout may move, as the planner needs to see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
-    /// The environment the resource runs in (an environment's own name for environments).
-    pub environment: String,
+    /// The environment the resource runs in (an environment's own name for environments); `None`
+    /// for a resource that runs in none (a service pipeline, which delivers to all of them).
+    pub environment: Option<String>,
     /// Why it cannot move, found by the service layer (in progress, incompatible, spec invalid ...).
     pub blocked: Option<String>,
 }
@@ -202,6 +203,8 @@ pub enum Placement {
 /// Puts each candidate, in the order given (the service sorts them), into a wave. Count and
 /// percentage waves split the movable candidates into consecutive groups; environment waves follow
 /// the candidates' environments, and candidates in environments no wave names are skipped.
+/// Candidates in no environment (pipelines) go to the last environment wave, after the
+/// environments they deliver to.
 pub fn assign_waves(policy: &RolloutPolicy, candidates: &[Candidate]) -> Result<Vec<Placement>, PolicyError> {
     let waves = policy.validate()?;
     let movable: Vec<usize> = (0..candidates.len()).filter(|i| candidates[*i].blocked.is_none()).collect();
@@ -220,7 +223,10 @@ pub fn assign_waves(policy: &RolloutPolicy, candidates: &[Candidate]) -> Result<
             .collect(),
         Waves::Environments(groups) => {
             for i in movable {
-                let env = &candidates[i].environment;
+                let Some(env) = &candidates[i].environment else {
+                    out[i] = Placement::Wave(waves - 1);
+                    continue;
+                };
                 out[i] = match groups.iter().position(|g| g.iter().any(|e| e == env)) {
                     Some(w) => Placement::Wave(w as u32),
                     None => Placement::Skipped(format!("environment {env} is not in any wave ({})", policy.waves)),
@@ -567,7 +573,7 @@ mod tests {
     use RolloutStatus::*;
 
     fn cands(envs: &[&str]) -> Vec<Candidate> {
-        envs.iter().map(|e| Candidate { environment: e.to_string(), blocked: None }).collect()
+        envs.iter().map(|e| Candidate { environment: (!e.is_empty()).then(|| e.to_string()), blocked: None }).collect()
     }
 
     fn waves_of(p: &[Placement]) -> Vec<i64> {
@@ -621,10 +627,11 @@ mod tests {
 
     #[test]
     fn environment_waves_follow_the_order() {
-        let c = cands(&["prod", "dev", "staging", "qa"]);
+        // "": a pipeline, in no environment: it moves in the last wave.
+        let c = cands(&["prod", "dev", "staging", "qa", ""]);
         let p = RolloutPolicy { waves: Waves::parse("dev;staging;prod").unwrap(), ..Default::default() };
         let placed = assign_waves(&p, &c).unwrap();
-        assert_eq!(waves_of(&placed), vec![2, 0, 1, -1]);
+        assert_eq!(waves_of(&placed), vec![2, 0, 1, -1, 2]);
         assert_eq!(placed[3], Placement::Skipped("environment qa is not in any wave (dev;staging;prod)".into()));
     }
 

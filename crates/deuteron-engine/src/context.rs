@@ -7,48 +7,37 @@
 use serde_json::{Map, Value, json};
 
 use deuteron_core::ArnConfig;
-use deuteron_store::{ComponentFilter, ResourceState, Store, StoreError, Target};
+use deuteron_store::{ResourceState, Store, StoreError, Target};
 
 fn outputs_map(pairs: Vec<(String, String)>) -> Value {
     Value::Object(pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect::<Map<_, _>>())
 }
 
+fn environment_value(arn: &ArnConfig, name: &str, outputs: Vec<(String, String)>) -> Value {
+    json!({"name": name, "account_id": arn.account_id, "outputs": outputs_map(outputs)})
+}
+
 async fn environment_ns(store: &dyn Store, arn: &ArnConfig, name: &str) -> Result<Value, StoreError> {
-    let outputs = store.outputs(&Target::Environment(name.to_string())).await?;
-    Ok(json!({"name": name, "account_id": arn.account_id, "outputs": outputs_map(outputs)}))
+    Ok(environment_value(arn, name, store.outputs(&Target::Environment(name.to_string())).await?))
+}
+
+/// The `service` namespace: the repository fields only when the service has a pipeline.
+fn service_value(name: &str, pipeline_repo: Option<[Option<String>; 3]>) -> Value {
+    match pipeline_repo {
+        Some([branch, connection, repository]) => json!({
+            "name": name,
+            "branch_name": branch.unwrap_or_default(),
+            "repository_connection_arn": connection.unwrap_or_default(),
+            "repository_id": repository.unwrap_or_default(),
+        }),
+        None => json!({"name": name}),
+    }
 }
 
 async fn service_ns(store: &dyn Store, name: &str) -> Result<Value, StoreError> {
     let svc = store.get_service(name).await?;
     let has_pipeline = store.get_pipeline(name).await.is_ok();
-    Ok(if has_pipeline {
-        json!({
-            "name": name,
-            "branch_name": svc.branch_name.unwrap_or_default(),
-            "repository_connection_arn": svc.repository_connection_arn.unwrap_or_default(),
-            "repository_id": svc.repository_id.unwrap_or_default(),
-        })
-    } else {
-        json!({"name": name})
-    })
-}
-
-/// `service_instance.components.default`: the attached component's name and outputs. With no
-/// component attached it is `{"outputs": {}}`, so whole-object references render empty as in
-/// Proton.
-async fn attached_component(store: &dyn Store, service: &str, instance: &str) -> Result<Value, StoreError> {
-    let filter = ComponentFilter {
-        service_name: Some(service.to_string()),
-        service_instance_name: Some(instance.to_string()),
-        ..Default::default()
-    };
-    Ok(match store.list_components(&filter).await?.into_iter().next() {
-        Some(c) => {
-            let outputs = store.outputs(&Target::Component(c.name.clone())).await?;
-            json!({"name": c.name, "outputs": outputs_map(outputs)})
-        }
-        None => json!({"outputs": {}}),
-    })
+    Ok(service_value(name, has_pipeline.then_some([svc.branch_name, svc.repository_connection_arn, svc.repository_id])))
 }
 
 /// The namespaces for deploying `target` to `state`.
@@ -56,14 +45,21 @@ pub async fn build(store: &dyn Store, arn: &ArnConfig, target: &Target, state: &
     Ok(match target {
         Target::Environment(name) => json!({"environment": {"name": name, "inputs": state.inputs}}),
         Target::ServiceInstance { service, instance } => {
-            let rec = store.get_instance(service, instance).await?;
+            let c = store.instance_context(service, instance).await?;
+            let repo = [c.branch_name, c.repository_connection_arn, c.repository_id];
+            // With no component attached it is `{"outputs": {}}`, so whole-object references
+            // render empty as in Proton.
+            let component = match c.component {
+                Some((name, outputs)) => json!({"name": name, "outputs": outputs_map(outputs)}),
+                None => json!({"outputs": {}}),
+            };
             json!({
-                "environment": environment_ns(store, arn, &rec.environment_name).await?,
-                "service": service_ns(store, service).await?,
+                "environment": environment_value(arn, &c.environment_name, c.environment_outputs),
+                "service": service_value(service, c.has_pipeline.then_some(repo)),
                 "service_instance": {
                     "name": instance,
                     "inputs": state.inputs,
-                    "components": {"default": attached_component(store, service, instance).await?},
+                    "components": {"default": component},
                 },
             })
         }

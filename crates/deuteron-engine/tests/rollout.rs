@@ -231,7 +231,7 @@ async fn two_hundred_instances_in_three_waves_with_ten_at_a_time() {
     assert_eq!(plan.moving(), 200);
     let per_wave = |n: u32| plan.items.iter().filter(|i| i.wave == Some(n)).count();
     assert_eq!((per_wave(1), per_wave(2), per_wave(3)), (50, 50, 100));
-    assert!(plan.items.iter().all(|i| (i.wave == Some(1)) == (i.environment == "dev")));
+    assert!(plan.items.iter().all(|i| (i.wave == Some(1)) == (i.environment.as_deref() == Some("dev"))));
 
     let (rollout, _) = w.svc.start_rollout(request(None, policy)).await.unwrap();
     assert_eq!(w.wait_final(&rollout.id).await, RolloutStatus::Succeeded);
@@ -478,4 +478,95 @@ async fn bad_requests_are_refused_and_store_nothing() {
     assert!(err(w.svc.plan_rollout(&req).await.map(|_| ())).contains("selection.versions: \"x.y\""));
     assert!(w.svc.list_rollouts(10).await.unwrap().is_empty());
     assert!(matches!(w.svc.pause_rollout("nope").await, Err(deuteron_service::ServiceError::NotFound(_))));
+}
+
+/// A service template with a pipeline: rollouts move pipelines too, after the environments they
+/// deliver to (the last environment wave), keeping their inputs; a selection can name one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelines_move_in_the_last_wave() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut w = World::new(sqlite(tmp.path()).await).await;
+    w.start(4);
+    w.fleet(0, |_, _, _| String::new()).await;
+    let schema = "schema:\n  format:\n    openapi: \"3.0.0\"\n  service_input_type: \"SvcInput\"\n  pipeline_input_type: \"PipeInput\"\n  types:\n    SvcInput:\n      type: object\n      properties:\n        port:\n          type: number\n          default: 80\n    PipeInput:\n      type: object\n      properties:\n        branch:\n          type: string\n          default: main\n";
+    let mut bundle = svc_bundle(schema.into(), false);
+    bundle.push(("pipeline_infrastructure/manifest.yaml".into(), MANIFEST.into()));
+    bundle.push(("pipeline_infrastructure/provision.sh".into(), b"echo pipeline ok\n".to_vec()));
+    w.svc
+        .create_template(CreateTemplate {
+            kind: TemplateKind::Service,
+            name: "app".into(),
+            display_name: None,
+            description: None,
+            provisioning: Provisioning::Standard,
+            encryption_key: None,
+        })
+        .await
+        .unwrap();
+    w.register(TemplateKind::Service, "app", bundle.clone(), None).await;
+    for s in ["a0", "a1"] {
+        let spec = "proton: ServiceSpec\npipeline:\n  branch: release\ninstances:\n  - name: d\n    environment: dev\n  - name: p\n    environment: prod\n";
+        w.svc
+            .create_service(CreateService {
+                name: s.into(),
+                template_name: "app".into(),
+                major: 1,
+                spec: spec.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    wait_until("services active", || async {
+        w.svc.list_services().await.unwrap().iter().all(|s| s.status == deuteron_core::ServiceStatus::Active)
+    })
+    .await;
+    w.register(TemplateKind::Service, "app", bundle, Some(1)).await;
+
+    let mut req = request(None, RolloutPolicy { waves: env_waves(), max_concurrency: 4, ..Default::default() });
+    req.template = "app".into();
+    let plan = w.svc.plan_rollout(&req).await.unwrap();
+    let rows: Vec<(&str, &str, Option<&str>, Option<u32>)> =
+        plan.items.iter().map(|i| (i.resource_type, i.resource.as_str(), i.environment.as_deref(), i.wave)).collect();
+    assert_eq!(
+        rows,
+        [
+            ("SERVICE_INSTANCE", "a0/d", Some("dev"), Some(1)),
+            ("SERVICE_INSTANCE", "a1/d", Some("dev"), Some(1)),
+            ("SERVICE_INSTANCE", "a0/p", Some("prod"), Some(3)),
+            ("SERVICE_INSTANCE", "a1/p", Some("prod"), Some(3)),
+            ("SERVICE_PIPELINE", "a0", None, Some(3)),
+            ("SERVICE_PIPELINE", "a1", None, Some(3)),
+        ]
+    );
+    // A selection by name picks one pipeline; one by environment leaves pipelines out.
+    let mut one = req.clone();
+    one.selection.resources = vec!["a1".into()];
+    one.policy.waves = Waves::Count(1);
+    let plan = w.svc.plan_rollout(&one).await.unwrap();
+    assert_eq!(plan.items.iter().map(|i| i.resource.as_str()).collect::<Vec<_>>(), ["a1"]);
+    let mut dev = one.clone();
+    dev.selection = Selection { environments: vec!["dev".into()], ..Default::default() };
+    let plan = w.svc.plan_rollout(&dev).await.unwrap();
+    assert!(plan.items.iter().all(|i| i.resource_type == "SERVICE_INSTANCE"), "{:?}", plan.items);
+
+    let (rollout, _) = w.svc.start_rollout(req).await.unwrap();
+    assert_eq!(w.wait_final(&rollout.id).await, RolloutStatus::Succeeded);
+    w.stop().await;
+    assert_counts_match_items(&w, &rollout.id).await;
+    for s in ["a0", "a1"] {
+        let p = w.svc.get_pipeline(s).await.unwrap();
+        assert_eq!((p.version, p.deployment.status), (VersionNumber::new(1, 1), D::Succeeded), "pipeline of {s}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&p.spec).unwrap(), serde_json::json!({"branch": "release"}));
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&p.inputs).unwrap()["branch"], "release", "the inputs are kept");
+    }
+    // Pipelines started only after the dev wave had ended.
+    let items = w.svc.rollout_items(&rollout.id).await.unwrap();
+    let dev_end = items.iter().filter(|i| i.wave == Some(0)).map(|i| i.deployment.as_ref().unwrap().completed_at.unwrap()).max().unwrap();
+    for i in items.iter().filter(|i| matches!(i.target, Target::ServicePipeline(_))) {
+        assert!(i.deployment.as_ref().unwrap().started_at.unwrap() >= dev_end, "{:?}", i.target);
+        assert_eq!(i.environment_name, "");
+    }
+    let fleet = w.svc.template_fleet(Some(TemplateKind::Service), Some("app")).await.unwrap();
+    assert_eq!((fleet[0].behind_minor, fleet[0].up_to_date), (0, 6));
 }

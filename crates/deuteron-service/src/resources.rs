@@ -20,13 +20,19 @@ use crate::{Deuteron, Result, ServiceError};
 type Shared<K, V> = std::sync::Mutex<std::collections::HashMap<K, std::sync::Arc<V>>>;
 
 /// Template versions and environments read while preparing updates, each read once per
-/// [`Lookups`]: a single API call uses a fresh one, a rollout step shares one across the items it
-/// starts (they all move to one template version, in a few environments).
+/// [`Lookups`]: a single API call uses a fresh one; a rollout driver shares one across the items
+/// its steps start for a second (they all move to one template version, in a few environments).
 #[derive(Default)]
 pub(crate) struct Lookups {
     versions: Shared<(TemplateKind, String), Vec<(VersionNumber, TemplateVersionStatus)>>,
     records: Shared<(TemplateKind, String, VersionNumber), VersionRecord>,
     environments: Shared<String, EnvironmentRecord>,
+}
+
+impl std::fmt::Debug for Lookups {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lookups").finish_non_exhaustive()
+    }
 }
 
 impl Lookups {
@@ -686,32 +692,43 @@ impl Deuteron {
     /// Proton's `UpdateServicePipeline`; the spec is a ServiceSpec whose `pipeline` is used.
     pub async fn update_pipeline(&self, service: &str, update: UpdateResource) -> Result<Option<DeploymentRecord>> {
         let p = self.store.get_pipeline(service).await?;
-        let versions = self.version_list(TemplateKind::Service, &p.template_name).await?;
+        match self.prepare_pipeline_update(&p, &update, &Lookups::default()).await? {
+            None => Ok(None),
+            Some(d) => Ok(Some(self.store.enqueue_deployment(&d, DeploymentStatus::InProgress).await?)),
+        }
+    }
+
+    /// The deployment that moves a pipeline as `update` asks (`None`: nothing to deploy); its
+    /// spec is a ServiceSpec whose `pipeline` is used, or a mapping of the pipeline's inputs.
+    pub(crate) async fn prepare_pipeline_update(
+        &self,
+        p: &PipelineRecord,
+        update: &UpdateResource,
+        lookups: &Lookups,
+    ) -> Result<Option<NewDeployment>> {
+        let service = p.service_name.as_str();
+        let versions = lookups.versions(self, TemplateKind::Service, &p.template_name).await?;
         let target = update_target(update.update_type, p.version, update.major, update.minor, &versions)
             .map_err(|e| ServiceError::validation(format!("pipeline of service {service}: {e}")))?;
         if update.update_type == UpdateType::None {
             return Ok(None);
         }
         conflict_if_active(&format!("pipeline of service {service}"), p.deployment.status)?;
-        let version = self.store.get_version(TemplateKind::Service, &p.template_name, target).await?;
+        let version = lookups.version(self, TemplateKind::Service, &p.template_name, target).await?;
         let given: Value = match &update.spec {
             None => serde_json::from_str(&p.spec).unwrap_or_else(|_| json!({})),
-            Some(text) => match SpecFile::parse("spec", text).map_err(|e| ServiceError::validation(e.to_string()))? {
-                SpecFile::Service(s) => s.pipeline.unwrap_or_else(|| json!({})),
-                SpecFile::Environment(_) => return Err(ServiceError::validation("a pipeline update needs a ServiceSpec")),
-            },
+            Some(text) => pipeline_spec_from(text)?,
         };
         let schema = self.schema_of(&version)?;
         let inputs = schema.validate(InputKind::Pipeline, &given, "$.pipeline").map_err(|e| invalid_inputs("the pipeline spec", e))?;
-        let d = NewDeployment {
+        Ok(Some(NewDeployment {
             id: new_id(),
             target: Target::ServicePipeline(service.to_string()),
             environment_name: None,
             action: DeploymentAction::Provision,
             initial_state: Some(current_state(&p.template_name, p.version, &p.spec, &p.inputs)),
             target_state: state(&version, &given.to_string(), inputs),
-        };
-        Ok(Some(self.store.enqueue_deployment(&d, DeploymentStatus::InProgress).await?))
+        }))
     }
 
     /// The deployment a resource is going through (`None` when none is in progress).
@@ -828,6 +845,22 @@ pub(crate) fn instance_spec_from(text: &str, name: &str) -> Result<Value> {
     let v: Value = serde_norway::from_str(text).map_err(|e| ServiceError::validation(format!("spec: {e}")))?;
     if !v.is_object() {
         return Err(ServiceError::validation("spec: must be a ServiceSpec or a mapping of the instance's inputs"));
+    }
+    Ok(v)
+}
+
+/// A pipeline's inputs from an update's spec: a ServiceSpec (its `pipeline`), or a mapping of
+/// the pipeline's inputs (what a rollout stores).
+pub(crate) fn pipeline_spec_from(text: &str) -> Result<Value> {
+    let v: Value = serde_norway::from_str(text).map_err(|e| ServiceError::validation(format!("spec: {e}")))?;
+    if v.get("proton").is_some() {
+        return match SpecFile::parse("spec", text).map_err(|e| ServiceError::validation(e.to_string()))? {
+            SpecFile::Service(s) => Ok(s.pipeline.unwrap_or_else(|| json!({}))),
+            SpecFile::Environment(_) => Err(ServiceError::validation("a pipeline update needs a ServiceSpec")),
+        };
+    }
+    if !v.is_object() {
+        return Err(ServiceError::validation("spec: must be a ServiceSpec or a mapping of the pipeline's inputs"));
     }
     Ok(v)
 }

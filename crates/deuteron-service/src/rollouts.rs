@@ -36,7 +36,8 @@ pub struct Selection {
     pub environments: Vec<String>,
     /// Only instances of these services (service templates only).
     pub services: Vec<String>,
-    /// Only these resources: environment names, or `service/instance`.
+    /// Only these resources: environment names, `service/instance`, or a service's name for its
+    /// pipeline.
     pub resources: Vec<String>,
 }
 
@@ -59,11 +60,12 @@ pub struct RolloutRequest {
 /// One resource in a plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlanItem {
-    /// `ENVIRONMENT` or `SERVICE_INSTANCE`.
+    /// `ENVIRONMENT`, `SERVICE_INSTANCE` or `SERVICE_PIPELINE`.
     pub resource_type: &'static str,
-    /// The environment's name, or `service/instance`.
+    /// The environment's name, `service/instance`, or the service's name for its pipeline.
     pub resource: String,
-    pub environment: String,
+    /// None for a pipeline.
+    pub environment: Option<String>,
     pub from: String,
     pub to: String,
     /// The wave it moves in, numbered from 1; none when skipped.
@@ -106,11 +108,43 @@ const DRIVE_LEASE_MS: i64 = 30_000;
 /// How often a driver renews the leases it holds.
 const DRIVE_RENEW: Duration = Duration::from_millis(DRIVE_LEASE_MS as u64 / 3);
 
-/// A rollout a driver holds leased between its passes.
+/// How long a driver reuses the template versions and environments it read for a rollout's
+/// steps (see [`HeldRollout`]).
+const LOOKUPS_FOR: Duration = Duration::from_secs(1);
+/// How often a driver that holds rollouts looks for more to lease.
+const LOOK_FOR_MORE: Duration = Duration::from_secs(1);
+
+/// A rollout a driver holds leased between its passes, with the template versions and
+/// environments its steps read: kept for [`LOOKUPS_FOR`], so steps that start one item each (one
+/// per finished deployment) do not read them again every time. An environment changed meanwhile
+/// is seen at most that much later.
 #[derive(Debug)]
-pub struct HeldRollout {
+struct HeldRollout {
     id: String,
     renewed: Instant,
+    lookups: Lookups,
+    looked_up: Instant,
+}
+
+impl HeldRollout {
+    fn new(id: String) -> Self {
+        Self { id, renewed: Instant::now(), lookups: Lookups::default(), looked_up: Instant::now() }
+    }
+
+    /// The lookups for a step, fresh once they are [`LOOKUPS_FOR`] old.
+    fn lookups(&mut self) -> &Lookups {
+        if self.looked_up.elapsed() >= LOOKUPS_FOR {
+            (self.lookups, self.looked_up) = (Lookups::default(), Instant::now());
+        }
+        &self.lookups
+    }
+}
+
+/// A driver's rollouts between passes: those it holds, and when it last looked for more.
+#[derive(Debug, Default)]
+pub struct DriverState {
+    held: Vec<HeldRollout>,
+    looked: Option<Instant>,
 }
 
 /// Whether a driver has a step to take for `r` now.
@@ -134,7 +168,8 @@ fn policy_error(e: deuteron_core::rollout::PolicyError) -> ServiceError {
 struct Resource {
     target: Target,
     key: String,
-    environment: String,
+    /// None for a pipeline.
+    environment: Option<String>,
     version: VersionNumber,
     status: DeploymentStatus,
     /// The inputs as given (without defaults), and the spec text an update takes back.
@@ -143,7 +178,8 @@ struct Resource {
 }
 
 impl Deuteron {
-    /// The resources of a template the selection picks, sorted by environment and name.
+    /// The resources of a template the selection picks, sorted by environment and name, pipelines
+    /// last (a selection by environment leaves pipelines out: they run in none).
     async fn selected_resources(&self, kind: TemplateKind, template: &str, sel: &Selection) -> Result<Vec<Resource>> {
         let mut out = Vec::new();
         match kind {
@@ -162,7 +198,7 @@ impl Deuteron {
                     out.push(Resource {
                         target: Target::Environment(e.name.clone()),
                         key: e.name.clone(),
-                        environment: e.name.clone(),
+                        environment: Some(e.name.clone()),
                         version: e.version,
                         status: e.deployment.status,
                         given,
@@ -178,9 +214,24 @@ impl Deuteron {
                     out.push(Resource {
                         target: Target::ServiceInstance { service: i.service_name.clone(), instance: i.name.clone() },
                         key: format!("{}/{}", i.service_name, i.name),
-                        environment: i.environment_name.clone(),
+                        environment: Some(i.environment_name.clone()),
                         version: i.version,
                         status: i.deployment.status,
+                        from_spec: given.to_string(),
+                        given,
+                    });
+                }
+                for p in self.store.list_pipelines().await? {
+                    if p.template_name != template {
+                        continue;
+                    }
+                    let given = serde_json::from_str::<Value>(&p.spec).unwrap_or_else(|_| json!({}));
+                    out.push(Resource {
+                        target: Target::ServicePipeline(p.service_name.clone()),
+                        key: p.service_name.clone(),
+                        environment: None,
+                        version: p.version,
+                        status: p.deployment.status,
                         from_spec: given.to_string(),
                         given,
                     });
@@ -202,18 +253,18 @@ impl Deuteron {
                 version_ok |= version_matches(p, r.version)?;
             }
             let service = match &r.target {
-                Target::ServiceInstance { service, .. } => Some(service.as_str()),
+                Target::ServiceInstance { service, .. } | Target::ServicePipeline(service) => Some(service.as_str()),
                 _ => None,
             };
             if version_ok
-                && (sel.environments.is_empty() || sel.environments.contains(&r.environment))
+                && (sel.environments.is_empty() || r.environment.as_ref().is_some_and(|e| sel.environments.contains(e)))
                 && (sel.services.is_empty() || service.is_some_and(|s| sel.services.iter().any(|x| x == s)))
                 && (sel.resources.is_empty() || sel.resources.contains(&r.key))
             {
                 kept.push(r);
             }
         }
-        kept.sort_by(|a, b| (&a.environment, &a.key).cmp(&(&b.environment, &b.key)));
+        kept.sort_by(|a, b| (a.environment.is_none(), &a.environment, &a.key).cmp(&(b.environment.is_none(), &b.environment, &b.key)));
         Ok(kept)
     }
 
@@ -289,6 +340,7 @@ impl Deuteron {
             let given = req.transform.as_ref().map_or_else(|| r.given.clone(), |t| t.apply(&r.given));
             let (kind, base) = match r.target {
                 Target::Environment(_) => (InputKind::Environment, "$.spec"),
+                Target::ServicePipeline(_) => (InputKind::Pipeline, "$.pipeline"),
                 _ => (InputKind::ServiceInstance, "$.spec"),
             };
             let mut blocked = if r.version == target {
@@ -301,18 +353,18 @@ impl Deuteron {
                 None
             };
             if blocked.is_none()
-                && let Target::ServiceInstance { .. } = r.target
+                && let (Target::ServiceInstance { .. }, Some(env_name)) = (&r.target, &r.environment)
             {
-                if !envs.contains_key(&r.environment) {
-                    let env = match self.store.get_environment(&r.environment).await {
+                if !envs.contains_key(env_name) {
+                    let env = match self.store.get_environment(env_name).await {
                         Ok(e) => Some(e),
                         Err(StoreError::NotFound(_)) => None,
                         Err(e) => return Err(e.into()),
                     };
-                    envs.insert(r.environment.clone(), env);
+                    envs.insert(env_name.clone(), env);
                 }
-                blocked = match &envs[&r.environment] {
-                    None => Some(format!("environment {} does not exist", r.environment)),
+                blocked = match &envs[env_name] {
+                    None => Some(format!("environment {env_name} does not exist")),
                     Some(env) if !environment_is_compatible(&target_rec.compatible_environments, &env.template_name, env.version.major) => {
                         Some(format!(
                             "environment {} runs {}:{}, which {target} is not compatible with",
@@ -339,7 +391,8 @@ impl Deuteron {
                 seq: stored.len() as u32,
                 wave: None,
                 target: r.target.clone(),
-                environment_name: r.environment.clone(),
+                // Stored empty for a pipeline.
+                environment_name: r.environment.clone().unwrap_or_default(),
                 from: r.version,
                 to: target,
                 from_spec: r.from_spec.clone(),
@@ -484,8 +537,9 @@ impl Deuteron {
     /// once a third of it has passed and given up when the rollout stops being due (it finished,
     /// was paused or waits for approval or its bake time); [`Deuteron::release_rollouts`] gives up
     /// the rest.
-    pub async fn drive_rollouts(&self, worker: &str, held: &mut Vec<HeldRollout>) -> Result<usize> {
+    pub async fn drive_rollouts(&self, worker: &str, state: &mut DriverState) -> Result<usize> {
         let mut progressed = 0;
+        let held = &mut state.held;
         let mut kept = Vec::with_capacity(held.len());
         for mut h in std::mem::take(held) {
             let fresh = if h.renewed.elapsed() >= DRIVE_RENEW {
@@ -507,33 +561,40 @@ impl Deuteron {
                     continue;
                 }
             };
-            progressed += self.step_logged(&r).await;
+            progressed += self.step_logged(&r, h.lookups()).await;
             kept.push(h);
         }
         *held = kept;
+        // While busy with rollouts of its own, a driver looks for more now and then, not at
+        // every pass (each pass follows a finished deployment).
+        if !held.is_empty() && state.looked.is_some_and(|t| t.elapsed() < LOOK_FOR_MORE) {
+            return Ok(progressed);
+        }
+        state.looked = Some(Instant::now());
         loop {
             let Some(r) = self.store.claim_rollout(worker, DRIVE_LEASE_MS).await? else { break };
             // A lease of ours that expired and came back: it had its step in this pass.
             if held.iter().any(|h| h.id == r.id) {
                 break;
             }
-            held.push(HeldRollout { id: r.id.clone(), renewed: Instant::now() });
-            progressed += self.step_logged(&r).await;
+            let mut h = HeldRollout::new(r.id.clone());
+            progressed += self.step_logged(&r, h.lookups()).await;
+            held.push(h);
         }
         Ok(progressed)
     }
 
     /// Gives up the leases of `held` (a driver stopping).
-    pub async fn release_rollouts(&self, worker: &str, held: &mut Vec<HeldRollout>) {
-        for h in held.drain(..) {
+    pub async fn release_rollouts(&self, worker: &str, state: &mut DriverState) {
+        for h in state.held.drain(..) {
             if let Err(e) = self.store.release_rollout(&h.id, worker).await {
                 tracing::warn!(rollout = %h.id, error = %e, "cannot release a rollout lease; it expires by itself");
             }
         }
     }
 
-    async fn step_logged(&self, r: &RolloutRecord) -> usize {
-        match self.step_rollout(r).await {
+    async fn step_logged(&self, r: &RolloutRecord, lookups: &Lookups) -> usize {
+        match self.step_rollout(r, lookups).await {
             Ok(true) => 1,
             Ok(false) => 0,
             Err(e) => {
@@ -546,7 +607,7 @@ impl Deuteron {
     /// Runs [`Deuteron::drive_rollouts`] until `shutdown` turns true, waking when a deployment
     /// finishes, a rollout changes, or after `poll`; then releases the rollouts it holds.
     pub async fn run_rollout_driver(&self, worker: String, poll: Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-        let mut held = Vec::new();
+        let mut held = DriverState::default();
         loop {
             if *shutdown.borrow() {
                 break;
@@ -570,7 +631,7 @@ impl Deuteron {
         self.release_rollouts(&worker, &mut held).await;
     }
 
-    async fn step_rollout(&self, r: &RolloutRecord) -> Result<bool> {
+    async fn step_rollout(&self, r: &RolloutRecord, lookups: &Lookups) -> Result<bool> {
         let policy: RolloutPolicy =
             serde_json::from_str(&r.policy).map_err(|e| ServiceError::Internal(format!("rollout {} policy: {e}", r.id)))?;
         let counts = self.store.rollout_counts(&r.id).await?;
@@ -584,8 +645,7 @@ impl Deuteron {
         let s = step(&policy, &pos, &counts, now_millis());
         let mut progressed = false;
         // The items of one step start together: their reads overlap, the template version and
-        // environments are read once, and only the enqueue transactions take turns.
-        let lookups = Lookups::default();
+        // environments come from `lookups`, and only the enqueue transactions take turns.
         for (n, selector, rollback) in
             [(s.start, ItemSelector::PendingIn(r.current_wave), false), (s.roll_back, ItemSelector::Updated, true)]
         {
@@ -593,7 +653,7 @@ impl Deuteron {
                 continue;
             }
             let items = self.store.rollout_items(&r.id, selector, n as i64).await?;
-            let started = futures_util::future::join_all(items.iter().map(|item| self.start_item(r, item, rollback, &lookups))).await;
+            let started = futures_util::future::join_all(items.iter().map(|item| self.start_item(r, item, rollback, lookups))).await;
             for outcome in started {
                 progressed |= outcome? == ItemStart::Skipped;
             }
@@ -645,6 +705,13 @@ impl Deuteron {
                 Ok(inst) => match drifted(inst.version) {
                     Some(e) => Err(e),
                     None => self.prepare_instance_update(&inst, &update, lookups).await,
+                },
+                Err(e) => Err(e.into()),
+            },
+            Target::ServicePipeline(service) => match self.store.get_pipeline(service).await {
+                Ok(p) => match drifted(p.version) {
+                    Some(e) => Err(e),
+                    None => self.prepare_pipeline_update(&p, &update, lookups).await,
                 },
                 Err(e) => Err(e.into()),
             },
@@ -863,7 +930,7 @@ pub fn item_json(i: &RolloutItemRecord) -> Value {
         "wave": i.wave.map(|w| w + 1),
         "resourceType": i.target.target_type().as_str(),
         "resource": i.target.key(),
-        "environment": i.environment_name,
+        "environment": (!i.environment_name.is_empty()).then_some(&i.environment_name),
         "from": i.from.to_string(),
         "to": i.to.to_string(),
         "state": item_state(i),

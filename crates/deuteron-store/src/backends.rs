@@ -1551,6 +1551,30 @@ macro_rules! store_impl {
                 rows.iter().map(|r| Ok(ProvisionedResource { name: r.try_get("name")?, identifier: r.try_get("identifier")?, engine: r.try_get("engine")? })).collect()
             }
 
+            async fn instance_context(&self, service: &str, instance: &str) -> Result<InstanceContext> {
+                let row = sqlx::query(instance_context_sql($backend))
+                    .bind(service)
+                    .bind(instance)
+                    .bind(TargetType::Environment.as_str())
+                    .bind(TargetType::Component.as_str())
+                    .fetch_optional(&mut *self.read_conn().await?)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("service instance {service}/{instance}")))?;
+                let component: Option<String> = row.try_get("component")?;
+                Ok(InstanceContext {
+                    environment_name: row.try_get("environment_name")?,
+                    environment_outputs: output_pairs(row.try_get("environment_outputs")?)?,
+                    branch_name: row.try_get("branch_name")?,
+                    repository_connection_arn: row.try_get("repository_connection_arn")?,
+                    repository_id: row.try_get("repository_id")?,
+                    has_pipeline: row.try_get::<Option<String>, _>("pipeline")?.is_some(),
+                    component: match component {
+                        Some(name) => Some((name, output_pairs(row.try_get("component_outputs")?)?)),
+                        None => None,
+                    },
+                })
+            }
+
             async fn outputs(&self, target: &Target) -> Result<Vec<(String, String)>> {
                 let rows = sqlx::query("SELECT key, value FROM resource_outputs WHERE target_type = $1 AND target_key = $2 ORDER BY key")
                     .bind(target.target_type().as_str())
@@ -1561,6 +1585,51 @@ macro_rules! store_impl {
             }
         }
     };
+}
+
+/// [`Store::instance_context`] as one query: the instance, its service, whether the service has a
+/// pipeline, the attached component (the first by name, as `list_components` orders them) and
+/// both outputs, aggregated as JSON arrays of `[key, value]` ordered by key. `$1` service, `$2`
+/// instance, `$3`/`$4` the environment and component target types.
+fn instance_context_sql(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => {
+            "SELECT i.environment_name,
+                    (SELECT json_group_array(json_array(o.key, o.value) ORDER BY o.key) FROM resource_outputs o
+                      WHERE o.target_type = $3 AND o.target_key = i.environment_name) AS environment_outputs,
+                    s.branch_name, s.repository_connection_arn, s.repository_id, p.service_name AS pipeline, c.name AS component,
+                    (SELECT json_group_array(json_array(o.key, o.value) ORDER BY o.key) FROM resource_outputs o
+                      WHERE o.target_type = $4 AND o.target_key = c.name) AS component_outputs
+             FROM service_instances i
+             JOIN services s ON s.name = i.service_name
+             LEFT JOIN service_pipelines p ON p.service_name = i.service_name
+             LEFT JOIN components c ON c.service_name = i.service_name AND c.service_instance_name = i.name
+             WHERE i.service_name = $1 AND i.name = $2
+             ORDER BY c.name LIMIT 1"
+        }
+        Backend::Postgres => {
+            "SELECT i.environment_name,
+                    (SELECT json_agg(json_build_array(o.key, o.value) ORDER BY o.key)::text FROM resource_outputs o
+                      WHERE o.target_type = $3 AND o.target_key = i.environment_name) AS environment_outputs,
+                    s.branch_name, s.repository_connection_arn, s.repository_id, p.service_name AS pipeline, c.name AS component,
+                    (SELECT json_agg(json_build_array(o.key, o.value) ORDER BY o.key)::text FROM resource_outputs o
+                      WHERE o.target_type = $4 AND o.target_key = c.name) AS component_outputs
+             FROM service_instances i
+             JOIN services s ON s.name = i.service_name
+             LEFT JOIN service_pipelines p ON p.service_name = i.service_name
+             LEFT JOIN components c ON c.service_name = i.service_name AND c.service_instance_name = i.name
+             WHERE i.service_name = $1 AND i.name = $2
+             ORDER BY c.name LIMIT 1"
+        }
+    }
+}
+
+/// Outputs aggregated as a JSON array of `[key, value]` pairs (NULL: none).
+fn output_pairs(json: Option<String>) -> Result<Vec<(String, String)>> {
+    match json {
+        None => Ok(Vec::new()),
+        Some(text) => serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("aggregated outputs: {e}"))),
+    }
 }
 
 /// Names the sqlx database type of a store, for the generated code's bounds.

@@ -251,6 +251,10 @@ pub trait Store: Send + Sync + 'static {
     async fn finish_claimed(&self, dep: &DeploymentRecord, worker: &str, finish: &Finish) -> Result<DeploymentRecord>;
     /// A resource's outputs, ordered by key.
     async fn outputs(&self, target: &Target) -> Result<Vec<(String, String)>>;
+    /// What a service instance's templates read besides its own inputs, in one read (one
+    /// snapshot): its environment and that environment's outputs, its service's repository
+    /// fields, whether the service has a pipeline, and the attached component with its outputs.
+    async fn instance_context(&self, service: &str, instance: &str) -> Result<InstanceContext>;
     /// Records outputs (and a log line) a running deployment reported itself;
     /// [`StoreError::Conflict`] once it has finished.
     async fn report_outputs(&self, id: &str, outputs: &[(String, String)], log_line: &str) -> Result<DeploymentRecord>;

@@ -75,6 +75,19 @@ pub struct NewService {
     pub branch_name: Option<String>,
 }
 
+/// See [`crate::Store::instance_context`]; outputs are ordered by key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceContext {
+    pub environment_name: String,
+    pub environment_outputs: Vec<(String, String)>,
+    pub branch_name: Option<String>,
+    pub repository_connection_arn: Option<String>,
+    pub repository_id: Option<String>,
+    pub has_pipeline: bool,
+    /// The attached component's name and outputs.
+    pub component: Option<(String, Vec<(String, String)>)>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceRecord {
     pub service_name: String,

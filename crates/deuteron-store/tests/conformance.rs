@@ -318,6 +318,19 @@ async fn component_story(store: Arc<dyn Store>) {
     let rec = store.get_component("c1").await.unwrap();
     assert_eq!((rec.deployment.status, rec.deployment.last_succeeded_deployment_id.as_deref()), (D::Succeeded, Some("c1-a")));
     assert_eq!(store.outputs(&Target::Component("c1".into())).await.unwrap(), vec![("Bucket".to_string(), "b-1".to_string())]);
+    // The instance it is attached to sees it with its outputs.
+    let i1 = NewInstance {
+        service_name: "api".into(),
+        name: "i1".into(),
+        environment_name: "dev".into(),
+        template_name: "web".into(),
+        version: v(1, 0),
+        spec: "i".into(),
+        inputs: "{}".into(),
+    };
+    store.add_instances("api", "s", &[i1], &[]).await.unwrap();
+    let ctx = store.instance_context("api", "i1").await.unwrap();
+    assert_eq!((ctx.component, ctx.has_pipeline), (Some(("c1".into(), vec![("Bucket".into(), "b-1".into())])), true));
 
     // Detach and redeploy in one transaction; then deprovision removes the row.
     let mut detached = c1.clone();
@@ -546,6 +559,19 @@ async fn deployment_story(store: Arc<dyn Store>) {
     assert_eq!(store.list_instances(None, Some("dev")).await.unwrap().len(), 1);
     assert_eq!(store.get_instance("api", "api-dev").await.unwrap().deployment.last_attempted_deployment_id.as_deref(), Some("d6"));
     assert_eq!(store.get_pipeline("api").await.unwrap().deployment.status, D::InProgress);
+    // What the instance's templates read, in one query; outputs ordered by key.
+    let expected = InstanceContext {
+        environment_name: "dev".into(),
+        environment_outputs: vec![("Shared".into(), "s-1".into()), ("Vpc".into(), "vpc-1".into())],
+        branch_name: None,
+        repository_connection_arn: None,
+        repository_id: None,
+        has_pipeline: true,
+        component: None,
+    };
+    assert_eq!(store.instance_context("api", "api-dev").await.unwrap(), expected);
+    let e = store.instance_context("api", "nope").await.unwrap_err();
+    assert_eq!(e.to_string(), "service instance api/nope not found");
     // The console's aggregates: resources per status and per version, and paged instance queries.
     let counts = store.status_counts().await.unwrap();
     let count_of =

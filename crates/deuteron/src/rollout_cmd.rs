@@ -199,7 +199,7 @@ pub async fn run(svc: &Deuteron, output: Output, cmd: RolloutCommand) -> Result<
                             vec![
                                 i.wave.map(|w| w.to_string()).unwrap_or_else(|| "-".into()),
                                 i.resource.clone(),
-                                i.environment.clone(),
+                                i.environment.clone().unwrap_or_else(|| "-".into()),
                                 format!("{} -> {}", i.from, i.to),
                                 i.skipped.as_ref().map(|s| format!("skipped: {s}")).unwrap_or_else(|| "moves".into()),
                             ]
