@@ -187,30 +187,51 @@ impl Engine {
             let mut stop = shutdown.clone();
             loops.spawn(async move {
                 let wake = engine.config.wake.clone().unwrap_or_default();
-                // Whether this loop's last claim found work: then the next one goes straight
-                // to the writer instead of looking on a reading connection first.
-                let mut busy = false;
+                // The deployment claimed together with the finish of the previous one.
+                let mut next: Option<DeploymentRecord> = None;
                 loop {
-                    if *stop.borrow() {
-                        break;
-                    }
-                    // Listen before looking at the queue, so a deployment enqueued between an
-                    // empty claim and the wait still wakes this loop.
-                    let woken = wake.notified();
-                    tokio::pin!(woken);
-                    woken.as_mut().enable();
-                    match engine.claim_and_run(busy).await {
-                        Ok(Some(_)) => {
-                            busy = true;
-                            continue;
+                    let dep = match next.take() {
+                        Some(dep) => dep,
+                        None => {
+                            if *stop.borrow() {
+                                break;
+                            }
+                            // Listen before looking at the queue, so a deployment enqueued
+                            // between an empty claim and the wait still wakes this loop (and
+                            // only while idle: a busy loop must not take a wake-up an idle one
+                            // needs).
+                            let woken = wake.notified();
+                            tokio::pin!(woken);
+                            woken.as_mut().enable();
+                            let claimed =
+                                engine.store.claim_deployment(&engine.config.worker_id, engine.config.lease.as_millis() as i64).await;
+                            match claimed {
+                                Ok(Some(dep)) => dep,
+                                Ok(None) => {
+                                    tokio::select! {
+                                        _ = tokio::time::sleep(engine.config.poll) => {}
+                                        _ = woken => {}
+                                        _ = stop.changed() => {}
+                                    }
+                                    continue;
+                                }
+                                Err(e) => {
+                                    tracing::error!(worker = %engine.config.worker_id, slot = i, error = %e, "cannot claim a deployment");
+                                    tokio::select! {
+                                        _ = tokio::time::sleep(engine.config.poll) => {}
+                                        _ = stop.changed() => {}
+                                    }
+                                    continue;
+                                }
+                            }
                         }
-                        Ok(None) => busy = false,
+                    };
+                    // While running, the loop claims its next deployment with the finish (one
+                    // write); once stopping, it claims no more.
+                    let chain = !*stop.borrow();
+                    match engine.execute(dep, chain).await {
+                        Ok((_, claimed)) => next = claimed,
                         Err(e) => tracing::error!(worker = %engine.config.worker_id, slot = i, error = %e, "worker loop error"),
-                    }
-                    tokio::select! {
-                        _ = tokio::time::sleep(engine.config.poll) => {}
-                        _ = woken => {}
-                        _ = stop.changed() => {}
                     }
                 }
             });
@@ -241,23 +262,16 @@ impl Engine {
 
     /// Claims one deployment and runs it to the end; `None` when the queue is empty.
     pub async fn run_next(&self) -> Result<Option<DeploymentRecord>, EngineError> {
-        self.claim_and_run(false).await
-    }
-
-    /// [`Engine::run_next`]; `busy`: the queue likely holds work (see [`Store::claim_next_deployment`]).
-    async fn claim_and_run(&self, busy: bool) -> Result<Option<DeploymentRecord>, EngineError> {
         let lease_ms = self.config.lease.as_millis() as i64;
-        let (store, worker) = (&self.store, &self.config.worker_id);
-        let claimed =
-            if busy { store.claim_next_deployment(worker, lease_ms).await? } else { store.claim_deployment(worker, lease_ms).await? };
-        let Some(dep) = claimed else {
+        let Some(dep) = self.store.claim_deployment(&self.config.worker_id, lease_ms).await? else {
             return Ok(None);
         };
-        let done = self.execute(dep).await?;
-        Ok(Some(done))
+        Ok(Some(self.execute(dep, false).await?.0))
     }
 
-    async fn execute(&self, dep: DeploymentRecord) -> Result<DeploymentRecord, EngineError> {
+    /// Runs a claimed deployment to the end; with `claim_next`, the finish also claims this
+    /// worker's next deployment (returned second).
+    async fn execute(&self, dep: DeploymentRecord, claim_next: bool) -> Result<(DeploymentRecord, Option<DeploymentRecord>), EngineError> {
         let worker = self.config.worker_id.clone();
         tracing::info!(deployment = %dep.id, target = %dep.target, action = dep.action.as_str(), attempt = dep.attempts, %worker, "deployment started");
         if dep.attempts > 1 {
@@ -287,16 +301,22 @@ impl Engine {
                     resources: None,
                 },
                 Ok(prepared) => match self.provision(&dep, prepared).await? {
-                    None => return self.store.get_deployment(&dep.id).await.map_err(Into::into),
+                    None => return Ok((self.store.get_deployment(&dep.id).await?, None)),
                     Some(f) => f,
                 },
             }
         };
-        let done = match self.store.finish_claimed(&dep, &worker, &finish).await {
-            Ok(d) => d,
+        let finished = if claim_next {
+            let lease_ms = self.config.lease.as_millis() as i64;
+            self.store.finish_and_claim(&dep, &worker, &finish, lease_ms).await
+        } else {
+            self.store.finish_claimed(&dep, &worker, &finish).await.map(|d| (d, None))
+        };
+        let (done, next) = match finished {
+            Ok(pair) => pair,
             Err(StoreError::Conflict(m)) => {
                 tracing::warn!(deployment = %dep.id, %worker, "lease lost before finishing: {m}");
-                return Ok(self.store.get_deployment(&dep.id).await?);
+                return Ok((self.store.get_deployment(&dep.id).await?, None));
             }
             Err(e) => return Err(e.into()),
         };
@@ -307,7 +327,7 @@ impl Engine {
         if let Err(e) = self.after(&done).await {
             tracing::error!(deployment = %done.id, error = %e, "follow-up of a finished deployment failed");
         }
-        Ok(done)
+        Ok((done, next))
     }
 
     /// Runs the provisioner with a heartbeat; `None` if the lease was lost meanwhile.

@@ -1174,18 +1174,11 @@ macro_rules! store_impl {
             }
 
             async fn claim_next_deployment(&self, worker: &str, lease_ms: i64) -> Result<Option<DeploymentRecord>> {
-                // One statement: pick the oldest claimable job and lease it (atomic on its own;
-                // SKIP LOCKED on PostgreSQL, the single writer connection on SQLite). The clock is
-                // read once the connection is held, so start times follow commit order.
+                // One statement (see CLAIM_UPDATE_SQL). The clock is read once the connection is
+                // held, so start times follow commit order.
                 let mut conn = self.write_conn().await?;
                 let now = now_millis();
-                let sql = format!(
-                    "UPDATE deployments SET job_state = 'RUNNING', lease_owner = $2, lease_expires_at = $3, attempts = attempts + 1,
-                            started_at = COALESCE(started_at, $1), updated_at = $1
-                      WHERE id = ({}) RETURNING *",
-                    Self::CLAIM_SQL
-                );
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                let row = sqlx::query(Self::CLAIM_UPDATE_SQL)
                     .bind(now)
                     .bind(worker)
                     .bind(now + lease_ms)
@@ -1280,17 +1273,17 @@ macro_rules! store_impl {
             }
 
             async fn finish_claimed(&self, d: &DeploymentRecord, worker: &str, finish: &Finish) -> Result<DeploymentRecord> {
-                // What a finish writes follows from the deployment's fixed fields; the write is
-                // one batch (one call on SQLite), guarded by the lease.
-                let id = d.id.as_str();
-                let written = self.write_batch(|now| Self::finish_batch(d, worker, finish, now)).await?;
-                if let Some(row) = written.as_ref().and_then(|rows| rows.first()) {
-                    return Self::deployment_from_row(row);
-                }
-                Err(match sqlx::query("SELECT id FROM deployments WHERE id = $1").bind(id).fetch_optional(&mut *self.read_conn().await?).await? {
-                    Some(_) => StoreError::Conflict(format!("worker {worker} no longer holds deployment {id}")),
-                    None => StoreError::NotFound(format!("deployment {id}")),
-                })
+                Ok(self.finish_then_claim(d, worker, finish, None).await?.0)
+            }
+
+            async fn finish_and_claim(
+                &self,
+                d: &DeploymentRecord,
+                worker: &str,
+                finish: &Finish,
+                lease_ms: i64,
+            ) -> Result<(DeploymentRecord, Option<DeploymentRecord>)> {
+                self.finish_then_claim(d, worker, finish, Some(lease_ms)).await
             }
 
             async fn create_access_key(&self, k: &AccessKeyRecord) -> Result<()> {

@@ -605,12 +605,50 @@ macro_rules! resource_helpers {
                 batch.push(sql, args);
             }
 
-            const CLAIM_SQL: &'static str = concat!(
-                "SELECT id FROM deployments WHERE ",
+            /// Leases the oldest claimable deployment (`$1` now, `$2` worker, `$3` lease end) and
+            /// returns it: one statement, atomic on its own (SKIP LOCKED on PostgreSQL, the
+            /// single writer connection on SQLite).
+            const CLAIM_UPDATE_SQL: &'static str = concat!(
+                "UPDATE deployments SET job_state = 'RUNNING', lease_owner = $2, lease_expires_at = $3, attempts = attempts + 1,
+                        started_at = COALESCE(started_at, $1), updated_at = $1
+                  WHERE id = (SELECT id FROM deployments WHERE ",
                 claimable_deployments!(),
                 " ORDER BY created_at, id LIMIT 1 ",
-                $claim_lock
+                $claim_lock,
+                ") RETURNING *"
             );
+
+            /// Finishes `d` (see [`Self::finish_batch`]) and, with `claim` (a lease length),
+            /// claims the next deployment for `worker` in the same write.
+            async fn finish_then_claim(
+                &self,
+                d: &DeploymentRecord,
+                worker: &str,
+                finish: &Finish,
+                claim: Option<i64>,
+            ) -> Result<(DeploymentRecord, Option<DeploymentRecord>)> {
+                // What a finish writes follows from the deployment's fixed fields; the write is
+                // one batch (one call on SQLite), guarded by the lease.
+                let id = d.id.as_str();
+                let written = self
+                    .write_batch(|now| {
+                        let mut batch = Self::finish_batch(d, worker, finish, now)?;
+                        if let Some(lease_ms) = claim {
+                            batch.push_returning_any(Self::CLAIM_UPDATE_SQL, vec![now.into(), worker.into(), (now + lease_ms).into()]);
+                        }
+                        Ok(batch)
+                    })
+                    .await?;
+                if let Some(rows) = written {
+                    let done = Self::deployment_from_row(rows.first().ok_or_else(|| StoreError::Corrupt(format!("finishing {id} returned no row")))?)?;
+                    let next = rows.get(1).map(Self::deployment_from_row).transpose()?;
+                    return Ok((done, next));
+                }
+                Err(match sqlx::query("SELECT id FROM deployments WHERE id = $1").bind(id).fetch_optional(&mut *self.read_conn().await?).await? {
+                    Some(_) => StoreError::Conflict(format!("worker {worker} no longer holds deployment {id}")),
+                    None => StoreError::NotFound(format!("deployment {id}")),
+                })
+            }
         }
     };
 }

@@ -123,6 +123,12 @@ impl Batch {
         self.statements.push(Statement { sql: sql.into(), args, guarded: true, returning: true });
     }
 
+    /// Adds a statement whose `RETURNING` rows the caller wants, however many there are (none
+    /// included).
+    pub(crate) fn push_returning_any(&mut self, sql: impl Into<String>, args: Vec<Arg>) {
+        self.statements.push(Statement { sql: sql.into(), args, guarded: false, returning: true });
+    }
+
     /// All statements as one text, parameters renumbered into one sequence; each guarded
     /// statement is followed by the check that fails the batch if it changed nothing.
     pub(crate) fn joined(&self) -> (String, Vec<&Arg>) {

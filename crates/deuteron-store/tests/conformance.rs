@@ -772,3 +772,48 @@ async fn postgres_deployments() {
     deployment_story(store.clone()).await;
     component_story(store).await;
 }
+
+/// A busy worker finishes its deployment and claims the next in one write; a finish that fails
+/// (the lease was lost) claims nothing.
+async fn finish_and_claim_story(store: Arc<dyn Store>) {
+    use deuteron_core::DeploymentAction::Provision;
+    use deuteron_core::DeploymentStatus as D;
+    use deuteron_store::*;
+    for name in ["f1", "f2"] {
+        store
+            .create_environment(&new_environment(name), &deployment(&format!("{name}-0"), Target::Environment(name.into()), Provision, 0))
+            .await
+            .unwrap();
+    }
+    let ok = Finish { status: D::Succeeded, status_message: None, outputs: None, log: Vec::new(), resources: None };
+    let first = store.claim_deployment("w", 60_000).await.unwrap().unwrap();
+    assert_eq!(first.id, "f1-0");
+    let (done, next) = store.finish_and_claim(&first, "w", &ok, 60_000).await.unwrap();
+    assert_eq!((done.id.as_str(), done.status, done.job_state), ("f1-0", D::Succeeded, JobState::Done));
+    let next = next.expect("the queued deployment is claimed with the finish");
+    assert_eq!((next.id.as_str(), next.job_state, next.lease_owner.as_deref(), next.attempts), ("f2-0", JobState::Running, Some("w"), 1));
+    assert_eq!(store.get_environment("f1").await.unwrap().deployment.status, D::Succeeded);
+    // Another worker cannot finish it; the refused finish claims nothing.
+    store.enqueue_deployment(&deployment("f1-1", Target::Environment("f1".into()), Provision, 1), D::InProgress).await.unwrap();
+    let e = store.finish_and_claim(&next, "intruder", &ok, 60_000).await.unwrap_err();
+    assert!(matches!(&e, StoreError::Conflict(m) if m == "worker intruder no longer holds deployment f2-0"), "{e}");
+    assert_eq!(store.get_deployment("f1-1").await.unwrap().job_state, JobState::Queued, "nothing was claimed");
+    let (_, again) = store.finish_and_claim(&next, "w", &ok, 60_000).await.unwrap();
+    assert_eq!(again.map(|d| d.id), Some("f1-1".to_string()));
+    let last = store.get_deployment("f1-1").await.unwrap();
+    let (_, none) = store.finish_and_claim(&last, "w", &ok, 60_000).await.unwrap();
+    assert!(none.is_none(), "an empty queue claims nothing");
+    assert_eq!(store.get_environment("f1").await.unwrap().version, v(1, 1));
+}
+
+#[tokio::test]
+async fn sqlite_finish_and_claim() {
+    let dir = tempfile::tempdir().unwrap();
+    finish_and_claim_story(Arc::new(SqliteStore::open(&dir.path().join("f.db")).await.unwrap())).await;
+}
+
+#[tokio::test]
+async fn postgres_finish_and_claim() {
+    let url = deuteron_store::testing::fresh_postgres_url().await;
+    finish_and_claim_story(Arc::new(PostgresStore::open(&url).await.unwrap())).await;
+}

@@ -323,7 +323,11 @@ fn console_forms_and_rules_over_http() {
     assert_eq!(status, 404, "{text}");
     deuteron(&["template", "recommend", "service", "example-svc", "--highest"]);
     assert_eq!(standing(), "BEHIND_MINOR");
-    assert_eq!(target(&deuteron), ("1.1".to_string(), 1), "without a choice, the highest published minor");
+    assert_eq!(
+        target(&deuteron),
+        ("1.1".to_string(), 2),
+        "without a choice, the highest published minor (the instance and the pipeline move)"
+    );
     // The same over REST, and through the remote CLI.
     let put = |body: &str| {
         let head = format!(
