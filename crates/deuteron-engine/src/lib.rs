@@ -4,6 +4,7 @@
 //! transaction. A heartbeat keeps the lease and notices cancellation; a worker that dies loses
 //! its lease and another worker takes the deployment over.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -47,6 +48,9 @@ pub struct EngineConfig {
     pub wake: Option<Arc<tokio::sync::Notify>>,
     /// Notified when a deployment ends (the rollout driver of this process waits on it).
     pub finished: Option<Arc<tokio::sync::Notify>>,
+    /// Where idle workers offer themselves to be handed deployments already claimed (by the
+    /// rollout driver of this process).
+    pub handoff: Option<Arc<deuteron_store::Handoff>>,
 }
 
 impl EngineConfig {
@@ -63,6 +67,7 @@ impl EngineConfig {
             api: None,
             wake: None,
             finished: None,
+            handoff: None,
         }
     }
 }
@@ -186,51 +191,26 @@ impl Engine {
             let engine = self.clone();
             let mut stop = shutdown.clone();
             loops.spawn(async move {
-                let wake = engine.config.wake.clone().unwrap_or_default();
-                // The deployment claimed together with the finish of the previous one.
-                let mut next: Option<DeploymentRecord> = None;
+                // Deployments this loop holds: claimed with the finish of the one before, or
+                // handed over while it also took one from the queue.
+                let mut mine: VecDeque<DeploymentRecord> = VecDeque::new();
                 loop {
-                    let dep = match next.take() {
+                    let dep = match mine.pop_front() {
                         Some(dep) => dep,
-                        None => {
-                            if *stop.borrow() {
-                                break;
+                        None if *stop.borrow() => break,
+                        None => match engine.wait_for_work(i, &mut stop).await {
+                            Some(got) => {
+                                mine.extend(got);
+                                continue;
                             }
-                            // Listen before looking at the queue, so a deployment enqueued
-                            // between an empty claim and the wait still wakes this loop (and
-                            // only while idle: a busy loop must not take a wake-up an idle one
-                            // needs).
-                            let woken = wake.notified();
-                            tokio::pin!(woken);
-                            woken.as_mut().enable();
-                            let claimed =
-                                engine.store.claim_deployment(&engine.config.worker_id, engine.config.lease.as_millis() as i64).await;
-                            match claimed {
-                                Ok(Some(dep)) => dep,
-                                Ok(None) => {
-                                    tokio::select! {
-                                        _ = tokio::time::sleep(engine.config.poll) => {}
-                                        _ = woken => {}
-                                        _ = stop.changed() => {}
-                                    }
-                                    continue;
-                                }
-                                Err(e) => {
-                                    tracing::error!(worker = %engine.config.worker_id, slot = i, error = %e, "cannot claim a deployment");
-                                    tokio::select! {
-                                        _ = tokio::time::sleep(engine.config.poll) => {}
-                                        _ = stop.changed() => {}
-                                    }
-                                    continue;
-                                }
-                            }
-                        }
+                            None => continue,
+                        },
                     };
                     // While running, the loop claims its next deployment with the finish (one
-                    // write); once stopping, it claims no more.
-                    let chain = !*stop.borrow();
+                    // write), unless it holds one already; once stopping, it claims no more.
+                    let chain = mine.is_empty() && !*stop.borrow();
                     match engine.execute(dep, chain).await {
-                        Ok((_, claimed)) => next = claimed,
+                        Ok((_, claimed)) => mine.extend(claimed),
                         Err(e) => tracing::error!(worker = %engine.config.worker_id, slot = i, error = %e, "worker loop error"),
                     }
                 }
@@ -241,6 +221,43 @@ impl Engine {
         for dir in std::mem::take(&mut *self.work_dirs.free.lock().expect("work dirs")) {
             let _ = std::fs::remove_dir_all(dir);
         }
+    }
+
+    /// One look for work by an idle loop: the deployments it got (one from the queue, or one
+    /// handed over, or both when a hand-over raced its claim), or none after a wake-up, the
+    /// poll interval or a stop request.
+    async fn wait_for_work(&self, slot: usize, stop: &mut tokio::sync::watch::Receiver<bool>) -> Option<Vec<DeploymentRecord>> {
+        let (worker, lease_ms) = (&self.config.worker_id, self.config.lease.as_millis() as i64);
+        let wake = self.config.wake.clone().unwrap_or_default();
+        // Listen before looking at the queue, so a deployment enqueued between an empty claim
+        // and the wait still wakes this loop (and only while idle: a busy loop must not take a
+        // wake-up an idle one needs); offer the loop for hand-overs for as long.
+        let woken = wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let mut offer = self.config.handoff.as_ref().map(|h| (h.as_ref(), h.offer(worker, lease_ms)));
+        match self.store.claim_deployment(worker, lease_ms).await {
+            Ok(Some(dep)) => {
+                let mut got = vec![dep];
+                got.extend(withdraw(offer).await);
+                return Some(got);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(%worker, slot, error = %e, "cannot claim a deployment"),
+        }
+        let from_starter = async {
+            match offer.as_mut() {
+                Some((_, w)) => (&mut w.handed).await.ok(),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            got = from_starter => return got.map(|d| vec![d]),
+            _ = tokio::time::sleep(self.config.poll) => {}
+            _ = woken => {}
+            _ = stop.changed() => {}
+        }
+        withdraw(offer).await.map(|d| vec![d])
     }
 
     /// A working directory for `dep`: a fresh one named after it when they are kept for
@@ -644,6 +661,15 @@ impl Engine {
             _ => {}
         }
         Ok(())
+    }
+}
+
+/// Withdraws an idle loop's offer; if a starter took it meanwhile, waits for what it hands over
+/// (none if it dropped the offer).
+async fn withdraw(offer: Option<(&deuteron_store::Handoff, deuteron_store::handoff::Waiting)>) -> Option<DeploymentRecord> {
+    match offer {
+        Some((h, w)) if !h.withdraw(&w) => w.handed.await.ok(),
+        _ => None,
     }
 }
 

@@ -99,6 +99,7 @@ impl World {
         cfg.poll = Duration::from_millis(100);
         cfg.wake = Some(self.svc.signals().enqueued.clone());
         cfg.finished = Some(self.svc.signals().rollouts.clone());
+        cfg.handoff = Some(self.svc.signals().handoff.clone());
         let engine = Engine::new(self.store.clone(), Arc::new(Renderer::default()), Provisioners::standard("terraform"), cfg);
         let rx2 = rx.clone();
         self.tasks.push(tokio::spawn(async move { engine.run(workers, rx2).await }));

@@ -717,7 +717,10 @@ impl Deuteron {
             },
             other => Err(ServiceError::Internal(format!("rollouts do not move {other}"))),
         };
-        let link = RolloutLink { rollout_id: r.id.clone(), seq: item.seq, rollback };
+        // An idle worker of this process, if one is on offer, gets the deployment claimed.
+        let taken = if prepared.as_ref().is_ok_and(Option::is_some) { self.signals.handoff.take() } else { None };
+        let claimed_by = taken.as_ref().map(|t| t.claim.clone());
+        let link = RolloutLink { rollout_id: r.id.clone(), seq: item.seq, rollback, claimed_by };
         let outcome = match prepared {
             Ok(Some(d)) => match self.store.enqueue_rollout_deployment(&d, DeploymentStatus::InProgress, &link).await {
                 Ok(dep) => Ok(dep),
@@ -730,9 +733,16 @@ impl Deuteron {
         };
         match outcome {
             Ok(dep) => {
-                tracing::info!(rollout = %r.id, item = item.seq, target = %item.target, deployment = %dep.id, to = %to, rollback, "rollout item started");
-                // One deployment: one idle worker is enough (a stored permit if none waits).
-                self.signals.enqueued.notify_one();
+                tracing::info!(rollout = %r.id, item = item.seq, target = %item.target, deployment = %dep.id, to = %to, rollback, handed = taken.is_some(), "rollout item started");
+                match taken {
+                    Some(t) => {
+                        if !t.give(dep) {
+                            tracing::warn!(rollout = %r.id, item = item.seq, "the worker it was handed to is gone; another takes it over when the lease expires");
+                        }
+                    }
+                    // One deployment: one idle worker is enough (a stored permit if none waits).
+                    None => self.signals.enqueued.notify_one(),
+                }
                 Ok(ItemStart::Enqueued)
             }
             Err(ServiceError::Internal(m)) => Err(ServiceError::Internal(m)),
@@ -820,12 +830,15 @@ impl Deuteron {
     }
 }
 
-/// Wake-ups between the parts of one process: deployments enqueued (for idle workers), and
-/// anything a rollout driver should look at (a deployment finished, a rollout changed).
+/// Between the parts of one process: wake-ups for deployments enqueued (for idle workers) and
+/// for anything a rollout driver should look at (a deployment finished, a rollout changed), and
+/// the idle workers rollout deployments are handed to.
 #[derive(Debug, Default)]
 pub struct Signals {
     pub enqueued: Arc<tokio::sync::Notify>,
     pub rollouts: Arc<tokio::sync::Notify>,
+    /// Idle workers of this process that rollout items are handed to, claimed.
+    pub handoff: Arc<deuteron_store::Handoff>,
 }
 
 /// A plan as the transports show it.

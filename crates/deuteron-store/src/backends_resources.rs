@@ -251,7 +251,8 @@ macro_rules! resource_helpers {
                 })
             }
 
-            /// Inserts a queued deployment (of a rollout's item when `link` is given) and returns it.
+            /// Inserts a deployment (of a rollout's item when `link` is given; claimed when the
+            /// link says for whom, else queued) and returns it.
             async fn insert_deployment<'e, E>(exec: E, d: &NewDeployment, status: DeploymentStatus, now: i64, link: Option<&RolloutLink>) -> Result<DeploymentRecord>
             where
                 E: sqlx::Executor<'e, Database = <$store as HasDb>::Db>,
@@ -266,13 +267,16 @@ macro_rules! resource_helpers {
                 format!("{} has a deployment in progress; wait for it to finish or cancel it", d.target)
             }
 
-            /// The statement inserting a queued deployment and returning its row.
+            /// The statement inserting a deployment and returning its row: queued, or claimed
+            /// by the worker the link names (running, leased, first attempt started now).
             fn insert_deployment_statement(d: &NewDeployment, status: DeploymentStatus, now: i64, link: Option<&RolloutLink>) -> (String, Vec<Arg>) {
                 let (service, instance, component) = d.target.names(&d.target_state);
                 let json = |s: &ResourceState| serde_json::to_string(s).expect("states serialise");
+                let claim = link.and_then(|l| l.claimed_by.as_ref());
                 let sql = "INSERT INTO deployments (id, target_type, target_key, environment_name, service_name, service_instance_name,
-                         component_name, action, status, initial_state, target_state, job_state, created_at, updated_at, rollout_id, rollout_seq)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'QUEUED', $12, $12, $13, $14) RETURNING *";
+                         component_name, action, status, initial_state, target_state, job_state, created_at, updated_at, rollout_id, rollout_seq,
+                         lease_owner, lease_expires_at, attempts, started_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $17, $18, $19) RETURNING *";
                 let args = vec![
                     (&d.id).into(),
                     d.target.target_type().as_str().into(),
@@ -285,9 +289,14 @@ macro_rules! resource_helpers {
                     status.as_str().into(),
                     Arg::OptText(d.initial_state.as_ref().map(json)),
                     json(&d.target_state).into(),
+                    if claim.is_some() { "RUNNING" } else { "QUEUED" }.into(),
                     now.into(),
                     link.map(|l| l.rollout_id.as_str()).into(),
                     link.map(|l| i64::from(l.seq)).into(),
+                    claim.map(|c| c.worker.as_str()).into(),
+                    claim.map(|c| now + c.lease_ms).into(),
+                    i64::from(claim.is_some()).into(),
+                    claim.map(|_| now).into(),
                 ];
                 (sql.to_string(), args)
             }

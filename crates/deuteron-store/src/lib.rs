@@ -14,10 +14,12 @@ use deuteron_core::{
 
 mod backends;
 mod batch;
+pub mod handoff;
 mod read_pool;
 pub mod resources;
 pub mod rollouts;
 pub use backends::{PostgresStore, SqliteStore, open};
+pub use handoff::Handoff;
 pub use resources::*;
 pub use rollouts::*;
 

@@ -128,6 +128,16 @@ pub struct RolloutLink {
     pub rollout_id: String,
     pub seq: u32,
     pub rollback: bool,
+    /// Insert the deployment already claimed by this worker (an idle worker of this process
+    /// it is handed to, see [`crate::Handoff`]), instead of queued.
+    pub claimed_by: Option<ClaimFor>,
+}
+
+/// A worker and lease length a deployment is inserted claimed for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimFor {
+    pub worker: String,
+    pub lease_ms: i64,
 }
 
 /// The counts the step rule needs, per wave; items skipped by the plan are left out.

@@ -62,6 +62,7 @@ fn engine(global: &Global, svc: &Deuteron, args: &WorkerArgs) -> deuteron_engine
     });
     cfg.wake = Some(svc.signals().enqueued.clone());
     cfg.finished = Some(svc.signals().rollouts.clone());
+    cfg.handoff = Some(svc.signals().handoff.clone());
     let provisioners = deuteron_engine::Provisioners::standard(&args.terraform_bin);
     deuteron_engine::Engine::new(svc.store().clone(), Arc::new(deuteron_render::Renderer::default()), provisioners, cfg)
 }
