@@ -643,7 +643,7 @@ impl Engine {
                 } else if let Some(p) = pipeline {
                     let state = ResourceState::stored(&p.template_name, p.version, &p.spec, &p.inputs);
                     let d = NewDeployment {
-                        id: uuid::Uuid::new_v4().to_string(),
+                        id: deuteron_store::new_deployment_id(),
                         target: Target::ServicePipeline(service.clone()),
                         environment_name: None,
                         action: DeploymentAction::Provision,

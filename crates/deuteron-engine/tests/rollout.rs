@@ -267,6 +267,14 @@ async fn two_hundred_instances_in_three_waves_with_ten_at_a_time() {
         peak = peak.max(running);
     }
     assert!(peak <= 10, "{peak} deployments ran at once");
+    // With idle workers on offer, the driver hands items over claimed: they start as they are
+    // inserted, not after a worker claims them from the queue.
+    let mut handed = 0;
+    for item in &items {
+        let d = w.store.get_deployment(&item.deployment.as_ref().unwrap().id).await.unwrap();
+        handed += usize::from(d.started_at == Some(d.created_at));
+    }
+    assert!(handed >= 100, "only {handed} of 200 deployments were handed to idle workers");
     assert!(peak >= 2, "the rollout never ran deployments in parallel (peak {peak})");
     let fleet = w.svc.template_fleet(Some(TemplateKind::Service), Some("web")).await.unwrap();
     assert_eq!((fleet[0].behind_minor, fleet[0].behind_major, fleet[0].up_to_date), (0, 0, 200));

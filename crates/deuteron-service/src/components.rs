@@ -164,7 +164,7 @@ impl Deuteron {
             crate::resources::conflict_if_active(&format!("service instance {s}/{i}"), inst.deployment.status)?;
         }
         let d = NewDeployment {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: deuteron_store::new_deployment_id(),
             target: Target::Component(c.name.clone()),
             environment_name: Some(c.environment_name.clone()),
             action: DeploymentAction::Provision,
@@ -248,7 +248,7 @@ impl Deuteron {
         }
         self.check_component(&c).await?;
         let d = NewDeployment {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: deuteron_store::new_deployment_id(),
             target: Target::Component(name.to_string()),
             environment_name: Some(c.environment_name.clone()),
             action: DeploymentAction::Provision,
@@ -276,7 +276,7 @@ impl Deuteron {
         crate::resources::conflict_if_active(&format!("component {name}"), c.deployment.status)?;
         let current = ResourceState::of_component(&NewComponent::from(&c));
         let d = NewDeployment {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: deuteron_store::new_deployment_id(),
             target: Target::Component(name.to_string()),
             environment_name: Some(c.environment_name.clone()),
             action: DeploymentAction::Deprovision,

@@ -121,7 +121,7 @@ fn current_state(template: &str, version: VersionNumber, spec: &str, inputs: &st
 }
 
 fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    deuteron_store::new_deployment_id()
 }
 
 pub(crate) fn conflict_if_active(what: &str, status: DeploymentStatus) -> Result<()> {

@@ -18,9 +18,10 @@ use deuteron_bundle::{InputKind, SpecFile};
 use deuteron_core::deploy::environment_is_compatible;
 use deuteron_core::rollout::{Candidate, Placement, Position, RolloutPolicy, SpecTransform, WaveCounts, assign_waves, step};
 use deuteron_core::{DeploymentStatus, RolloutStatus, TemplateKind, TemplateVersionStatus, UpdateType, VersionNumber};
+use deuteron_store::handoff::Taken;
 use deuteron_store::{
-    EnvironmentRecord, InstanceQuery, ItemSelector, NewRollout, NewRolloutItem, RolloutChange, RolloutItemRecord, RolloutLink,
-    RolloutRecord, StoreError, Target, VersionRecord, now_millis,
+    DeploymentRecord, EnvironmentRecord, InstanceQuery, ItemSelector, NewDeployment, NewRollout, NewRolloutItem, RolloutChange,
+    RolloutItemRecord, RolloutLink, RolloutRecord, RolloutStart, StoreError, Target, VersionRecord, now_millis,
 };
 
 use crate::resources::{Lookups, UpdateResource};
@@ -653,9 +654,35 @@ impl Deuteron {
                 continue;
             }
             let items = self.store.rollout_items(&r.id, selector, n as i64).await?;
-            let started = futures_util::future::join_all(items.iter().map(|item| self.start_item(r, item, rollback, lookups))).await;
-            for outcome in started {
-                progressed |= outcome? == ItemStart::Skipped;
+            let prepared = futures_util::future::join_all(items.iter().map(|item| self.prepare_item(item, rollback, lookups))).await;
+            // The deployments that could be prepared start in one write; an idle worker of
+            // this process, where one is on offer, gets each claimed.
+            let mut starts = Vec::new();
+            let mut handed = Vec::new();
+            for (item, p) in items.iter().zip(&prepared) {
+                if let Ok(d) = p {
+                    let taken = self.signals.handoff.take();
+                    let claimed_by = taken.as_ref().map(|t| t.claim.clone());
+                    let link = RolloutLink { rollout_id: r.id.clone(), seq: item.seq, rollback, claimed_by };
+                    starts.push(RolloutStart { deployment: d.clone(), status: DeploymentStatus::InProgress, link });
+                    handed.push(taken);
+                }
+            }
+            let mut results = self.store.enqueue_rollout_deployments(&starts).await.into_iter().zip(handed);
+            for (item, p) in items.iter().zip(prepared) {
+                let outcome = match p {
+                    Ok(_) => {
+                        let (result, taken) = results.next().expect("one result per start");
+                        match result {
+                            Ok(dep) => Ok((dep, taken)),
+                            // Another driver started it first (after a lease expired): nothing to do.
+                            Err(StoreError::Conflict(m)) if m.contains("already started") => continue,
+                            Err(e) => Err(e.into()),
+                        }
+                    }
+                    Err(e) => Err(e),
+                };
+                progressed |= self.item_started(r, item, rollback, outcome).await? == ItemStart::Skipped;
             }
         }
         let moved = s.status != r.status || s.current_wave != r.current_wave || s.not_before != r.not_before;
@@ -681,10 +708,8 @@ impl Deuteron {
         Ok(progressed)
     }
 
-    /// Starts one item's deployment (forward, or back to its previous version and spec). An item
-    /// that cannot start (someone else is deploying the resource, its spec no longer fits) is
-    /// recorded as skipped with the reason, and the rollout goes on.
-    async fn start_item(&self, r: &RolloutRecord, item: &RolloutItemRecord, rollback: bool, lookups: &Lookups) -> Result<ItemStart> {
+    /// The deployment that moves one item (forward, or back to its previous version and spec).
+    async fn prepare_item(&self, item: &RolloutItemRecord, rollback: bool, lookups: &Lookups) -> Result<NewDeployment> {
         let (to, spec, current) = if rollback { (item.from, &item.from_spec, item.to) } else { (item.to, &item.to_spec, item.from) };
         let update_type = if to.major != current.major { UpdateType::MajorVersion } else { UpdateType::MinorVersion };
         let update = UpdateResource { update_type, spec: Some(spec.clone()), major: Some(to.major), minor: Some(to.minor) };
@@ -694,46 +719,47 @@ impl Deuteron {
             (now != current).then(|| ServiceError::Conflict(format!("it runs {now} now, not {current} as when the rollout planned it")))
         };
         let prepared = match &item.target {
-            Target::Environment(name) => match self.store.get_environment(name).await {
-                Ok(env) => match drifted(env.version) {
+            Target::Environment(name) => {
+                let env = self.store.get_environment(name).await?;
+                match drifted(env.version) {
                     Some(e) => Err(e),
                     None => self.prepare_environment_update(&env, &update, lookups).await,
-                },
-                Err(e) => Err(e.into()),
-            },
-            Target::ServiceInstance { service, instance } => match self.store.get_instance(service, instance).await {
-                Ok(inst) => match drifted(inst.version) {
+                }
+            }
+            Target::ServiceInstance { service, instance } => {
+                let inst = self.store.get_instance(service, instance).await?;
+                match drifted(inst.version) {
                     Some(e) => Err(e),
                     None => self.prepare_instance_update(&inst, &update, lookups).await,
-                },
-                Err(e) => Err(e.into()),
-            },
-            Target::ServicePipeline(service) => match self.store.get_pipeline(service).await {
-                Ok(p) => match drifted(p.version) {
+                }
+            }
+            Target::ServicePipeline(service) => {
+                let p = self.store.get_pipeline(service).await?;
+                match drifted(p.version) {
                     Some(e) => Err(e),
                     None => self.prepare_pipeline_update(&p, &update, lookups).await,
-                },
-                Err(e) => Err(e.into()),
-            },
+                }
+            }
             other => Err(ServiceError::Internal(format!("rollouts do not move {other}"))),
         };
-        // An idle worker of this process, if one is on offer, gets the deployment claimed.
-        let taken = if prepared.as_ref().is_ok_and(Option::is_some) { self.signals.handoff.take() } else { None };
-        let claimed_by = taken.as_ref().map(|t| t.claim.clone());
-        let link = RolloutLink { rollout_id: r.id.clone(), seq: item.seq, rollback, claimed_by };
-        let outcome = match prepared {
-            Ok(Some(d)) => match self.store.enqueue_rollout_deployment(&d, DeploymentStatus::InProgress, &link).await {
-                Ok(dep) => Ok(dep),
-                // Another driver started it first (after a lease expired): nothing to do.
-                Err(StoreError::Conflict(m)) if m.contains("already started") => return Ok(ItemStart::TakenElsewhere),
-                Err(e) => Err(e.into()),
-            },
-            Ok(None) => Err(ServiceError::Internal("the update deploys nothing".into())),
-            Err(e) => Err(e),
-        };
+        prepared?.ok_or_else(|| ServiceError::Internal("the update deploys nothing".into()))
+    }
+
+    /// Records what became of an item's start: its deployment, handed to the worker that was
+    /// taken for it or announced to idle ones; or, when it could not start (someone else is
+    /// deploying the resource, its spec no longer fits), the item is recorded as skipped with
+    /// the reason, and the rollout goes on.
+    async fn item_started(
+        &self,
+        r: &RolloutRecord,
+        item: &RolloutItemRecord,
+        rollback: bool,
+        outcome: Result<(DeploymentRecord, Option<Taken>)>,
+    ) -> Result<ItemStart> {
         match outcome {
-            Ok(dep) => {
-                tracing::info!(rollout = %r.id, item = item.seq, target = %item.target, deployment = %dep.id, to = %to, rollback, handed = taken.is_some(), "rollout item started");
+            Ok((dep, taken)) => {
+                let to = dep.target_state.version().map(|v| v.to_string()).unwrap_or_default();
+                tracing::info!(rollout = %r.id, item = item.seq, target = %item.target, deployment = %dep.id, %to, rollback, handed = taken.is_some(), "rollout item started");
                 match taken {
                     Some(t) => {
                         if !t.give(dep) {
@@ -760,8 +786,6 @@ impl Deuteron {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ItemStart {
     Enqueued,
-    /// Another driver had started it.
-    TakenElsewhere,
     /// It could not start and was recorded as skipped: its wave's counts changed at once.
     Skipped,
 }

@@ -440,6 +440,9 @@ macro_rules! store_impl {
             async fn enqueue_rollout_deployment(&self, d: &NewDeployment, status: DeploymentStatus, link: &RolloutLink) -> Result<DeploymentRecord> {
                 self.db_enqueue_rollout_deployment(d, status, link).await
             }
+            async fn enqueue_rollout_deployments(&self, starts: &[RolloutStart]) -> Vec<Result<DeploymentRecord>> {
+                self.db_enqueue_rollout_deployments(starts).await
+            }
 
             fn backend(&self) -> Backend {
                 $backend

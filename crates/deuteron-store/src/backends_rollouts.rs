@@ -447,6 +447,56 @@ macro_rules! rollout_methods {
             Ok(())
         }
 
+        /// The statements of a forward start: the link (guarded: the item is pending and its
+        /// target exists), the count move, the target's fields and event, the deployment
+        /// (returned).
+        fn forward_start_statements(batch: &mut Batch, d: &NewDeployment, status: DeploymentStatus, link: &RolloutLink, now: i64) {
+            let seq = i64::from(link.seq);
+            let (table, wh, binds) = Self::target_row(&d.target);
+            let n = binds.len();
+            let mut args: Vec<Arg> = binds.into_iter().map(Arg::Text).collect();
+            args.extend([(&d.id).into(), (&link.rollout_id).into(), seq.into()]);
+            batch.push_guarded(
+                format!(
+                    "UPDATE rollout_items SET deployment_id = ${} WHERE rollout_id = ${} AND seq = ${}
+                        AND deployment_id IS NULL AND skip_reason IS NULL AND EXISTS (SELECT 1 FROM {table} WHERE {wh})",
+                    n + 1, n + 2, n + 3
+                ),
+                args,
+            );
+            let after = ItemFacts { forward: Some(status), ..Default::default() };
+            Self::move_statement(batch, &link.rollout_id, seq, &d.id, "deployment_id", &ItemFacts::default(), &after);
+            Self::mark_attempt_statements(batch, &d.target, &d.id, status, now);
+            let (sql, args) = Self::insert_deployment_statement(d, status, now, Some(link));
+            batch.push_returning(sql, args);
+        }
+
+        async fn db_enqueue_rollout_deployments(&self, starts: &[RolloutStart]) -> Vec<Result<DeploymentRecord>> {
+            if starts.len() > 1 && starts.iter().all(|s| !s.link.rollback) {
+                let written = self
+                    .write_batch(|now| {
+                        let mut batch = Batch::default();
+                        for s in starts {
+                            Self::forward_start_statements(&mut batch, &s.deployment, s.status, &s.link, now);
+                        }
+                        Ok(batch)
+                    })
+                    .await;
+                // Any failure (an item taken or skipped meanwhile, a resource gone or busy):
+                // nothing was kept; each start is tried on its own below.
+                if let Ok(Some(rows)) = written
+                    && rows.len() == starts.len()
+                {
+                    return rows.iter().map(Self::deployment_from_row).collect();
+                }
+            }
+            let mut out = Vec::with_capacity(starts.len());
+            for s in starts {
+                out.push(self.db_enqueue_rollout_deployment(&s.deployment, s.status, &s.link).await);
+            }
+            out
+        }
+
         async fn db_enqueue_rollout_deployment(&self, d: &NewDeployment, status: DeploymentStatus, link: &RolloutLink) -> Result<DeploymentRecord> {
             let seq = i64::from(link.seq);
             let taken = || StoreError::Conflict(format!("item {} of rollout {} was already started", link.seq, link.rollout_id));
@@ -458,23 +508,7 @@ macro_rules! rollout_methods {
                 let written = self
                     .write_batch(|now| {
                         let mut batch = Batch::default();
-                        let (table, wh, binds) = Self::target_row(&d.target);
-                        let n = binds.len();
-                        let mut args: Vec<Arg> = binds.into_iter().map(Arg::Text).collect();
-                        args.extend([(&d.id).into(), (&link.rollout_id).into(), seq.into()]);
-                        batch.push_guarded(
-                            format!(
-                                "UPDATE rollout_items SET deployment_id = ${} WHERE rollout_id = ${} AND seq = ${}
-                                    AND deployment_id IS NULL AND skip_reason IS NULL AND EXISTS (SELECT 1 FROM {table} WHERE {wh})",
-                                n + 1, n + 2, n + 3
-                            ),
-                            args,
-                        );
-                        let after = ItemFacts { forward: Some(status), ..Default::default() };
-                        Self::move_statement(&mut batch, &link.rollout_id, seq, &d.id, "deployment_id", &ItemFacts::default(), &after);
-                        Self::mark_attempt_statements(&mut batch, &d.target, &d.id, status, now);
-                        let (sql, args) = Self::insert_deployment_statement(d, status, now, Some(link));
-                        batch.push_returning(sql, args);
+                        Self::forward_start_statements(&mut batch, d, status, link, now);
                         Ok(batch)
                     })
                     .await

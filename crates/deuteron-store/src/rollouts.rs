@@ -133,6 +133,14 @@ pub struct RolloutLink {
     pub claimed_by: Option<ClaimFor>,
 }
 
+/// One item's deployment for [`crate::Store::enqueue_rollout_deployments`].
+#[derive(Debug, Clone)]
+pub struct RolloutStart {
+    pub deployment: crate::NewDeployment,
+    pub status: DeploymentStatus,
+    pub link: RolloutLink,
+}
+
 /// A worker and lease length a deployment is inserted claimed for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimFor {

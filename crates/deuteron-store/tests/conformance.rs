@@ -694,7 +694,7 @@ async fn rollout_start_story(store: Arc<dyn Store>) {
         })
         .await
         .unwrap();
-    let link = |seq| RolloutLink { rollout_id: rollout.id.clone(), seq, rollback: false };
+    let link = |seq| RolloutLink { rollout_id: rollout.id.clone(), seq, rollback: false, claimed_by: None };
     let counts = |pending, active| vec![(0u32, pending, active)];
     let seen = || async { store.rollout_counts("ro").await.unwrap().iter().map(|w| (w.wave, w.pending, w.active)).collect::<Vec<_>>() };
     assert_eq!(seen().await, counts(3, 0));
@@ -743,6 +743,59 @@ async fn rollout_start_story(store: Arc<dyn Store>) {
     let w = store.rollout_counts("ro").await.unwrap();
     assert_eq!((w[0].pending, w[0].active, w[0].succeeded), (2, 0, 1));
     assert_eq!(store.get_environment("r1").await.unwrap().version, v(1, 1));
+
+    // Several starts at once: one cannot start (its resource is gone), so each goes on its own
+    // and gets its own outcome; the one handed to a worker is inserted claimed by it.
+    let r2 = store.get_deployment("r2-0").await.unwrap();
+    store.finish_claimed(&r2, "w", &ok).await.unwrap();
+    let start = |id: &str, env: &str, seq: u32, claimed_by: Option<ClaimFor>| RolloutStart {
+        deployment: deployment(id, Target::Environment(env.into()), Provision, 1),
+        status: D::InProgress,
+        link: RolloutLink { rollout_id: "ro".into(), seq, rollback: false, claimed_by },
+    };
+    let w2 = Some(ClaimFor { worker: "w2".into(), lease_ms: 60_000 });
+    let out = store.enqueue_rollout_deployments(&[start("ro-1", "r2", 1, w2.clone()), start("ro-2", "ghost", 2, None)]).await;
+    let handed = out[0].as_ref().unwrap();
+    assert_eq!((handed.job_state, handed.lease_owner.as_deref(), handed.attempts), (JobState::Running, Some("w2"), 1));
+    assert!(handed.started_at.is_some());
+    assert!(matches!(&out[1], Err(StoreError::NotFound(_))), "{:?}", out[1]);
+    assert!(store.claim_deployment("w", 60_000).await.unwrap().is_none(), "a handed deployment is not in the queue");
+    let w = store.rollout_counts("ro").await.unwrap();
+    assert_eq!((w[0].pending, w[0].active, w[0].succeeded), (1, 1, 1));
+    // All of a step's starts in one write.
+    store.finish_claimed(handed, "w2", &ok).await.unwrap();
+    let mut items = vec![item(0, Target::Environment("r1".into())), item(1, Target::Environment("r2".into()))];
+    items[1].environment_name = "r2".into();
+    store
+        .create_rollout(&NewRollout {
+            id: "ro2".into(),
+            template_kind: TemplateKind::Environment,
+            template_name: "net".into(),
+            target: v(1, 2),
+            policy: "{}".into(),
+            selection: "{}".into(),
+            transform: None,
+            status: RolloutStatus::Running,
+            status_message: None,
+            current_wave: 0,
+            wave_count: 1,
+            created_by: None,
+            items,
+        })
+        .await
+        .unwrap();
+    let both = |a: Option<ClaimFor>| {
+        let mut s = [start("ro2-0", "r1", 0, a), start("ro2-1", "r2", 1, None)];
+        for x in &mut s {
+            x.link.rollout_id = "ro2".into();
+        }
+        s
+    };
+    let out = store.enqueue_rollout_deployments(&both(w2)).await;
+    let states: Vec<JobState> = out.iter().map(|r| r.as_ref().unwrap().job_state).collect();
+    assert_eq!(states, [JobState::Running, JobState::Queued]);
+    assert_eq!(store.rollout_counts("ro2").await.unwrap()[0].active, 2);
+    assert_eq!(store.claim_deployment("w", 60_000).await.unwrap().map(|d| d.id), Some("ro2-1".to_string()));
 }
 
 #[tokio::test]

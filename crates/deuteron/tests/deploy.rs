@@ -98,7 +98,9 @@ fn quick_start_deploys_an_environment_and_a_service_with_two_instances() {
     // The server registers the example templates into the empty store on start.
     let deadline = Instant::now() + Duration::from_secs(20);
     while ctl.json(&["template", "list"]).as_array().unwrap().len() < 2 {
-        assert!(Instant::now() < deadline, "the example templates were not registered");
+        if Instant::now() >= deadline {
+            panic!("the example templates were not registered; the server said:\n{}", stop(server));
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
     let env = ctl.json(&["env", "create", "dev", "--template", "example-env", "--major", "1", "--spec", &spec("dev.yaml"), "--wait"]);
