@@ -205,27 +205,36 @@ macro_rules! rollout_methods {
             .execute(&mut *tx)
             .await
             .map_err(|e| map_unique(e, || format!("rollout {} already exists", r.id)))?;
-            for i in &r.items {
-                sqlx::query(
+            // Many rows per statement: a 10,000-item rollout is 400 statements, not 10,000 (25
+            // rows a statement measured fastest: sqlx binds very long parameter lists slowly).
+            const COLUMNS: usize = 13;
+            for chunk in r.items.chunks(25) {
+                let mut sql = String::from(
                     "INSERT INTO rollout_items (rollout_id, seq, wave, target_type, target_key, environment_name, from_major, from_minor,
-                         to_major, to_minor, from_spec, to_spec, skip_reason)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                )
-                .bind(&r.id)
-                .bind(i64::from(i.seq))
-                .bind(i.wave.map(i64::from))
-                .bind(i.target.target_type().as_str())
-                .bind(i.target.key())
-                .bind(&i.environment_name)
-                .bind(i64::from(i.from.major))
-                .bind(i64::from(i.from.minor))
-                .bind(i64::from(i.to.major))
-                .bind(i64::from(i.to.minor))
-                .bind(&i.from_spec)
-                .bind(&i.to_spec)
-                .bind(&i.skip_reason)
-                .execute(&mut *tx)
-                .await?;
+                         to_major, to_minor, from_spec, to_spec, skip_reason) VALUES ",
+                );
+                let mut args: Vec<Arg> = Vec::with_capacity(chunk.len() * COLUMNS);
+                for (n, i) in chunk.iter().enumerate() {
+                    let first = n * COLUMNS + 1;
+                    let row: Vec<String> = (first..first + COLUMNS).map(|p| format!("${p}")).collect();
+                    sql.push_str(&format!("{}({})", if n == 0 { "" } else { ", " }, row.join(", ")));
+                    args.extend([
+                        Arg::from(&r.id),
+                        i64::from(i.seq).into(),
+                        i.wave.map(i64::from).into(),
+                        i.target.target_type().as_str().into(),
+                        i.target.key().into(),
+                        (&i.environment_name).into(),
+                        i64::from(i.from.major).into(),
+                        i64::from(i.from.minor).into(),
+                        i64::from(i.to.major).into(),
+                        i64::from(i.to.minor).into(),
+                        (&i.from_spec).into(),
+                        (&i.to_spec).into(),
+                        (&i.skip_reason).into(),
+                    ]);
+                }
+                bound_query(sql, &args).execute(&mut *tx).await?;
             }
             let mut waves: std::collections::BTreeMap<u32, WaveCounts> = std::collections::BTreeMap::new();
             for i in &r.items {
