@@ -15,7 +15,7 @@ use deuteron_bundle::{Bundle, BundleFiles, ComponentTemplate, InfraFolder, Limit
 use deuteron_core::{ArnConfig, DeploymentAction, DeploymentStatus as D, ServiceStatus, TemplateKind, VersionNumber};
 use deuteron_provision::{Cancel, LogSink, ProvisionError, ProvisionRequest, Provisioner, WorkFile};
 use deuteron_render::{Renderer, ResourceMeta};
-use deuteron_store::{DeploymentRecord, Finish, Heartbeat, NewDeployment, ResourceState, Store, StoreError, Target};
+use deuteron_store::{DeploymentRecord, Finish, Finished, Heartbeat, NewDeployment, ResourceState, Store, StoreError, Target};
 
 pub mod context;
 
@@ -323,14 +323,9 @@ impl Engine {
                 },
             }
         };
-        let finished = if claim_next {
-            let lease_ms = self.config.lease.as_millis() as i64;
-            self.store.finish_and_claim(&dep, &worker, &finish, lease_ms).await
-        } else {
-            self.store.finish_claimed(&dep, &worker, &finish).await.map(|d| (d, None))
-        };
-        let (done, next) = match finished {
-            Ok(pair) => pair,
+        let claim = claim_next.then_some(self.config.lease.as_millis() as i64);
+        let Finished { deployment: done, service_status, next } = match self.store.finish_and_claim(&dep, &worker, &finish, claim).await {
+            Ok(f) => f,
             Err(StoreError::Conflict(m)) => {
                 tracing::warn!(deployment = %dep.id, %worker, "lease lost before finishing: {m}");
                 return Ok((self.store.get_deployment(&dep.id).await?, None));
@@ -341,7 +336,7 @@ impl Engine {
         if let Some(f) = &self.config.finished {
             f.notify_one();
         }
-        if let Err(e) = self.after(&done).await {
+        if let Err(e) = self.after(&done, service_status).await {
             tracing::error!(deployment = %done.id, error = %e, "follow-up of a finished deployment failed");
         }
         Ok((done, next))
@@ -584,29 +579,27 @@ impl Engine {
         Ok(bundle)
     }
 
-    /// Service orchestration after an instance or pipeline deployment ends.
-    async fn after(&self, done: &DeploymentRecord) -> Result<(), StoreError> {
+    /// Service orchestration after an instance or pipeline deployment ends; `service_status`:
+    /// its service's status as the finish left it (none: the service is gone).
+    async fn after(&self, done: &DeploymentRecord, service_status: Option<ServiceStatus>) -> Result<(), StoreError> {
         let service = match &done.target {
             Target::ServiceInstance { service, .. } | Target::ServicePipeline(service) => service.clone(),
             Target::Environment(_) | Target::Component(_) => return Ok(()),
         };
-        let svc = match self.store.get_service(&service).await {
-            Ok(s) => s,
-            Err(StoreError::NotFound(_)) => return Ok(()),
-            Err(e) => return Err(e),
-        };
         // A settled service (e.g. an instance updated on its own, or by a rollout) needs nothing:
         // skip reading its instances and pipeline.
-        if !matches!(svc.status, ServiceStatus::DeleteInProgress | ServiceStatus::CreateInProgress | ServiceStatus::UpdateInProgress) {
+        let Some(status) = service_status
+            .filter(|s| matches!(s, ServiceStatus::DeleteInProgress | ServiceStatus::CreateInProgress | ServiceStatus::UpdateInProgress))
+        else {
             return Ok(());
-        }
+        };
         let instances = self.store.list_instances(Some(&service), None).await?;
         let pipeline = match self.store.get_pipeline(&service).await {
             Ok(p) => Some(p),
             Err(StoreError::NotFound(_)) => None,
             Err(e) => return Err(e),
         };
-        match svc.status {
+        match status {
             ServiceStatus::DeleteInProgress => {
                 if done.status == D::DeleteFailed {
                     self.store.set_service_status(&service, ServiceStatus::DeleteFailed, done.status_message.as_deref()).await?;
@@ -616,7 +609,7 @@ impl Engine {
                 }
             }
             ServiceStatus::CreateInProgress | ServiceStatus::UpdateInProgress => {
-                let creating = svc.status == ServiceStatus::CreateInProgress;
+                let creating = status == ServiceStatus::CreateInProgress;
                 let failed_status = if creating { ServiceStatus::CreateFailed } else { ServiceStatus::UpdateFailed };
                 if matches!(done.target, Target::ServicePipeline(_)) {
                     let (status, msg) = if done.status == D::Succeeded {

@@ -1276,17 +1276,11 @@ macro_rules! store_impl {
             }
 
             async fn finish_claimed(&self, d: &DeploymentRecord, worker: &str, finish: &Finish) -> Result<DeploymentRecord> {
-                Ok(self.finish_then_claim(d, worker, finish, None).await?.0)
+                Ok(self.finish_then_claim(d, worker, finish, None).await?.deployment)
             }
 
-            async fn finish_and_claim(
-                &self,
-                d: &DeploymentRecord,
-                worker: &str,
-                finish: &Finish,
-                lease_ms: i64,
-            ) -> Result<(DeploymentRecord, Option<DeploymentRecord>)> {
-                self.finish_then_claim(d, worker, finish, Some(lease_ms)).await
+            async fn finish_and_claim(&self, d: &DeploymentRecord, worker: &str, finish: &Finish, claim: Option<i64>) -> Result<Finished> {
+                self.finish_then_claim(d, worker, finish, claim).await
             }
 
             async fn create_access_key(&self, k: &AccessKeyRecord) -> Result<()> {

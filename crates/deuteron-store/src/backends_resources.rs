@@ -396,14 +396,15 @@ macro_rules! resource_helpers {
             }
 
             /// The statements finishing deployment `d` as `finish` says, if `worker` holds it:
-            /// the guarded status change (returning the row) first.
+            /// the guarded status change first, returning the row and its service's status.
             fn finish_batch(d: &DeploymentRecord, worker: &str, finish: &Finish, now: i64) -> Result<Batch> {
                 let id = d.id.as_str();
                 // Only the worker holding the lease finishes a running deployment (guarded).
                 let mut batch = Batch::default();
                 batch.push_returning(
                     "UPDATE deployments SET status = $1, status_message = $2, job_state = 'DONE', lease_owner = NULL, lease_expires_at = NULL,
-                            completed_at = $3, updated_at = $3 WHERE id = $4 AND job_state = 'RUNNING' AND lease_owner = $5 RETURNING *",
+                            completed_at = $3, updated_at = $3 WHERE id = $4 AND job_state = 'RUNNING' AND lease_owner = $5
+                      RETURNING *, (SELECT s.status FROM services s WHERE s.name = deployments.service_name) AS service_status",
                     vec![finish.status.as_str().into(), (&finish.status_message).into(), now.into(), id.into(), worker.into()],
                 );
                 if let Some((rollout, seq)) = &d.rollout_item {
@@ -629,13 +630,7 @@ macro_rules! resource_helpers {
 
             /// Finishes `d` (see [`Self::finish_batch`]) and, with `claim` (a lease length),
             /// claims the next deployment for `worker` in the same write.
-            async fn finish_then_claim(
-                &self,
-                d: &DeploymentRecord,
-                worker: &str,
-                finish: &Finish,
-                claim: Option<i64>,
-            ) -> Result<(DeploymentRecord, Option<DeploymentRecord>)> {
+            async fn finish_then_claim(&self, d: &DeploymentRecord, worker: &str, finish: &Finish, claim: Option<i64>) -> Result<Finished> {
                 // What a finish writes follows from the deployment's fixed fields; the write is
                 // one batch (one call on SQLite), guarded by the lease.
                 let id = d.id.as_str();
@@ -649,9 +644,16 @@ macro_rules! resource_helpers {
                     })
                     .await?;
                 if let Some(rows) = written {
-                    let done = Self::deployment_from_row(rows.first().ok_or_else(|| StoreError::Corrupt(format!("finishing {id} returned no row")))?)?;
-                    let next = rows.get(1).map(Self::deployment_from_row).transpose()?;
-                    return Ok((done, next));
+                    let row = rows.first().ok_or_else(|| StoreError::Corrupt(format!("finishing {id} returned no row")))?;
+                    let service_status = match row.try_get::<Option<String>, _>("service_status")? {
+                        Some(s) => Some(ServiceStatus::parse(&s).ok_or_else(|| StoreError::Corrupt(format!("service status {s:?}")))?),
+                        None => None,
+                    };
+                    return Ok(Finished {
+                        deployment: Self::deployment_from_row(row)?,
+                        service_status,
+                        next: rows.get(1).map(Self::deployment_from_row).transpose()?,
+                    });
                 }
                 Err(match sqlx::query("SELECT id FROM deployments WHERE id = $1").bind(id).fetch_optional(&mut *self.read_conn().await?).await? {
                     Some(_) => StoreError::Conflict(format!("worker {worker} no longer holds deployment {id}")),

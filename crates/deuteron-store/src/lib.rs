@@ -258,17 +258,11 @@ pub trait Store: Send + Sync + 'static {
     /// [`Store::finish_deployment`] of a deployment as `worker` claimed it (its target, action,
     /// states and rollout item are fixed once enqueued), without reading it first.
     async fn finish_claimed(&self, dep: &DeploymentRecord, worker: &str, finish: &Finish) -> Result<DeploymentRecord>;
-    /// [`Store::finish_claimed`] and then, in the same transaction, the claim of the next
-    /// deployment for `worker` ([`Store::claim_next_deployment`]): one write where a busy worker
-    /// would make two. The second is `None` when nothing was claimable. Nothing is claimed if
-    /// the finish fails.
-    async fn finish_and_claim(
-        &self,
-        dep: &DeploymentRecord,
-        worker: &str,
-        finish: &Finish,
-        lease_ms: i64,
-    ) -> Result<(DeploymentRecord, Option<DeploymentRecord>)>;
+    /// [`Store::finish_claimed`], reading the status of the deployment's service in the same
+    /// transaction, and with `claim` (a lease length) the claim of the next deployment for
+    /// `worker` ([`Store::claim_next_deployment`]): one write where a busy worker would make two
+    /// and a read. Nothing is claimed if the finish fails.
+    async fn finish_and_claim(&self, dep: &DeploymentRecord, worker: &str, finish: &Finish, claim: Option<i64>) -> Result<Finished>;
     /// A resource's outputs, ordered by key.
     async fn outputs(&self, target: &Target) -> Result<Vec<(String, String)>>;
     /// What a service instance's templates read besides its own inputs, in one read (one

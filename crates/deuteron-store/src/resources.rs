@@ -75,6 +75,17 @@ pub struct NewService {
     pub branch_name: Option<String>,
 }
 
+/// What [`crate::Store::finish_and_claim`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    pub deployment: DeploymentRecord,
+    /// The status of the deployment's service as the finish left it (instance and pipeline
+    /// deployments of a service that exists).
+    pub service_status: Option<deuteron_core::ServiceStatus>,
+    /// The deployment claimed next, if one was asked for and claimable.
+    pub next: Option<DeploymentRecord>,
+}
+
 /// See [`crate::Store::instance_context`]; outputs are ordered by key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceContext {

@@ -614,16 +614,15 @@ async fn deployment_story(store: Arc<dyn Store>) {
         4
     );
 
-    // Deprovision removes the row and outputs; the deployment history stays.
+    // Deprovision removes the row and outputs; the deployment history stays. The finish reads
+    // the service's status with it (the engine's follow-up needs it), without claiming.
     let w = store.claim_deployment("w1", 60_000).await.unwrap().unwrap();
-    store
-        .finish_deployment(
-            &w.id,
-            "w1",
-            &Finish { status: D::Succeeded, status_message: None, outputs: None, log: Vec::new(), resources: None },
-        )
-        .await
-        .unwrap();
+    let ok = Finish { status: D::Succeeded, status_message: None, outputs: None, log: Vec::new(), resources: None };
+    let finished = store.finish_and_claim(&w, "w1", &ok, None).await.unwrap();
+    assert_eq!(
+        (finished.deployment.id.as_str(), finished.service_status, finished.next),
+        ("d6", Some(ServiceStatus::CreateInProgress), None)
+    );
     store.enqueue_deployment(&deployment("d7", inst.clone(), Deprovision, 0), D::DeleteInProgress).await.unwrap();
     assert_eq!(store.get_instance("api", "api-dev").await.unwrap().deployment.status, D::DeleteInProgress);
     store.claim_deployment("w1", 60_000).await.unwrap().unwrap();
@@ -841,20 +840,21 @@ async fn finish_and_claim_story(store: Arc<dyn Store>) {
     let ok = Finish { status: D::Succeeded, status_message: None, outputs: None, log: Vec::new(), resources: None };
     let first = store.claim_deployment("w", 60_000).await.unwrap().unwrap();
     assert_eq!(first.id, "f1-0");
-    let (done, next) = store.finish_and_claim(&first, "w", &ok, 60_000).await.unwrap();
+    let Finished { deployment: done, service_status, next } = store.finish_and_claim(&first, "w", &ok, Some(60_000)).await.unwrap();
     assert_eq!((done.id.as_str(), done.status, done.job_state), ("f1-0", D::Succeeded, JobState::Done));
+    assert_eq!(service_status, None, "an environment has no service");
     let next = next.expect("the queued deployment is claimed with the finish");
     assert_eq!((next.id.as_str(), next.job_state, next.lease_owner.as_deref(), next.attempts), ("f2-0", JobState::Running, Some("w"), 1));
     assert_eq!(store.get_environment("f1").await.unwrap().deployment.status, D::Succeeded);
     // Another worker cannot finish it; the refused finish claims nothing.
     store.enqueue_deployment(&deployment("f1-1", Target::Environment("f1".into()), Provision, 1), D::InProgress).await.unwrap();
-    let e = store.finish_and_claim(&next, "intruder", &ok, 60_000).await.unwrap_err();
+    let e = store.finish_and_claim(&next, "intruder", &ok, Some(60_000)).await.unwrap_err();
     assert!(matches!(&e, StoreError::Conflict(m) if m == "worker intruder no longer holds deployment f2-0"), "{e}");
     assert_eq!(store.get_deployment("f1-1").await.unwrap().job_state, JobState::Queued, "nothing was claimed");
-    let (_, again) = store.finish_and_claim(&next, "w", &ok, 60_000).await.unwrap();
+    let again = store.finish_and_claim(&next, "w", &ok, Some(60_000)).await.unwrap().next;
     assert_eq!(again.map(|d| d.id), Some("f1-1".to_string()));
     let last = store.get_deployment("f1-1").await.unwrap();
-    let (_, none) = store.finish_and_claim(&last, "w", &ok, 60_000).await.unwrap();
+    let none = store.finish_and_claim(&last, "w", &ok, Some(60_000)).await.unwrap().next;
     assert!(none.is_none(), "an empty queue claims nothing");
     assert_eq!(store.get_environment("f1").await.unwrap().version, v(1, 1));
 }
