@@ -17,16 +17,20 @@ use deuteron_store::{
 
 use crate::{Deuteron, Result, ServiceError};
 
-type Shared<K, V> = std::sync::Mutex<std::collections::HashMap<K, std::sync::Arc<V>>>;
+/// Values read once per key: concurrent askers of a key wait for the one read.
+type Shared<K, V> = std::sync::Mutex<std::collections::HashMap<K, std::sync::Arc<tokio::sync::OnceCell<std::sync::Arc<V>>>>>;
 
 /// Template versions and environments read while preparing updates, each read once per
 /// [`Lookups`]: a single API call uses a fresh one; a rollout driver shares one across the items
 /// its steps start for a second (they all move to one template version, in a few environments).
+/// The components attached to a service's instances are read once per step (see
+/// [`Lookups::new_step`]): whether one is being deployed must be current.
 #[derive(Default)]
 pub(crate) struct Lookups {
     versions: Shared<(TemplateKind, String), Vec<(VersionNumber, TemplateVersionStatus)>>,
     records: Shared<(TemplateKind, String, VersionNumber), VersionRecord>,
     environments: Shared<String, EnvironmentRecord>,
+    attached: Shared<String, Vec<ComponentRecord>>,
 }
 
 impl std::fmt::Debug for Lookups {
@@ -41,12 +45,19 @@ impl Lookups {
         K: std::hash::Hash + Eq,
         F: std::future::Future<Output = Result<V>>,
     {
-        if let Some(v) = map.lock().expect("lookups").get(&key) {
-            return Ok(v.clone());
-        }
-        let v = std::sync::Arc::new(read.await?);
-        map.lock().expect("lookups").insert(key, v.clone());
-        Ok(v)
+        let cell = map.lock().expect("lookups").entry(key).or_default().clone();
+        // A failed read leaves the cell empty: the next asker reads again.
+        cell.get_or_try_init(|| async { Ok(std::sync::Arc::new(read.await?)) }).await.cloned()
+    }
+
+    /// Forgets what a rollout step read that must be current at the next one.
+    pub(crate) fn new_step(&self) {
+        self.attached.lock().expect("lookups").clear();
+    }
+
+    /// The components attached to instances of `service`.
+    async fn attached(&self, svc: &Deuteron, service: &str) -> Result<std::sync::Arc<Vec<ComponentRecord>>> {
+        Self::cached(&self.attached, service.to_string(), svc.attached_components(service, None)).await
     }
 
     async fn versions(
@@ -651,7 +662,7 @@ impl Deuteron {
             return Ok(None);
         }
         conflict_if_active(&format!("service instance {service}/{name}"), inst.deployment.status)?;
-        for c in self.attached_components(service, Some(name)).await? {
+        for c in lookups.attached(self, service).await?.iter().filter(|c| c.service_instance_name.as_deref() == Some(name)) {
             conflict_if_active(&format!("component {} attached to service instance {service}/{name}", c.name), c.deployment.status)?;
         }
         let version = lookups.version(self, TemplateKind::Service, &inst.template_name, target).await?;

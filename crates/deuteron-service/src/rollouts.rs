@@ -654,6 +654,7 @@ impl Deuteron {
                 continue;
             }
             let items = self.store.rollout_items(&r.id, selector, n as i64).await?;
+            lookups.new_step();
             let prepared = futures_util::future::join_all(items.iter().map(|item| self.prepare_item(item, rollback, lookups))).await;
             // The deployments that could be prepared start in one write; an idle worker of
             // this process, where one is on offer, gets each claimed.
