@@ -35,7 +35,7 @@ pub struct Selection {
     pub versions: Vec<String>,
     /// Only resources in these environments.
     pub environments: Vec<String>,
-    /// Only instances of these services (service templates only).
+    /// Only the instances and pipelines of these services (service templates only).
     pub services: Vec<String>,
     /// Only these resources: environment names, `service/instance`, or a service's name for its
     /// pipeline.

@@ -807,10 +807,10 @@ pub struct RolloutArgs {
     /// Only resources in this environment; repeatable.
     #[arg(long = "in-env")]
     pub environments: Vec<String>,
-    /// Only instances of this service; repeatable.
+    /// Only the instances and pipeline of this service; repeatable.
     #[arg(long = "service")]
     pub services: Vec<String>,
-    /// Only this resource (an environment, or service/instance); repeatable.
+    /// Only this resource (an environment, service/instance, or a service for its pipeline); repeatable.
     #[arg(long = "resource")]
     pub resources: Vec<String>,
     #[command(flatten)]
