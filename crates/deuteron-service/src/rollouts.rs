@@ -20,8 +20,8 @@ use deuteron_core::rollout::{Candidate, Placement, Position, RolloutPolicy, Spec
 use deuteron_core::{DeploymentStatus, RolloutStatus, TemplateKind, TemplateVersionStatus, UpdateType, VersionNumber};
 use deuteron_store::handoff::Taken;
 use deuteron_store::{
-    DeploymentRecord, EnvironmentRecord, InstanceQuery, ItemSelector, NewDeployment, NewRollout, NewRolloutItem, RolloutChange,
-    RolloutItemRecord, RolloutLink, RolloutRecord, RolloutStart, StoreError, Target, VersionRecord, now_millis,
+    DeploymentRecord, EnvironmentRecord, InstanceQuery, InstanceRecord, ItemSelector, NewDeployment, NewRollout, NewRolloutItem,
+    RolloutChange, RolloutItemRecord, RolloutLink, RolloutRecord, RolloutStart, StoreError, Target, VersionRecord, now_millis,
 };
 
 use crate::resources::{Lookups, UpdateResource};
@@ -655,7 +655,18 @@ impl Deuteron {
             }
             let items = self.store.rollout_items(&r.id, selector, n as i64).await?;
             lookups.new_step();
-            let prepared = futures_util::future::join_all(items.iter().map(|item| self.prepare_item(item, rollback, lookups))).await;
+            // The step's instances in one read.
+            let keys: Vec<(String, String)> = items
+                .iter()
+                .filter_map(|i| match &i.target {
+                    Target::ServiceInstance { service, instance } => Some((service.clone(), instance.clone())),
+                    _ => None,
+                })
+                .collect();
+            let instances: HashMap<(String, String), InstanceRecord> =
+                self.store.get_instances(&keys).await?.into_iter().map(|i| ((i.service_name.clone(), i.name.clone()), i)).collect();
+            let prepared =
+                futures_util::future::join_all(items.iter().map(|item| self.prepare_item(item, rollback, &instances, lookups))).await;
             // The deployments that could be prepared start in one write; an idle worker of
             // this process, where one is on offer, gets each claimed.
             let mut starts = Vec::new();
@@ -709,8 +720,15 @@ impl Deuteron {
         Ok(progressed)
     }
 
-    /// The deployment that moves one item (forward, or back to its previous version and spec).
-    async fn prepare_item(&self, item: &RolloutItemRecord, rollback: bool, lookups: &Lookups) -> Result<NewDeployment> {
+    /// The deployment that moves one item (forward, or back to its previous version and spec);
+    /// `instances`: the step's instances as just read.
+    async fn prepare_item(
+        &self,
+        item: &RolloutItemRecord,
+        rollback: bool,
+        instances: &HashMap<(String, String), InstanceRecord>,
+        lookups: &Lookups,
+    ) -> Result<NewDeployment> {
         let (to, spec, current) = if rollback { (item.from, &item.from_spec, item.to) } else { (item.to, &item.to_spec, item.from) };
         let update_type = if to.major != current.major { UpdateType::MajorVersion } else { UpdateType::MinorVersion };
         let update = UpdateResource { update_type, spec: Some(spec.clone()), major: Some(to.major), minor: Some(to.minor) };
@@ -728,10 +746,12 @@ impl Deuteron {
                 }
             }
             Target::ServiceInstance { service, instance } => {
-                let inst = self.store.get_instance(service, instance).await?;
+                let inst = instances
+                    .get(&(service.clone(), instance.clone()))
+                    .ok_or_else(|| ServiceError::NotFound(format!("service instance {service}/{instance}")))?;
                 match drifted(inst.version) {
                     Some(e) => Err(e),
-                    None => self.prepare_instance_update(&inst, &update, lookups).await,
+                    None => self.prepare_instance_update(inst, &update, lookups).await,
                 }
             }
             Target::ServicePipeline(service) => {

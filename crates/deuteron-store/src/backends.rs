@@ -959,6 +959,22 @@ macro_rules! store_impl {
                 Self::instance_from_row(&row)
             }
 
+            async fn get_instances(&self, keys: &[(String, String)]) -> Result<Vec<InstanceRecord>> {
+                let mut out = Vec::with_capacity(keys.len());
+                for chunk in keys.chunks(50) {
+                    // An OR of key lookups: both databases use the primary key for each (a row-value
+                    // IN list made SQLite scan the table).
+                    let pairs: Vec<String> = (0..chunk.len()).map(|i| format!("(service_name = ${} AND name = ${})", 2 * i + 1, 2 * i + 2)).collect();
+                    let sql = format!("SELECT * FROM service_instances WHERE {}", pairs.join(" OR "));
+                    let args: Vec<Arg> = chunk.iter().flat_map(|(s, i)| [Arg::from(s), Arg::from(i)]).collect();
+                    let rows = bound_query(sql, &args).fetch_all(&mut *self.read_conn().await?).await?;
+                    for row in &rows {
+                        out.push(Self::instance_from_row(row)?);
+                    }
+                }
+                Ok(out)
+            }
+
             async fn list_instances(&self, service: Option<&str>, environment: Option<&str>) -> Result<Vec<InstanceRecord>> {
                 let rows = sqlx::query(
                     "SELECT * FROM service_instances WHERE ($1 = '' OR service_name = $1) AND ($2 = '' OR environment_name = $2)

@@ -214,6 +214,8 @@ pub trait Store: Send + Sync + 'static {
     /// Removes a service row whose instances and pipeline are gone.
     async fn delete_service(&self, name: &str) -> Result<()>;
     async fn get_instance(&self, service: &str, name: &str) -> Result<InstanceRecord>;
+    /// The instances named by `(service, instance)` keys, in one read; missing ones are left out.
+    async fn get_instances(&self, keys: &[(String, String)]) -> Result<Vec<InstanceRecord>>;
     /// Instances, optionally of one service and/or in one environment, by service and name.
     async fn list_instances(&self, service: Option<&str>, environment: Option<&str>) -> Result<Vec<InstanceRecord>>;
     /// A page of instances in `(service, name)` order (keyset pagination).

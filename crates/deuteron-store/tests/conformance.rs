@@ -570,6 +570,10 @@ async fn deployment_story(store: Arc<dyn Store>) {
         component: None,
     };
     assert_eq!(store.instance_context("api", "api-dev").await.unwrap(), expected);
+    let keys = [("api".to_string(), "api-dev".to_string()), ("api".to_string(), "nope".to_string())];
+    let got = store.get_instances(&keys).await.unwrap();
+    assert_eq!(got.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(), ["api-dev"], "missing instances are left out");
+    assert!(store.get_instances(&[]).await.unwrap().is_empty());
     let e = store.instance_context("api", "nope").await.unwrap_err();
     assert_eq!(e.to_string(), "service instance api/nope not found");
     // The console's aggregates: resources per status and per version, and paged instance queries.
