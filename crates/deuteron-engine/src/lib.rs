@@ -4,7 +4,6 @@
 //! transaction. A heartbeat keeps the lease and notices cancellation; a worker that dies loses
 //! its lease and another worker takes the deployment over.
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -191,26 +190,22 @@ impl Engine {
             let engine = self.clone();
             let mut stop = shutdown.clone();
             loops.spawn(async move {
-                // Deployments this loop holds: claimed with the finish of the one before, or
-                // handed over while it also took one from the queue.
-                let mut mine: VecDeque<DeploymentRecord> = VecDeque::new();
+                // The deployment claimed with the finish of the one before.
+                let mut next: Option<DeploymentRecord> = None;
                 loop {
-                    let dep = match mine.pop_front() {
+                    let dep = match next.take() {
                         Some(dep) => dep,
                         None if *stop.borrow() => break,
                         None => match engine.wait_for_work(i, &mut stop).await {
-                            Some(got) => {
-                                mine.extend(got);
-                                continue;
-                            }
+                            Some(dep) => dep,
                             None => continue,
                         },
                     };
                     // While running, the loop claims its next deployment with the finish (one
-                    // write), unless it holds one already; once stopping, it claims no more.
-                    let chain = mine.is_empty() && !*stop.borrow();
+                    // write); once stopping, it claims no more.
+                    let chain = !*stop.borrow();
                     match engine.execute(dep, chain).await {
-                        Ok((_, claimed)) => mine.extend(claimed),
+                        Ok((_, claimed)) => next = claimed,
                         Err(e) => tracing::error!(worker = %engine.config.worker_id, slot = i, error = %e, "worker loop error"),
                     }
                 }
@@ -223,28 +218,25 @@ impl Engine {
         }
     }
 
-    /// One look for work by an idle loop: the deployments it got (one from the queue, or one
-    /// handed over, or both when a hand-over raced its claim), or none after a wake-up, the
-    /// poll interval or a stop request.
-    async fn wait_for_work(&self, slot: usize, stop: &mut tokio::sync::watch::Receiver<bool>) -> Option<Vec<DeploymentRecord>> {
+    /// One look for work by an idle loop: a deployment claimed from the queue or handed over
+    /// by a starter, or none after a wake-up, the poll interval or a stop request.
+    async fn wait_for_work(&self, slot: usize, stop: &mut tokio::sync::watch::Receiver<bool>) -> Option<DeploymentRecord> {
         let (worker, lease_ms) = (&self.config.worker_id, self.config.lease.as_millis() as i64);
         let wake = self.config.wake.clone().unwrap_or_default();
         // Listen before looking at the queue, so a deployment enqueued between an empty claim
         // and the wait still wakes this loop (and only while idle: a busy loop must not take a
-        // wake-up an idle one needs); offer the loop for hand-overs for as long.
+        // wake-up an idle one needs).
         let woken = wake.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        let mut offer = self.config.handoff.as_ref().map(|h| (h.as_ref(), h.offer(worker, lease_ms)));
         match self.store.claim_deployment(worker, lease_ms).await {
-            Ok(Some(dep)) => {
-                let mut got = vec![dep];
-                got.extend(withdraw(offer).await);
-                return Some(got);
-            }
+            Ok(Some(dep)) => return Some(dep),
             Ok(None) => {}
             Err(e) => tracing::error!(%worker, slot, error = %e, "cannot claim a deployment"),
         }
+        // Offered for hand-overs only once the queue is known empty, so a loop never holds a
+        // handed deployment (its lease running) while it runs another one.
+        let mut offer = self.config.handoff.as_ref().map(|h| (h.as_ref(), h.offer(worker, lease_ms)));
         let from_starter = async {
             match offer.as_mut() {
                 Some((_, w)) => (&mut w.handed).await.ok(),
@@ -252,12 +244,12 @@ impl Engine {
             }
         };
         tokio::select! {
-            got = from_starter => return got.map(|d| vec![d]),
+            got = from_starter => return got,
             _ = tokio::time::sleep(self.config.poll) => {}
             _ = woken => {}
             _ = stop.changed() => {}
         }
-        withdraw(offer).await.map(|d| vec![d])
+        withdraw(offer).await
     }
 
     /// A working directory for `dep`: a fresh one named after it when they are kept for

@@ -5,9 +5,11 @@
 //! soon as its insert commits: no wake-up, look at the queue or claim in between, and one write
 //! instead of two. Without an idle worker the deployment is queued as usual.
 //!
-//! A worker that takes work from the queue while it is on offer withdraws the offer; if a
-//! driver took it meanwhile, the worker waits for what the driver hands it (or for the driver
-//! to drop the offer when its insert fails), so no handed deployment is left behind.
+//! A worker offers itself only once it found the queue empty, so it never holds a handed
+//! deployment (its lease running) while it runs another. When it stops waiting (a wake-up, its
+//! poll, a stop) it withdraws the offer; if a driver took it meanwhile, the worker waits for what
+//! the driver hands it (or for the driver to drop the offer when its insert fails), so no handed
+//! deployment is left behind.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
