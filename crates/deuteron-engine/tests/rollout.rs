@@ -69,20 +69,16 @@ impl World {
         w
     }
 
+    async fn create_template(&self, kind: TemplateKind, name: &str, provisioning: Provisioning) {
+        let t = CreateTemplate { kind, name: name.into(), display_name: None, description: None, provisioning, encryption_key: None };
+        self.svc.create_template(t).await.unwrap();
+    }
+
     async fn register(&self, kind: TemplateKind, name: &str, files: Vec<(String, Vec<u8>)>, major: Option<u32>) -> VersionNumber {
         if self.svc.get_template(kind, name).await.is_err() {
-            self.svc
-                .create_template(CreateTemplate {
-                    kind,
-                    name: name.into(),
-                    display_name: None,
-                    description: None,
-                    // The service template has no pipeline.
-                    provisioning: if kind == TemplateKind::Service { Provisioning::CustomerManaged } else { Provisioning::Standard },
-                    encryption_key: None,
-                })
-                .await
-                .unwrap();
+            // The service template has no pipeline.
+            let provisioning = if kind == TemplateKind::Service { Provisioning::CustomerManaged } else { Provisioning::Standard };
+            self.create_template(kind, name, provisioning).await;
         }
         let files = BundleFiles::from_files(files, &Limits::default()).unwrap();
         let v = self.svc.register_version(kind, name, files, RegisterOptions { major, ..Default::default() }).await.unwrap();
@@ -501,17 +497,7 @@ async fn pipelines_move_in_the_last_wave() {
     let mut bundle = svc_bundle(schema.into(), false);
     bundle.push(("pipeline_infrastructure/manifest.yaml".into(), MANIFEST.into()));
     bundle.push(("pipeline_infrastructure/provision.sh".into(), b"echo pipeline ok\n".to_vec()));
-    w.svc
-        .create_template(CreateTemplate {
-            kind: TemplateKind::Service,
-            name: "app".into(),
-            display_name: None,
-            description: None,
-            provisioning: Provisioning::Standard,
-            encryption_key: None,
-        })
-        .await
-        .unwrap();
+    w.create_template(TemplateKind::Service, "app", Provisioning::Standard).await;
     w.register(TemplateKind::Service, "app", bundle.clone(), None).await;
     for s in ["a0", "a1"] {
         let spec = "proton: ServiceSpec\npipeline:\n  branch: release\ninstances:\n  - name: d\n    environment: dev\n  - name: p\n    environment: prod\n";

@@ -1598,35 +1598,32 @@ macro_rules! store_impl {
 /// both outputs, aggregated as JSON arrays of `[key, value]` ordered by key. `$1` service, `$2`
 /// instance, `$3`/`$4` the environment and component target types.
 fn instance_context_sql(backend: Backend) -> &'static str {
+    // One text per backend; they differ only in how outputs are aggregated.
+    macro_rules! sql {
+        ($agg:literal) => {
+            concat!(
+                "SELECT i.environment_name,
+                    (SELECT ",
+                $agg,
+                " FROM resource_outputs o
+                      WHERE o.target_type = $3 AND o.target_key = i.environment_name) AS environment_outputs,
+                    s.branch_name, s.repository_connection_arn, s.repository_id, p.service_name AS pipeline, c.name AS component,
+                    (SELECT ",
+                $agg,
+                " FROM resource_outputs o
+                      WHERE o.target_type = $4 AND o.target_key = c.name) AS component_outputs
+             FROM service_instances i
+             JOIN services s ON s.name = i.service_name
+             LEFT JOIN service_pipelines p ON p.service_name = i.service_name
+             LEFT JOIN components c ON c.service_name = i.service_name AND c.service_instance_name = i.name
+             WHERE i.service_name = $1 AND i.name = $2
+             ORDER BY c.name LIMIT 1"
+            )
+        };
+    }
     match backend {
-        Backend::Sqlite => {
-            "SELECT i.environment_name,
-                    (SELECT json_group_array(json_array(o.key, o.value) ORDER BY o.key) FROM resource_outputs o
-                      WHERE o.target_type = $3 AND o.target_key = i.environment_name) AS environment_outputs,
-                    s.branch_name, s.repository_connection_arn, s.repository_id, p.service_name AS pipeline, c.name AS component,
-                    (SELECT json_group_array(json_array(o.key, o.value) ORDER BY o.key) FROM resource_outputs o
-                      WHERE o.target_type = $4 AND o.target_key = c.name) AS component_outputs
-             FROM service_instances i
-             JOIN services s ON s.name = i.service_name
-             LEFT JOIN service_pipelines p ON p.service_name = i.service_name
-             LEFT JOIN components c ON c.service_name = i.service_name AND c.service_instance_name = i.name
-             WHERE i.service_name = $1 AND i.name = $2
-             ORDER BY c.name LIMIT 1"
-        }
-        Backend::Postgres => {
-            "SELECT i.environment_name,
-                    (SELECT json_agg(json_build_array(o.key, o.value) ORDER BY o.key)::text FROM resource_outputs o
-                      WHERE o.target_type = $3 AND o.target_key = i.environment_name) AS environment_outputs,
-                    s.branch_name, s.repository_connection_arn, s.repository_id, p.service_name AS pipeline, c.name AS component,
-                    (SELECT json_agg(json_build_array(o.key, o.value) ORDER BY o.key)::text FROM resource_outputs o
-                      WHERE o.target_type = $4 AND o.target_key = c.name) AS component_outputs
-             FROM service_instances i
-             JOIN services s ON s.name = i.service_name
-             LEFT JOIN service_pipelines p ON p.service_name = i.service_name
-             LEFT JOIN components c ON c.service_name = i.service_name AND c.service_instance_name = i.name
-             WHERE i.service_name = $1 AND i.name = $2
-             ORDER BY c.name LIMIT 1"
-        }
+        Backend::Sqlite => sql!("json_group_array(json_array(o.key, o.value) ORDER BY o.key)"),
+        Backend::Postgres => sql!("json_agg(json_build_array(o.key, o.value) ORDER BY o.key)::text"),
     }
 }
 

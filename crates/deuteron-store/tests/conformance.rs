@@ -7,6 +7,23 @@ use deuteron_core::{
 };
 use deuteron_store::{NewTemplate, NewVersion, PostgresStore, SqliteStore, StatusChange, Store, StoreError, TemplatePatch};
 
+/// A test per backend running `story` on a fresh store: a SQLite file, a PostgreSQL database.
+macro_rules! on_both_stores {
+    ($story:ident, $sqlite:ident, $postgres:ident) => {
+        #[tokio::test]
+        async fn $sqlite() {
+            let dir = tempfile::tempdir().unwrap();
+            $story(Arc::new(SqliteStore::open(&dir.path().join("store.db")).await.unwrap())).await;
+        }
+
+        #[tokio::test]
+        async fn $postgres() {
+            let url = deuteron_store::testing::fresh_postgres_url().await;
+            $story(Arc::new(PostgresStore::open(&url).await.unwrap())).await;
+        }
+    };
+}
+
 fn v(major: u32, minor: u32) -> VersionNumber {
     VersionNumber::new(major, minor)
 }
@@ -801,17 +818,7 @@ async fn rollout_start_story(store: Arc<dyn Store>) {
     assert_eq!(store.claim_deployment("w", 60_000).await.unwrap().map(|d| d.id), Some("ro2-1".to_string()));
 }
 
-#[tokio::test]
-async fn sqlite_rollout_starts() {
-    let dir = tempfile::tempdir().unwrap();
-    rollout_start_story(Arc::new(SqliteStore::open(&dir.path().join("r.db")).await.unwrap())).await;
-}
-
-#[tokio::test]
-async fn postgres_rollout_starts() {
-    let url = deuteron_store::testing::fresh_postgres_url().await;
-    rollout_start_story(Arc::new(PostgresStore::open(&url).await.unwrap())).await;
-}
+on_both_stores!(rollout_start_story, sqlite_rollout_starts, postgres_rollout_starts);
 
 #[tokio::test]
 async fn sqlite_deployments() {
@@ -863,14 +870,4 @@ async fn finish_and_claim_story(store: Arc<dyn Store>) {
     assert_eq!(store.get_environment("f1").await.unwrap().version, v(1, 1));
 }
 
-#[tokio::test]
-async fn sqlite_finish_and_claim() {
-    let dir = tempfile::tempdir().unwrap();
-    finish_and_claim_story(Arc::new(SqliteStore::open(&dir.path().join("f.db")).await.unwrap())).await;
-}
-
-#[tokio::test]
-async fn postgres_finish_and_claim() {
-    let url = deuteron_store::testing::fresh_postgres_url().await;
-    finish_and_claim_story(Arc::new(PostgresStore::open(&url).await.unwrap())).await;
-}
+on_both_stores!(finish_and_claim_story, sqlite_finish_and_claim, postgres_finish_and_claim);
