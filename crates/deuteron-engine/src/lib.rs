@@ -391,6 +391,10 @@ impl Engine {
         let log = Arc::new(Buffered::default());
         let (cancel_tx, cancel) = Cancel::new();
         let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // The heartbeat flushes the log and renews the lease until told to stop; it is stopped
+        // (and awaited) rather than aborted, so a write it has begun ends before the last lines
+        // are taken and no line it took is lost.
+        let (stop_beat, mut beat_stopped) = tokio::sync::watch::channel(false);
         let beat = {
             let store = self.store.clone();
             let id = dep.id.clone();
@@ -401,7 +405,10 @@ impl Engine {
             tokio::spawn(async move {
                 let every = (lease / 3).min(Duration::from_millis(500)).max(Duration::from_millis(50));
                 loop {
-                    tokio::time::sleep(every).await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(every) => {}
+                        _ = beat_stopped.changed() => return,
+                    }
                     let lines = log.take();
                     for (stream, chunk) in group_by_stream(lines) {
                         if let Err(e) = store.append_log(&id, &stream, &chunk).await {
@@ -423,9 +430,10 @@ impl Engine {
                 }
             })
         };
-        let guard = AbortOnDrop(beat);
+        let mut guard = AbortOnDrop(Some(beat));
         let result = provisioner.run(&req, log.as_ref(), cancel).await;
-        drop(guard);
+        let _ = stop_beat.send(true);
+        guard.finish().await;
         if let Some((creds, id)) = issued {
             creds.revoke(&id).await;
         }
@@ -660,11 +668,23 @@ async fn withdraw(offer: Option<(&deuteron_store::Handoff, deuteron_store::hando
 
 /// Stops the heartbeat when the deployment's future ends or is dropped (a worker shutting down
 /// or dying must stop renewing its lease, so another worker can take over).
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+/// A task aborted if it is still running when this is dropped (the deployment's future was
+/// dropped); [`AbortOnDrop::finish`] waits for it to end instead.
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl AbortOnDrop {
+    async fn finish(&mut self) {
+        if let Some(task) = self.0.take() {
+            let _ = task.await;
+        }
+    }
+}
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
-        self.0.abort();
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
     }
 }
 

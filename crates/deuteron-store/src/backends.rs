@@ -1242,11 +1242,20 @@ macro_rules! store_impl {
                 }
                 let now = now_millis();
                 // A rollout's count does not change: running and cancelling are both `active`.
-                sqlx::query("UPDATE deployments SET cancel_requested = 1, status = 'CANCELLING', updated_at = $1 WHERE id = $2")
+                // Guarded: a finish committed since the read must not be turned back into
+                // CANCELLING (its resource would show a cancel no deployment can end).
+                let changed = sqlx::query("UPDATE deployments SET cancel_requested = 1, status = 'CANCELLING', updated_at = $1 WHERE id = $2 AND job_state <> 'DONE'")
                     .bind(now)
                     .bind(id)
                     .execute(&mut *tx)
-                    .await?;
+                    .await?
+                    .rows_affected();
+                if changed == 0 {
+                    drop(tx);
+                    drop(conn);
+                    let d = self.get_deployment(id).await?;
+                    return Err(StoreError::Conflict(format!("deployment {id} already finished as {}; only a running deployment can be cancelled", d.status)));
+                }
                 Self::target_event(&mut tx, &d.target, "CANCELLING", id, None, now).await?;
                 let (table, wh, binds) = Self::target_row(&d.target);
                 let sql = format!("UPDATE {table} SET deployment_status = 'CANCELLING', updated_at = ${} WHERE {wh}", binds.len() + 1);

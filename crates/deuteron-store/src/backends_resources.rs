@@ -339,20 +339,24 @@ macro_rules! resource_helpers {
                 Self::run_batch(tx, batch).await.map(drop)
             }
 
-            /// Statements appending log lines after the deployment's last one: one per 200 lines
-            /// (each reads the next sequence number itself).
+            /// Statements appending log lines after the deployment's last one, 200 lines a
+            /// statement. Each chunk first moves the deployment's line counter (`log_seq`) and then
+            /// numbers its lines from the moved counter: on PostgreSQL the counter's row stays locked
+            /// until the transaction ends, on SQLite the writer is held, so two writers can never
+            /// number lines from the same point.
             fn log_statements<'a>(batch: &mut Batch, id: &str, lines: impl Iterator<Item = (&'a str, &'a str)>, now: i64) {
                 let lines: Vec<(&str, &str)> = lines.collect();
                 for chunk in lines.chunks(200) {
+                    let n = chunk.len();
+                    batch.push(format!("UPDATE deployments SET log_seq = log_seq + {n} WHERE id = $1"), vec![id.into()]);
                     // VALUES columns are named column1.. on both databases; the row numbers are
                     // generated here, the text is bound.
-                    let rows: Vec<String> =
-                        (0..chunk.len()).map(|i| format!("({}, ${}, ${})", i + 1, 3 + 2 * i, 4 + 2 * i)).collect();
+                    let rows: Vec<String> = (0..n).map(|i| format!("({}, ${}, ${})", i + 1, 3 + 2 * i, 4 + 2 * i)).collect();
                     let sql = format!(
                         "INSERT INTO deployment_logs (deployment_id, seq, at, stream, line)
-                         SELECT $1, b.s + v.column1, $2, v.column2, v.column3
-                           FROM (SELECT COALESCE(MAX(seq), 0) AS s FROM deployment_logs WHERE deployment_id = $1) b,
-                                (VALUES {}) AS v",
+                         SELECT $1, d.log_seq - {n} + v.column1, $2, v.column2, v.column3
+                           FROM deployments d, (VALUES {}) AS v
+                          WHERE d.id = $1",
                         rows.join(", ")
                     );
                     let mut args: Vec<Arg> = vec![id.into(), now.into()];

@@ -871,3 +871,93 @@ async fn finish_and_claim_story(store: Arc<dyn Store>) {
 }
 
 on_both_stores!(finish_and_claim_story, sqlite_finish_and_claim, postgres_finish_and_claim);
+
+/// One deployment's log written from several tasks at once, as a worker does it: process output
+/// flushed by the heartbeat, outputs the deployment reports through the API, a cancel request,
+/// and the finish with the last lines and the timeout message. Every line is kept exactly once,
+/// numbered 1..N with no gap, each writer's lines in the order it wrote them. Fifty rounds.
+async fn concurrent_log_story(store: Arc<dyn Store>) {
+    use deuteron_core::DeploymentAction::Provision;
+    use deuteron_core::DeploymentStatus as D;
+    use deuteron_store::*;
+    const WRITERS: usize = 3;
+    const CHUNKS: usize = 6;
+    store
+        .create_environment(&new_environment("hammer"), &deployment("h-0", Target::Environment("hammer".into()), Provision, 0))
+        .await
+        .unwrap();
+    for round in 0..50 {
+        let id = format!("h-{round}");
+        if round > 0 {
+            store.enqueue_deployment(&deployment(&id, Target::Environment("hammer".into()), Provision, 0), D::InProgress).await.unwrap();
+        }
+        let claimed = store.claim_deployment("w", 60_000).await.unwrap().unwrap();
+        assert_eq!(claimed.id, id);
+        let start = Arc::new(tokio::sync::Barrier::new(WRITERS + 3));
+        let mut tasks = Vec::new();
+        for w in 0..WRITERS {
+            let (store, id, start) = (store.clone(), id.clone(), start.clone());
+            tasks.push(tokio::spawn(async move {
+                start.wait().await;
+                for c in 0..CHUNKS {
+                    let lines: Vec<String> = (0..(1 + c % 3)).map(|i| format!("w{w} c{c} l{i}")).collect();
+                    store.append_log(&id, "stdout", &lines).await.unwrap();
+                }
+            }));
+        }
+        {
+            let (store, id, start) = (store.clone(), id.clone(), start.clone());
+            tasks.push(tokio::spawn(async move {
+                start.wait().await;
+                // Reported outputs are refused once the deployment finished; both are fine here.
+                match store.report_outputs(&id, &[("Out".into(), "1".into())], "reported 1 output").await {
+                    Ok(_) | Err(StoreError::Conflict(_)) => {}
+                    Err(e) => panic!("report_outputs: {e}"),
+                }
+            }));
+        }
+        {
+            let (store, id, start) = (store.clone(), id.clone(), start.clone());
+            tasks.push(tokio::spawn(async move {
+                start.wait().await;
+                match store.request_cancel(&id).await {
+                    Ok(_) | Err(StoreError::Conflict(_)) => {}
+                    Err(e) => panic!("request_cancel: {e}"),
+                }
+            }));
+        }
+        let finish = {
+            let (store, start) = (store.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                let finish = Finish {
+                    status: D::Failed,
+                    status_message: Some("timed out".into()),
+                    outputs: None,
+                    log: vec![("stdout".into(), "tail 1".into()), ("deuteron".into(), "timed out after 1s".into())],
+                    resources: None,
+                };
+                store.finish_and_claim(&claimed, "w", &finish, None).await.unwrap();
+            })
+        };
+        for t in tasks {
+            t.await.unwrap();
+        }
+        finish.await.unwrap();
+        let log = store.read_log(&id, 0).await.unwrap();
+        let seqs: Vec<i64> = log.iter().map(|l| l.seq).collect();
+        assert_eq!(seqs, (1..=log.len() as i64).collect::<Vec<_>>(), "round {round}: lines numbered 1..N without a gap");
+        let lines: Vec<&str> = log.iter().map(|l| l.line.as_str()).collect();
+        for w in 0..WRITERS {
+            let mine: Vec<&str> = lines.iter().copied().filter(|l| l.starts_with(&format!("w{w} "))).collect();
+            let want: Vec<String> = (0..CHUNKS).flat_map(|c| (0..(1 + c % 3)).map(move |i| format!("w{w} c{c} l{i}"))).collect();
+            assert_eq!(mine, want, "round {round}: writer {w}'s lines, once each, in order");
+        }
+        let tail = lines.iter().position(|l| *l == "tail 1").expect("the finish's lines are kept");
+        assert_eq!(lines[tail + 1], "timed out after 1s", "round {round}: the finish's lines stay together");
+        assert!(lines.iter().filter(|l| **l == "reported 1 output").count() <= 1);
+        assert_eq!(store.get_deployment(&id).await.unwrap().status, D::Failed);
+    }
+}
+
+on_both_stores!(concurrent_log_story, sqlite_concurrent_log_lines, postgres_concurrent_log_lines);
