@@ -587,10 +587,12 @@ impl Engine {
             Target::Environment(_) | Target::Component(_) => return Ok(()),
         };
         // A settled service (e.g. an instance updated on its own, or by a rollout) needs nothing:
-        // skip reading its instances and pipeline.
-        let Some(status) = service_status
-            .filter(|s| matches!(s, ServiceStatus::DeleteInProgress | ServiceStatus::CreateInProgress | ServiceStatus::UpdateInProgress))
-        else {
+        // skip reading its instances and pipeline. A failed one is looked at again when one of
+        // its deployments succeeds: fixing the instance that failed finishes what was left.
+        let Some(status) = service_status.filter(|s| {
+            matches!(s, ServiceStatus::DeleteInProgress | ServiceStatus::CreateInProgress | ServiceStatus::UpdateInProgress)
+                || (matches!(s, ServiceStatus::CreateFailed | ServiceStatus::UpdateFailed) && done.status == D::Succeeded)
+        }) else {
             return Ok(());
         };
         let instances = self.store.list_instances(Some(&service), None).await?;
@@ -633,27 +635,61 @@ impl Engine {
                 if !failed.is_empty() {
                     let msg = format!("instance(s) {} failed to deploy", failed.join(", "));
                     self.store.set_service_status(&service, failed_status, Some(&msg)).await?;
-                } else if let Some(p) = pipeline {
-                    let state = ResourceState::stored(&p.template_name, p.version, &p.spec, &p.inputs);
-                    let d = NewDeployment {
-                        id: deuteron_store::new_deployment_id(),
-                        target: Target::ServicePipeline(service.clone()),
-                        environment_name: None,
-                        action: DeploymentAction::Provision,
-                        initial_state: p.deployment.last_succeeded_deployment_id.as_ref().map(|_| state.clone()),
-                        target_state: state,
-                    };
-                    match self.store.enqueue_deployment(&d, D::InProgress).await {
-                        Ok(_) | Err(StoreError::Conflict(_)) => {}
-                        Err(e) => return Err(e),
+                    // A pipeline waiting for its first deployment does not wait in progress: it
+                    // is held until the instances succeed (or the service is deleted).
+                    if pipeline.as_ref().is_some_and(|p| p.deployment.last_attempted_deployment_id.is_none()) {
+                        let held = format!("not deployed: {msg}; it deploys once they succeed");
+                        self.store.hold_undeployed_pipeline(&service, &held).await?;
                     }
+                } else if let Some(p) = pipeline {
+                    self.enqueue_pipeline(&service, &p).await?;
                 } else {
                     self.store.set_service_status(&service, ServiceStatus::Active, None).await?;
+                }
+            }
+            ServiceStatus::CreateFailed | ServiceStatus::UpdateFailed => {
+                let settled = instances.iter().all(|i| i.deployment.status == D::Succeeded);
+                match pipeline {
+                    _ if !settled => {}
+                    // The pipeline was held while an instance failed: deploy it now, as the
+                    // create (or update) would have.
+                    Some(p) if p.deployment.last_attempted_deployment_id.is_none() => {
+                        let resumed = if status == ServiceStatus::CreateFailed {
+                            ServiceStatus::CreateInProgress
+                        } else {
+                            ServiceStatus::UpdateInProgress
+                        };
+                        self.store.set_service_status(&service, resumed, None).await?;
+                        tracing::info!(%service, "every instance succeeded; deploying the held pipeline");
+                        self.enqueue_pipeline(&service, &p).await?;
+                    }
+                    Some(p) if p.deployment.status != D::Succeeded => {}
+                    _ => {
+                        self.store.set_service_status(&service, ServiceStatus::Active, None).await?;
+                    }
                 }
             }
             _ => {}
         }
         Ok(())
+    }
+
+    /// Enqueues a deployment of a service's pipeline at its stored version, spec and inputs (a
+    /// deployment already active for it is left to run).
+    async fn enqueue_pipeline(&self, service: &str, p: &deuteron_store::PipelineRecord) -> Result<(), StoreError> {
+        let state = ResourceState::stored(&p.template_name, p.version, &p.spec, &p.inputs);
+        let d = NewDeployment {
+            id: deuteron_store::new_deployment_id(),
+            target: Target::ServicePipeline(service.to_string()),
+            environment_name: None,
+            action: DeploymentAction::Provision,
+            initial_state: p.deployment.last_succeeded_deployment_id.as_ref().map(|_| state.clone()),
+            target_state: state,
+        };
+        match self.store.enqueue_deployment(&d, D::InProgress).await {
+            Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -600,3 +600,90 @@ async fn customer_managed_environment() {
     assert_eq!(svc.get_deployment(&gone.id).await.unwrap().status, D::DeleteComplete);
     assert!(matches!(svc.get_environment("shared").await, Err(ServiceError::NotFound(_))));
 }
+
+/// A service whose instance fails while it is created: the service is CREATE_FAILED and its
+/// pipeline, never deployed, is CANCELLED (not IN_PROGRESS for ever); fixing the instance deploys
+/// the pipeline and makes the service ACTIVE; a CREATE_FAILED service can be deleted, its
+/// never-deployed pipeline without a deprovision.
+async fn failed_instance_holds_the_pipeline(w: World) {
+    let svc = &w.svc;
+    for env in ["dev", "prod"] {
+        let spec = "proton: EnvironmentSpec\nspec:\n  cidr: 10.1.0.0/16\n".to_string();
+        svc.create_environment(CreateEnvironment { name: env.into(), template_name: "net".into(), major: 1, spec, ..Default::default() })
+            .await
+            .unwrap();
+    }
+    let flaky = svc_schema("        fail:\n          type: string\n          default: \"no\"\n", "");
+    register(svc, TemplateKind::Service, "flaky", svc_bundle(flaky, "f1.0"), None).await;
+    w.drain().await;
+    let spec = |name: &str| {
+        format!(
+            "proton: ServiceSpec\npipeline:\n  branch: main\ninstances:\n  - name: {name}-dev\n    environment: dev\n    spec:\n      fail: \"yes\"\n  - name: {name}-prod\n    environment: prod\n"
+        )
+    };
+    for name in ["shop", "broken"] {
+        svc.create_service(CreateService {
+            name: name.into(),
+            template_name: "flaky".into(),
+            major: 1,
+            spec: spec(name),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    w.drain().await;
+    for name in ["shop", "broken"] {
+        let s = svc.get_service(name).await.unwrap();
+        assert_eq!(
+            (s.status, s.status_message.clone()),
+            (ServiceStatus::CreateFailed, Some(format!("instance(s) {name}-dev failed to deploy")))
+        );
+        let p = svc.get_pipeline(name).await.unwrap();
+        assert_eq!(
+            (p.deployment.status, p.deployment.status_message.as_deref()),
+            (D::Cancelled, Some(format!("not deployed: instance(s) {name}-dev failed to deploy; it deploys once they succeed").as_str()))
+        );
+        assert!(p.deployment.last_attempted_deployment_id.is_none());
+    }
+    let active = svc.list_deployments(&DeploymentFilter::default()).await.unwrap();
+    assert!(active.iter().all(|d| !d.status.is_active()), "nothing is left queued or running");
+
+    // Fixing the failed instance deploys the held pipeline, which sees both instances.
+    svc.update_instance(
+        "shop",
+        "shop-dev",
+        UpdateResource { update_type: UpdateType::CurrentVersion, spec: Some("fail: \"no\"\n".into()), major: None, minor: None },
+    )
+    .await
+    .unwrap();
+    w.drain().await;
+    assert_eq!(svc.get_instance("shop", "shop-dev").await.unwrap().deployment.status, D::Succeeded);
+    assert_eq!(svc.get_pipeline("shop").await.unwrap().deployment.status, D::Succeeded);
+    assert_eq!(svc.get_service("shop").await.unwrap().status, ServiceStatus::Active);
+    let pipe_out = outputs(svc.outputs(&Target::ServicePipeline("shop".into())).await.unwrap());
+    assert_eq!(pipe_out["Endpoints"], "http://shop-dev.vpc-dev:80,http://shop-prod.vpc-prod:80");
+
+    // A CREATE_FAILED service is deleted; its never-deployed pipeline is not deprovisioned.
+    let started = svc.delete_service("broken").await.unwrap();
+    assert_eq!(started.len(), 2, "one deprovision per instance, none for the pipeline");
+    assert!(started.iter().all(|d| matches!(d.target, Target::ServiceInstance { .. })));
+    w.drain().await;
+    assert!(matches!(svc.get_service("broken").await, Err(ServiceError::NotFound(_))));
+    assert!(matches!(svc.get_pipeline("broken").await, Err(ServiceError::NotFound(_))));
+}
+
+#[tokio::test]
+async fn failed_instance_holds_the_pipeline_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(deuteron_store::SqliteStore::open(&dir.path().join("d.db")).await.unwrap());
+    failed_instance_holds_the_pipeline(world(store, dir).await).await;
+}
+
+#[tokio::test]
+async fn failed_instance_holds_the_pipeline_on_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = deuteron_store::testing::fresh_postgres_url().await;
+    let store: Arc<dyn Store> = Arc::new(deuteron_store::PostgresStore::open(&url).await.unwrap());
+    failed_instance_holds_the_pipeline(world(store, dir).await).await;
+}

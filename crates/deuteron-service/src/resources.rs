@@ -431,10 +431,17 @@ impl Deuteron {
     pub async fn delete_service(&self, name: &str) -> Result<Vec<DeploymentRecord>> {
         let svc = self.store.get_service(name).await?;
         let instances = self.store.list_instances(Some(name), None).await?;
-        let pipeline = self.store.get_pipeline(name).await.ok();
+        let mut pipeline = self.store.get_pipeline(name).await.ok();
         self.refuse_attached(name, instances.iter().map(|i| i.name.as_str())).await?;
         for i in &instances {
             conflict_if_active(&format!("service instance {name}/{}", i.name), i.deployment.status)?;
+        }
+        // A pipeline no deployment was ever enqueued for (its instances failed first) has no
+        // infrastructure: it goes without a deprovision.
+        if pipeline.as_ref().is_some_and(|p| p.deployment.last_attempted_deployment_id.is_none())
+            && self.store.remove_undeployed_pipeline(name).await?
+        {
+            pipeline = None;
         }
         if let Some(p) = &pipeline {
             conflict_if_active(&format!("pipeline of service {name}"), p.deployment.status)?;

@@ -949,6 +949,44 @@ macro_rules! store_impl {
                 Ok(())
             }
 
+            async fn hold_undeployed_pipeline(&self, service: &str, message: &str) -> Result<bool> {
+                let mut conn = self.write_conn().await?;
+                let mut tx = conn.begin_with($begin_write).await?;
+                let now = now_millis();
+                let previous: Option<String> = sqlx::query(
+                    "UPDATE service_pipelines SET deployment_status = 'CANCELLED', deployment_status_message = $1, updated_at = $2
+                      WHERE service_name = $3 AND last_attempted_deployment_id IS NULL AND deployment_status = 'IN_PROGRESS'
+                      RETURNING 'IN_PROGRESS' AS previous",
+                )
+                .bind(message)
+                .bind(now)
+                .bind(service)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get("previous"))
+                .transpose()?;
+                let Some(previous) = previous else { return Ok(false) };
+                Self::event(&mut *tx, "SERVICE_PIPELINE", service, Some(&previous), "CANCELLED", None, Some(message), now).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn remove_undeployed_pipeline(&self, service: &str) -> Result<bool> {
+                let mut conn = self.write_conn().await?;
+                let mut tx = conn.begin_with($begin_write).await?;
+                let now = now_millis();
+                let done = sqlx::query("DELETE FROM service_pipelines WHERE service_name = $1 AND last_attempted_deployment_id IS NULL")
+                    .bind(service)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                Self::event(&mut *tx, "SERVICE_PIPELINE", service, None, "DELETED", None, None, now).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
             async fn get_instance(&self, service: &str, name: &str) -> Result<InstanceRecord> {
                 let row = sqlx::query("SELECT * FROM service_instances WHERE service_name = $1 AND name = $2")
                     .bind(service)

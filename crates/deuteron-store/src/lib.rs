@@ -221,6 +221,13 @@ pub trait Store: Send + Sync + 'static {
     /// A page of instances in `(service, name)` order (keyset pagination).
     async fn query_instances(&self, query: &InstanceQuery) -> Result<Vec<InstanceRecord>>;
     async fn get_pipeline(&self, service: &str) -> Result<PipelineRecord>;
+    /// Settles a pipeline whose first deployment was never enqueued (its service's instances
+    /// failed) as `CANCELLED` with `message`, so nothing shows it in progress. Changes nothing and
+    /// answers `false` if a deployment of it was ever enqueued.
+    async fn hold_undeployed_pipeline(&self, service: &str, message: &str) -> Result<bool>;
+    /// Removes a pipeline no deployment was ever enqueued for (nothing to deprovision), with its
+    /// `DELETED` event; `false` if one was.
+    async fn remove_undeployed_pipeline(&self, service: &str) -> Result<bool>;
     async fn list_pipelines(&self) -> Result<Vec<PipelineRecord>>;
 
     /// Inserts a component and enqueues its first deployment, in one transaction.
