@@ -31,7 +31,7 @@ impl utoipa::Modify for BearerAuth {
     modifiers(&BearerAuth),
     paths(
         res::list_templates, res::create_template, res::get_template, res::update_template, res::delete_template, res::fleet,
-        res::set_recommended_version, res::list_versions, res::register_version, res::get_version, res::update_version, res::publish_version, res::delete_version,
+        res::set_recommended_version, res::list_versions, res::register_version, res::get_version, res::update_version, res::publish_version, res::unblock_version, res::delete_version,
         res::list_environments, res::create_environment, res::get_environment, res::update_environment, res::delete_environment,
         res::environment_outputs,
         res::list_services, res::create_service, res::get_service, res::update_service, res::delete_service,

@@ -18,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use deuteron_core::registry::Staleness;
 use deuteron_core::{Provisioning, Role, TemplateKind, UpdateType, VersionNumber};
 use deuteron_service::components::{CreateComponent, UpdateComponent};
-use deuteron_service::keys::AccessKeyView;
+use deuteron_service::keys::{AccessKeyView, KeyListing};
 use deuteron_service::meta::{TemplateFleet, VersionFilter};
 use deuteron_service::registry::{CreateTemplate, RegisterOptions};
 use deuteron_service::resources::{CreateEnvironment, CreateService, UpdateResource};
@@ -37,6 +37,7 @@ pub fn router(api: Arc<RestApi>) -> Router {
         .route("/api/v1/templates/{kind}/{name}/versions", get(list_versions).post(register_version))
         .route("/api/v1/templates/{kind}/{name}/versions/{version}", get(get_version).patch(update_version).delete(delete_version))
         .route("/api/v1/templates/{kind}/{name}/versions/{version}/publish", post(publish_version))
+        .route("/api/v1/templates/{kind}/{name}/versions/{version}/unblock", post(unblock_version))
         .route("/api/v1/fleet", get(fleet))
         .route("/api/v1/environments", get(list_environments).post(create_environment))
         .route("/api/v1/environments/{name}", get(get_environment).patch(update_environment).delete(delete_environment))
@@ -308,6 +309,9 @@ pub struct RegisterQuery {
     /// Publish the version once registered.
     #[serde(default)]
     publish: bool,
+    /// Register the bundle even when an existing version has the same content.
+    #[serde(default)]
+    allow_same_content: bool,
 }
 
 #[utoipa::path(post, path = "/api/v1/templates/{kind}/{name}/versions", tag = "templates",
@@ -338,10 +342,11 @@ async fn register_version(
         description: q.description,
         compatible_environments,
         supported_component_sources: q.components.then(|| vec![deuteron_core::ComponentSource::DirectlyDefined]),
+        allow_same_content: q.allow_same_content,
     };
-    let mut v = api.svc.register_version(kind, &name, files, opts).await?;
+    let v = api.svc.register_version(kind, &name, files, opts).await?;
     if q.publish {
-        v = api.svc.publish_version(kind, &name, v.version).await?;
+        return created(VersionView::from(&api.svc.publish(kind, &name, v.version).await?));
     }
     created(VersionView::from(&v))
 }
@@ -382,7 +387,15 @@ async fn update_version(
     responses((status = 200, body = VersionView), (status = "4XX", body = ErrorBody)))]
 async fn publish_version(State(api): State<Arc<RestApi>>, headers: HeaderMap, Path((kind, name, version)): VersionPath) -> Reply {
     authorize(&api, &headers, "UpdateTemplateVersion").await?;
-    ok(VersionView::from(&api.svc.publish_version(kind_of(&kind)?, &name, version_of("version", &version)?).await?))
+    ok(VersionView::from(&api.svc.publish(kind_of(&kind)?, &name, version_of("version", &version)?).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/templates/{kind}/{name}/versions/{version}/unblock", tag = "templates",
+    params(("kind" = String, Path), ("name" = String, Path), ("version" = String, Path)),
+    responses((status = 200, body = VersionView), (status = "4XX", body = ErrorBody)))]
+async fn unblock_version(State(api): State<Arc<RestApi>>, headers: HeaderMap, Path((kind, name, version)): VersionPath) -> Reply {
+    authorize(&api, &headers, "UpdateTemplateVersion").await?;
+    ok(VersionView::from(&api.svc.unblock_version(kind_of(&kind)?, &name, version_of("version", &version)?).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/templates/{kind}/{name}/versions/{version}", tag = "templates",
@@ -882,11 +895,29 @@ async fn cancel_deployment(State(api): State<Arc<RestApi>>, headers: HeaderMap, 
 
 // ---- access keys ----
 
-#[utoipa::path(get, path = "/api/v1/keys", tag = "keys",
+/// Which keys `GET /api/v1/keys` lists: people's keys by default.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(default, deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct KeyQuery {
+    /// List the keys issued to deployments instead.
+    deployments: bool,
+    /// Only this deployment's keys (implies `deployments`).
+    deployment: Option<String>,
+    /// With `deployments`: also revoked and expired keys.
+    all: bool,
+}
+
+#[utoipa::path(get, path = "/api/v1/keys", tag = "keys", params(KeyQuery),
     responses((status = 200, body = [AccessKeyView]), (status = "4XX", body = ErrorBody)))]
-async fn list_keys(State(api): State<Arc<RestApi>>, headers: HeaderMap) -> Reply {
+async fn list_keys(State(api): State<Arc<RestApi>>, headers: HeaderMap, Query(q): Query<KeyQuery>) -> Reply {
     authorize(&api, &headers, "ListAccessKeys").await?;
-    ok(api.svc.list_access_keys().await?.iter().map(AccessKeyView::from).collect::<Vec<_>>())
+    let listing = if q.deployments || q.deployment.is_some() {
+        KeyListing::Deployments { deployment_id: q.deployment, all: q.all }
+    } else {
+        KeyListing::People
+    };
+    ok(api.svc.list_access_keys(&listing).await?.iter().map(AccessKeyView::from).collect::<Vec<_>>())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

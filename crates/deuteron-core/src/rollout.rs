@@ -463,9 +463,12 @@ pub fn step(policy: &RolloutPolicy, pos: &Position, counts: &[WaveCounts], now: 
                 if total.active > 0 {
                     return keep(Some(format!("{why}; waiting for {} running deployments before stopping", total.active)));
                 }
-                if policy.rollback_on_failure && total.succeeded > 0 {
+                if policy.rollback_on_failure {
                     let mut s = step(policy, &Position { status: RolloutStatus::RollingBack, ..*pos }, counts, now);
-                    s.message = Some(format!("{why}; rolling back {} updated resources", total.succeeded));
+                    s.message = Some(format!(
+                        "{why}; rolling back: {} updated resources move back, {} failed ones are deployed again on their previous version",
+                        total.succeeded, total.failed
+                    ));
                     return s;
                 }
                 return Step { status: RolloutStatus::Failed, message: Some(format!("{why}; stopped")), ..keep(None) };
@@ -517,8 +520,10 @@ pub fn step(policy: &RolloutPolicy, pos: &Position, counts: &[WaveCounts], now: 
         }
         RolloutStatus::RollingBack => {
             let busy = total.active + total.rollback_active;
-            if total.succeeded > 0 {
-                return Step { roll_back: total.succeeded.min(limit.saturating_sub(busy)), ..keep(None) };
+            // Updated items move back; failed ones are deployed again as they were.
+            let to_roll_back = total.succeeded + total.failed;
+            if to_roll_back > 0 {
+                return Step { roll_back: to_roll_back.min(limit.saturating_sub(busy)), ..keep(None) };
             }
             if busy > 0 {
                 return keep(None);
@@ -535,7 +540,7 @@ pub fn step(policy: &RolloutPolicy, pos: &Position, counts: &[WaveCounts], now: 
             } else {
                 Step {
                     status: RolloutStatus::RolledBack,
-                    message: Some(format!("{} resources rolled back to their previous version and spec", total.rolled_back)),
+                    message: Some(format!("{} resources back on their previous version and spec", total.rolled_back)),
                     ..keep(None)
                 }
             }
@@ -697,11 +702,21 @@ mod tests {
         let s = step(&p, &pos(Running, 0), &[wc(0, 5, 1, 3, 2)], 1);
         assert_eq!((s.start, s.status), (0, Running));
         assert!(s.message.unwrap().contains("2 of 11 deployments failed in wave 1, more than its tolerance (1); waiting for 1"));
-        // Nothing running: roll back the updated ones, four at a time.
+        // Nothing running: roll back the updated ones and the failed ones, four at a time.
         let s = step(&p, &pos(Running, 0), &[wc(0, 5, 0, 6, 2), wc(1, 9, 0, 0, 0)], 1);
         assert_eq!((s.status, s.roll_back), (RollingBack, 4));
+        assert!(
+            s.message
+                .unwrap()
+                .ends_with("rolling back: 6 updated resources move back, 2 failed ones are deployed again on their previous version")
+        );
+        // The updated ones are back: the failed ones are deployed again, then it is done.
         let rb = WaveCounts { wave: 0, pending: 5, failed: 2, rolled_back: 6, ..Default::default() };
-        assert_eq!(step(&p, &pos(RollingBack, 0), &[rb], 1).status, RolledBack);
+        assert_eq!((step(&p, &pos(RollingBack, 0), &[rb], 1).roll_back, step(&p, &pos(RollingBack, 0), &[rb], 1).status), (2, RollingBack));
+        let busy = WaveCounts { rollback_active: 4, ..rb };
+        assert_eq!(step(&p, &pos(RollingBack, 0), &[busy], 1).roll_back, 0, "four at a time");
+        let done = WaveCounts { wave: 0, pending: 5, rolled_back: 8, ..Default::default() };
+        assert_eq!(step(&p, &pos(RollingBack, 0), &[done], 1).status, RolledBack);
         let no_rb = RolloutPolicy { rollback_on_failure: false, ..p.clone() };
         let s = step(&no_rb, &pos(Running, 0), &[wc(0, 5, 0, 6, 2)], 1);
         assert_eq!(s.status, Failed);

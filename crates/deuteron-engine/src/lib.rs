@@ -75,8 +75,9 @@ impl EngineConfig {
 /// `aws proton notify-resource-deployment-status-change` as CodeBuild jobs did with Proton.
 #[async_trait::async_trait]
 pub trait DeploymentCredentials: Send + Sync {
-    /// `(access key id, secret)` valid for this deployment only.
-    async fn issue(&self, deployment_id: &str) -> Result<(String, String), String>;
+    /// `(access key id, secret)` valid for this attempt of this deployment only, for `ttl` at
+    /// most; the keys of its earlier attempts stop working.
+    async fn issue(&self, deployment_id: &str, ttl: Duration) -> Result<(String, String), String>;
     /// Ends the credentials when the deployment ends.
     async fn revoke(&self, access_key_id: &str);
 }
@@ -351,7 +352,7 @@ impl Engine {
         if p.engine == "codebuild" {
             env.insert("DEUTERON_DEPLOYMENT_ID".into(), dep.id.clone());
             if let Some(api) = &self.config.api {
-                match api.credentials.issue(&dep.id).await {
+                match api.credentials.issue(&dep.id, self.config.deployment_timeout + self.config.lease).await {
                     Ok((id, secret)) => {
                         env.insert("AWS_ENDPOINT_URL_PROTON".into(), api.endpoint.clone());
                         env.insert("DEUTERON_ENDPOINT_URL".into(), api.endpoint.clone());

@@ -405,20 +405,12 @@ async fn lifecycle(w: World) {
     assert!(matches!(svc.get_environment("dev").await, Err(ServiceError::NotFound(_))));
 }
 
-#[tokio::test]
-async fn lifecycle_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(deuteron_store::SqliteStore::open(&dir.path().join("d.db")).await.unwrap());
-    lifecycle(world(store, dir).await).await;
-}
-
-#[tokio::test]
-async fn lifecycle_on_postgres() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = deuteron_store::testing::fresh_postgres_url().await;
-    let store: Arc<dyn Store> = Arc::new(deuteron_store::PostgresStore::open(&url).await.unwrap());
-    lifecycle(world(store, dir).await).await;
-}
+deuteron_store::on_both_stores!(
+    #[tokio::test]
+    lifecycle_on_sqlite,
+    lifecycle_on_postgres,
+    |store, dir| lifecycle(world(store, dir).await).await
+);
 
 /// Proton's component rules, checked before anything is stored.
 #[tokio::test]
@@ -673,17 +665,9 @@ async fn failed_instance_holds_the_pipeline(w: World) {
     assert!(matches!(svc.get_pipeline("broken").await, Err(ServiceError::NotFound(_))));
 }
 
-#[tokio::test]
-async fn failed_instance_holds_the_pipeline_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(deuteron_store::SqliteStore::open(&dir.path().join("d.db")).await.unwrap());
-    failed_instance_holds_the_pipeline(world(store, dir).await).await;
-}
-
-#[tokio::test]
-async fn failed_instance_holds_the_pipeline_on_postgres() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = deuteron_store::testing::fresh_postgres_url().await;
-    let store: Arc<dyn Store> = Arc::new(deuteron_store::PostgresStore::open(&url).await.unwrap());
-    failed_instance_holds_the_pipeline(world(store, dir).await).await;
-}
+deuteron_store::on_both_stores!(
+    #[tokio::test]
+    failed_instance_holds_the_pipeline_on_sqlite,
+    failed_instance_holds_the_pipeline_on_postgres,
+    |store, dir| failed_instance_holds_the_pipeline(world(store, dir).await).await
+);

@@ -81,7 +81,9 @@ impl World {
             self.create_template(kind, name, provisioning).await;
         }
         let files = BundleFiles::from_files(files, &Limits::default()).unwrap();
-        let v = self.svc.register_version(kind, name, files, RegisterOptions { major, ..Default::default() }).await.unwrap();
+        // Rollout tests move resources to versions whose files may be the same.
+        let opts = RegisterOptions { major, allow_same_content: true, ..Default::default() };
+        let v = self.svc.register_version(kind, name, files, opts).await.unwrap();
         self.svc.publish_version(kind, name, v.version).await.unwrap();
         v.version
     }
@@ -324,11 +326,32 @@ async fn failing_wave_rolls_back(store: Arc<dyn Store>) {
     let r = w.svc.get_rollout(&rollout.id).await.unwrap();
     assert_eq!(r.rollout.current_wave, 1, "stopped in the staging wave");
     let total = |f: fn(&deuteron_core::rollout::WaveCounts) -> u64| r.waves.iter().map(f).sum::<u64>();
-    assert_eq!(total(|c| c.failed), 2);
-    assert_eq!(total(|c| c.rolled_back), total(|c| c.rolled_back + c.succeeded));
-    assert!(total(|c| c.rolled_back) >= 10, "at least the dev wave was rolled back");
+    assert_eq!(total(|c| c.failed + c.succeeded), 0, "every item that moved, updated or failed, is back");
+    assert!(total(|c| c.rolled_back) >= 12, "at least the dev wave and the two failed instances: {:?}", r.waves);
     assert_eq!(r.waves.iter().find(|c| c.wave == 2).unwrap().pending, 20, "prod was not touched");
     assert_counts_match_items(&w, &rollout.id).await;
+    // What `rollout status --items` shows: a failed item carries its deployment's message, a
+    // rolled-back one its rollback deployment beside the forward one.
+    for item in w.svc.rollout_items(&rollout.id).await.unwrap() {
+        let j = deuteron_service::rollouts::item_json(&item);
+        match item.deployment.as_ref().map(|d| d.status) {
+            Some(D::Failed) => {
+                let message = w.store.get_deployment(&item.deployment.as_ref().unwrap().id).await.unwrap().status_message.unwrap();
+                assert!(!message.is_empty());
+                assert_eq!(j["reason"].as_str(), Some(message.as_str()), "{j}");
+                assert_eq!(j["deployment"]["statusMessage"].as_str(), Some(message.as_str()), "{j}");
+                // Deployed again on 1.0 by the rollback.
+                assert_eq!(j["state"], "ROLLBACK_SUCCEEDED", "{j}");
+                assert!(j["rollbackDeployment"]["id"].is_string(), "{j}");
+            }
+            Some(D::Succeeded) => {
+                assert_eq!(j["state"], "ROLLBACK_SUCCEEDED", "{j}");
+                assert!(j["rollbackDeployment"]["id"].is_string() && j["deployment"]["id"] != j["rollbackDeployment"]["id"], "{j}");
+                assert!(j["reason"].is_null(), "{j}");
+            }
+            _ => assert!(item.deployment.is_none(), "{j}"),
+        }
+    }
 
     for inst in w.svc.list_instances(None, None).await.unwrap() {
         assert_eq!(inst.version, VersionNumber::new(1, 0), "{}/{} is back on 1.0", inst.service_name, inst.name);
@@ -339,7 +362,10 @@ async fn failing_wave_rolls_back(store: Arc<dyn Store>) {
             .collect();
         match inst.environment_name.as_str() {
             "prod" => assert_eq!(versions, ["1.0:SUCCEEDED"], "prod {} untouched", inst.name),
-            _ if inst.name.starts_with("bad-") => assert_eq!(versions, ["1.0:SUCCEEDED", "1.1:FAILED"]),
+            _ if inst.name.starts_with("bad-") => {
+                assert_eq!(versions, ["1.0:SUCCEEDED", "1.1:FAILED", "1.0:SUCCEEDED"], "{} deployed again on 1.0", inst.name);
+                assert_eq!(inst.deployment.status, D::Succeeded, "the failed instance is not left FAILED");
+            }
             "dev" => assert_eq!(versions, ["1.0:SUCCEEDED", "1.1:SUCCEEDED", "1.0:SUCCEEDED"], "dev {} rolled back", inst.name),
             _ => assert!(
                 versions == ["1.0:SUCCEEDED", "1.1:SUCCEEDED", "1.0:SUCCEEDED"] || versions == ["1.0:SUCCEEDED"],
@@ -350,19 +376,45 @@ async fn failing_wave_rolls_back(store: Arc<dyn Store>) {
         // The rollback restored the spec as it was.
         assert_eq!(serde_json::from_str::<serde_json::Value>(&inst.spec).unwrap()["spec"]["port"].as_u64().unwrap() / 100, 80);
     }
+
+    // 1.1 is blocked: not recommended, not offered, not a rollout's target until unblocked.
+    let v11 = w.svc.get_version(TemplateKind::Service, "web", VersionNumber::new(1, 1)).await.unwrap();
+    let why = v11.blocked.clone().expect("the rolled-back version is blocked");
+    assert!(why.starts_with(&format!("rollout {} to it was rolled back: ", rollout.id)) && why.contains("failed in wave 2"), "{why}");
+    assert_eq!(w.svc.get_template(TemplateKind::Service, "web").await.unwrap().recommended, Some(VersionNumber::new(1, 0)));
+    let fleet = w.svc.template_fleet(Some(TemplateKind::Service), Some("web")).await.unwrap();
+    assert_eq!(fleet[0].behind_minor, 0, "nothing offers 1.1");
+    let mut again = request(Some(1), RolloutPolicy::default());
+    again.minor = Some(1);
+    let e = w.svc.plan_rollout(&again).await.unwrap_err().to_string();
+    assert!(e.contains("version 1.1 is blocked (rollout") && e.contains("template version unblock service web 1.1"), "{e}");
+    let update = deuteron_service::resources::UpdateResource {
+        update_type: deuteron_core::UpdateType::MinorVersion,
+        spec: None,
+        major: None,
+        minor: Some(1),
+    };
+    let e = w.svc.update_instance("svc000", "dev-0-0", update).await.unwrap_err().to_string();
+    assert!(e.contains("service instance svc000/dev-0-0: service template web version 1.1 is blocked"), "{e}");
+    let default_minor = deuteron_service::resources::UpdateResource {
+        update_type: deuteron_core::UpdateType::MinorVersion,
+        spec: None,
+        major: None,
+        minor: None,
+    };
+    // The default minor is 1.0 again, not the blocked 1.1.
+    let redeploy = w.svc.update_instance("svc000", "dev-0-0", default_minor).await.unwrap().expect("a deployment");
+    assert_eq!(redeploy.target_state.version(), Some(VersionNumber::new(1, 0)));
+    w.svc.unblock_version(TemplateKind::Service, "web", VersionNumber::new(1, 1)).await.unwrap();
+    assert_eq!(w.svc.get_template(TemplateKind::Service, "web").await.unwrap().recommended, Some(VersionNumber::new(1, 1)));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failing_wave_stops_and_rolls_back_on_sqlite() {
-    let tmp = tempfile::tempdir().unwrap();
-    failing_wave_rolls_back(sqlite(tmp.path()).await).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failing_wave_stops_and_rolls_back_on_postgres() {
-    let url = deuteron_store::testing::fresh_postgres_url().await;
-    failing_wave_rolls_back(Arc::new(deuteron_store::PostgresStore::open(&url).await.unwrap())).await;
-}
+deuteron_store::on_both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    failing_wave_stops_and_rolls_back_on_sqlite,
+    failing_wave_stops_and_rolls_back_on_postgres,
+    |store, _dir| failing_wave_rolls_back(store).await
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn major_rollout_skips_specs_the_new_schema_refuses() {
@@ -486,7 +538,8 @@ async fn bad_requests_are_refused_and_store_nothing() {
 }
 
 /// A service template with a pipeline: rollouts move pipelines too, after the environments they
-/// deliver to (the last environment wave), keeping their inputs; a selection can name one.
+/// deliver to (the last environment wave), keeping their inputs, and only once every instance of
+/// their service has finished (a pipeline reads their outputs); a selection can name one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelines_move_in_the_last_wave() {
     let tmp = tempfile::tempdir().unwrap();
@@ -495,6 +548,9 @@ async fn pipelines_move_in_the_last_wave() {
     w.fleet(0, |_, _, _| String::new()).await;
     let schema = "schema:\n  format:\n    openapi: \"3.0.0\"\n  service_input_type: \"SvcInput\"\n  pipeline_input_type: \"PipeInput\"\n  types:\n    SvcInput:\n      type: object\n      properties:\n        port:\n          type: number\n          default: 80\n    PipeInput:\n      type: object\n      properties:\n        branch:\n          type: string\n          default: main\n";
     let mut bundle = svc_bundle(schema.into(), false);
+    // Instances take a moment: a pipeline started beside them would not see their outputs.
+    bundle.retain(|(path, _)| path != "instance_infrastructure/provision.sh");
+    bundle.push(("instance_infrastructure/provision.sh".into(), b"sleep 0.5\necho ok\n".to_vec()));
     bundle.push(("pipeline_infrastructure/manifest.yaml".into(), MANIFEST.into()));
     bundle.push(("pipeline_infrastructure/provision.sh".into(), b"echo pipeline ok\n".to_vec()));
     w.create_template(TemplateKind::Service, "app", Provisioning::Standard).await;
@@ -559,8 +615,15 @@ async fn pipelines_move_in_the_last_wave() {
     let items = w.svc.rollout_items(&rollout.id).await.unwrap();
     let dev_end = items.iter().filter(|i| i.wave == Some(0)).map(|i| i.deployment.as_ref().unwrap().completed_at.unwrap()).max().unwrap();
     for i in items.iter().filter(|i| matches!(i.target, Target::ServicePipeline(_))) {
-        assert!(i.deployment.as_ref().unwrap().started_at.unwrap() >= dev_end, "{:?}", i.target);
+        let started = i.deployment.as_ref().unwrap().started_at.unwrap();
+        assert!(started >= dev_end, "{:?}", i.target);
         assert_eq!(i.environment_name, "");
+        // In the last wave too, after its own service's instances (the other service's may run).
+        let Target::ServicePipeline(service) = &i.target else { unreachable!() };
+        for inst in items.iter().filter(|o| matches!(&o.target, Target::ServiceInstance { service: s, .. } if s == service)) {
+            let done = inst.deployment.as_ref().unwrap().completed_at.unwrap();
+            assert!(started >= done, "pipeline {service} started at {started}, before {:?} finished at {done}", inst.target);
+        }
     }
     let fleet = w.svc.template_fleet(Some(TemplateKind::Service), Some("app")).await.unwrap();
     assert_eq!((fleet[0].behind_minor, fleet[0].up_to_date), (0, 6));

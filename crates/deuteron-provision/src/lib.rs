@@ -152,12 +152,19 @@ fn check_paths(files: &[WorkFile]) -> Result<(PathSet, PathSet), ProvisionError>
     Ok((keep_files, keep_dirs))
 }
 
+/// Creates `dir` and its missing parents readable by the owner only (0700): working
+/// directories hold rendered inputs, state and outputs.
+pub fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
 fn write_checked(dir: &std::path::Path, files: &[WorkFile]) -> Result<(), ProvisionError> {
-    std::fs::create_dir_all(dir).map_err(|e| failed("create", dir, e))?;
+    private_dir(dir).map_err(|e| failed("create", dir, e))?;
     for f in files {
         let path = dir.join(&f.path);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| failed("create", parent, e))?;
+            private_dir(parent).map_err(|e| failed("create", parent, e))?;
         }
         write_if_changed(&path, &f.contents).map_err(|e| failed("write", &path, e))?;
     }
@@ -175,7 +182,9 @@ fn write_if_changed(path: &std::path::Path, contents: &[u8]) -> std::io::Result<
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    std::fs::write(path, contents)
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?.write_all(contents)
 }
 
 /// Removes everything under `dir` (at `rel` below the working directory) but the regular,
@@ -248,6 +257,9 @@ mod tests {
         assert_eq!(std::fs::read_to_string(dir.join("proton-inputs.json")).unwrap(), "{\"a\": 1}");
         assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep me", "links were replaced, not written through");
         assert!(!root.path().join("y.tf").exists());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |rel: &str| std::fs::metadata(dir.join(rel)).unwrap().permissions().mode() & 0o777;
+        assert_eq!((mode(""), mode("modules"), mode("main.tf"), mode("modules/b.tf")), (0o700, 0o700, 0o600, 0o600), "owner only");
 
         for bad in ["../escape", "/etc/passwd", "a/../../b"] {
             let e = replace_files(&dir, &[file(bad, "x")]).unwrap_err();

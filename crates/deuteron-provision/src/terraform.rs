@@ -88,7 +88,7 @@ fn state_resources(path: &std::path::Path) -> Vec<crate::Provisioned> {
 impl Provisioner for TerraformProvisioner {
     async fn run(&self, req: &ProvisionRequest, log: &dyn LogSink, mut cancel: Cancel) -> Result<Outcome, ProvisionError> {
         let dir = &req.resource_dir;
-        std::fs::create_dir_all(dir).map_err(|e| ProvisionError::Failed(format!("cannot create {}: {e}", dir.display())))?;
+        crate::private_dir(dir).map_err(|e| ProvisionError::Failed(format!("cannot create {}: {e}", dir.display())))?;
         clear_rendered(dir);
         write_files(dir, &req.files)?;
         let mut env: BTreeMap<String, String> = process::base_env();

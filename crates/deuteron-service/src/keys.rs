@@ -112,7 +112,7 @@ fn hex_id() -> String {
 }
 
 /// A key as returned to callers: never the secret (except once, at creation).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessKeyView {
     pub access_key_id: String,
@@ -122,6 +122,13 @@ pub struct AccessKeyView {
     pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<String>,
+    /// `active`, `revoked` or `expired`.
+    pub state: String,
+    /// For a deployment key: the deployment it was issued to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 impl From<&AccessKeyRecord> for AccessKeyView {
@@ -132,9 +139,49 @@ impl From<&AccessKeyRecord> for AccessKeyView {
             description: k.description.clone(),
             created_at: crate::views::iso(k.created_at),
             revoked_at: k.revoked_at.map(crate::views::iso),
+            state: key_state(k, now_millis()).to_string(),
+            deployment_id: k.deployment_id.clone(),
+            expires_at: k.expires_at.map(crate::views::iso),
         }
     }
 }
+
+/// Whether a key authenticates at `now`: `active`, else why not.
+pub fn key_state(k: &AccessKeyRecord, now: deuteron_store::Millis) -> &'static str {
+    if k.revoked_at.is_some() {
+        "revoked"
+    } else if k.expires_at.is_some_and(|at| at <= now) {
+        "expired"
+    } else {
+        "active"
+    }
+}
+
+/// Which keys a listing shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum KeyListing {
+    /// Keys made for people and tools (admin, developer, viewer), active or revoked: the default.
+    #[default]
+    People,
+    /// Keys issued to deployments, of one deployment when given; live ones only unless `all`.
+    Deployments { deployment_id: Option<String>, all: bool },
+}
+
+impl KeyListing {
+    fn shows(&self, k: &AccessKeyRecord, now: deuteron_store::Millis) -> bool {
+        match self {
+            Self::People => k.role != Role::Deployment,
+            Self::Deployments { deployment_id, all } => {
+                k.role == Role::Deployment
+                    && deployment_id.as_ref().is_none_or(|d| k.deployment_id.as_ref() == Some(d))
+                    && (*all || key_state(k, now) == "active")
+            }
+        }
+    }
+}
+
+/// How long a deployment key is kept once it stopped working (revoked or expired), then purged.
+pub const DEPLOYMENT_KEY_RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
 
 const ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const SECRET_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -177,18 +224,51 @@ impl Deuteron {
             description,
             created_at: now_millis(),
             revoked_at: None,
+            deployment_id: None,
+            expires_at: None,
         };
         self.store.create_access_key(&rec).await?;
         tracing::info!(access_key = %id, role = %role, "access key created");
         Ok(rec)
     }
 
+    /// A `deployment` key for one attempt of `deployment_id`, valid for `ttl` at most. Keys of
+    /// the deployment's earlier attempts (a worker that died holding it) are revoked first; the
+    /// finish of the deployment revokes this one.
+    pub async fn issue_deployment_key(&self, deployment_id: &str, ttl: std::time::Duration) -> Result<(AccessKeyRecord, String)> {
+        let earlier = self.store.revoke_deployment_keys(deployment_id).await?;
+        if earlier > 0 {
+            tracing::info!(deployment = %deployment_id, keys = earlier, "revoked the access keys of the deployment's earlier attempts");
+        }
+        let now = now_millis();
+        let purged = self.store.purge_deployment_keys(now - DEPLOYMENT_KEY_RETENTION_MS).await?;
+        if purged > 0 {
+            tracing::info!(keys = purged, "purged deployment access keys that stopped working over a week ago");
+        }
+        let id = format!("AKID{}", random_text(ID_ALPHABET, 16));
+        let secret = random_text(SECRET_ALPHABET, 40);
+        let rec = AccessKeyRecord {
+            id: id.clone(),
+            secret_sealed: self.server_key()?.seal(secret.as_bytes()),
+            role: Role::Deployment,
+            description: Some(format!("deployment {deployment_id}")),
+            created_at: now,
+            revoked_at: None,
+            deployment_id: Some(deployment_id.to_string()),
+            expires_at: Some(now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))),
+        };
+        self.store.create_access_key(&rec).await?;
+        tracing::info!(access_key = %id, deployment = %deployment_id, "deployment access key issued");
+        Ok((rec, secret))
+    }
+
     pub async fn get_access_key(&self, id: &str) -> Result<AccessKeyRecord> {
         Ok(self.store.get_access_key(id).await?)
     }
 
-    pub async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>> {
-        Ok(self.store.list_access_keys().await?)
+    pub async fn list_access_keys(&self, listing: &KeyListing) -> Result<Vec<AccessKeyRecord>> {
+        let now = now_millis();
+        Ok(self.store.list_access_keys().await?.into_iter().filter(|k| listing.shows(k, now)).collect())
     }
 
     pub async fn revoke_access_key(&self, id: &str) -> Result<AccessKeyRecord> {
@@ -206,7 +286,9 @@ impl Deuteron {
             Err(StoreError::NotFound(_)) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        if rec.revoked_at.is_some() {
+        let state = key_state(&rec, now_millis());
+        if state != "active" {
+            tracing::warn!(access_key = %id, state, "refused an access key that no longer works");
             return Ok(None);
         }
         let secret: Arc<str> = String::from_utf8(self.server_key()?.open(&rec.secret_sealed)?)
@@ -218,7 +300,7 @@ impl Deuteron {
     /// On a store without active keys: imports `(id, secret)` as an admin key when given, or
     /// creates one. Returns the new key's id and, when generated, its secret (to print once).
     pub async fn ensure_admin_key(&self, given: Option<(String, String)>) -> Result<Option<(String, Option<String>)>> {
-        if self.store.list_access_keys().await?.iter().any(|k| k.revoked_at.is_none()) {
+        if self.store.list_access_keys().await?.iter().any(|k| k.revoked_at.is_none() && k.role != Role::Deployment) {
             return Ok(None);
         }
         Ok(Some(match given {

@@ -32,6 +32,16 @@ pub struct RegisterOptions {
     pub compatible_environments: Vec<CompatibleEnvironmentTemplate>,
     /// For service templates; when `None`, the bundle's registration file decides.
     pub supported_component_sources: Option<Vec<ComponentSource>>,
+    /// Register a bundle whose files are the same as an existing version's (refused otherwise:
+    /// it would change nothing, yet an automatic rollout policy would roll it out).
+    pub allow_same_content: bool,
+}
+
+/// A published version, and the rollout the template's automatic policy started for it.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub version: VersionRecord,
+    pub rollout: Option<String>,
 }
 
 /// What registration settled after reading a bundle.
@@ -135,6 +145,7 @@ impl Deuteron {
     ) -> Result<VersionRecord> {
         check_len("description", &opts.description, 0, MAX_DESCRIPTION)?;
         let tpl = self.store.get_template(kind, template).await?;
+        self.refuse_same_content(kind, template, &files, &opts).await?;
         let mut attempt = 0;
         loop {
             let number = self.next_number(kind, template, opts.major).await?;
@@ -163,6 +174,25 @@ impl Deuteron {
         }
     }
 
+    /// Refuses a bundle whose files (by digest) are those of a version already registered,
+    /// unless `allow_same_content`; versions whose registration failed do not count.
+    async fn refuse_same_content(&self, kind: TemplateKind, template: &str, files: &BundleFiles, opts: &RegisterOptions) -> Result<()> {
+        if opts.allow_same_content {
+            return Ok(());
+        }
+        let digest = files.digest();
+        let versions = self.store.list_versions(kind, template, None).await?;
+        match versions.iter().find(|v| v.bundle_digest == digest && v.status != Status::RegistrationFailed) {
+            Some(same) => Err(ServiceError::Conflict(format!(
+                "{kind} template {template}: this bundle has the same content as version {} ({}, sha256 {}), so a new version would change nothing; register it anyway with --allow-same-content (REST: allowSameContent=true)",
+                same.version,
+                same.status,
+                &digest[..12.min(digest.len())]
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// Proton's asynchronous registration, first half: stores the bundle under a new version
     /// number as REGISTRATION_IN_PROGRESS. [`Deuteron::complete_registration`] settles it.
     pub async fn begin_registration(
@@ -174,6 +204,7 @@ impl Deuteron {
     ) -> Result<VersionRecord> {
         check_len("description", &opts.description, 0, MAX_DESCRIPTION)?;
         self.store.get_template(kind, template).await?;
+        self.refuse_same_content(kind, template, &files, opts).await?;
         let mut attempt = 0;
         loop {
             let number = self.next_number(kind, template, opts.major).await?;
@@ -265,6 +296,12 @@ impl Deuteron {
 
     /// DRAFT → PUBLISHED; the template's recommended version follows.
     pub async fn publish_version(&self, kind: TemplateKind, template: &str, version: VersionNumber) -> Result<VersionRecord> {
+        Ok(self.publish(kind, template, version).await?.version)
+    }
+
+    /// Publishes a DRAFT version (again: a PUBLISHED one stays so), and says which rollout the
+    /// template's automatic policy started for it.
+    pub async fn publish(&self, kind: TemplateKind, template: &str, version: VersionNumber) -> Result<Published> {
         let current = self.store.get_version(kind, template, version).await?;
         rules::check_publish(version, current.status).map_err(|e| ServiceError::Conflict(e.to_string()))?;
         let rec = self
@@ -284,9 +321,27 @@ impl Deuteron {
             )
             .await?;
         tracing::info!(%kind, %template, %version, "template version published");
-        if current.status == Status::Draft && version.minor > 0 {
-            self.auto_rollout(kind, template, version).await;
+        let rollout =
+            if current.status == Status::Draft && version.minor > 0 { self.auto_rollout(kind, template, version).await } else { None };
+        Ok(Published { version: rec, rollout })
+    }
+
+    /// Blocks a version (a rollout to it failed and was rolled back): it stops being the
+    /// recommended version, a rollout's default target and an update's default; naming it as a
+    /// target is refused with `reason` until [`Deuteron::unblock_version`].
+    pub async fn block_version(&self, kind: TemplateKind, template: &str, version: VersionNumber, reason: &str) -> Result<VersionRecord> {
+        let before = self.store.get_version(kind, template, version).await?;
+        let rec = self.store.set_version_blocked(kind, template, version, Some(reason)).await?;
+        if before.blocked.is_none() {
+            tracing::warn!(%kind, %template, %version, %reason, "template version blocked");
         }
+        Ok(rec)
+    }
+
+    /// Lifts a version's block: it may be recommended and rolled out again.
+    pub async fn unblock_version(&self, kind: TemplateKind, template: &str, version: VersionNumber) -> Result<VersionRecord> {
+        let rec = self.store.set_version_blocked(kind, template, version, None).await?;
+        tracing::info!(%kind, %template, %version, "template version unblocked");
         Ok(rec)
     }
 

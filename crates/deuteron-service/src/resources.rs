@@ -27,11 +27,14 @@ type Shared<K, V> = std::sync::Mutex<std::collections::HashMap<K, std::sync::Arc
 /// [`Lookups::new_step`]): whether one is being deployed must be current.
 #[derive(Default)]
 pub(crate) struct Lookups {
-    versions: Shared<(TemplateKind, String), Vec<(VersionNumber, TemplateVersionStatus)>>,
+    versions: Shared<(TemplateKind, String), Vec<VersionState>>,
     records: Shared<(TemplateKind, String, VersionNumber), VersionRecord>,
     environments: Shared<String, EnvironmentRecord>,
     attached: Shared<String, Vec<ComponentRecord>>,
 }
+
+/// A version's number, status and why it is blocked: what an update's target is chosen from.
+type VersionState = (VersionNumber, TemplateVersionStatus, Option<String>);
 
 impl std::fmt::Debug for Lookups {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -60,13 +63,27 @@ impl Lookups {
         Self::cached(&self.attached, service.to_string(), svc.attached_components(service, None)).await
     }
 
-    async fn versions(
+    /// The version an update of `what` (on `current`) moves it to: Proton's rule over the
+    /// template's versions that are not blocked; naming a blocked version is refused with why.
+    async fn update_target(
         &self,
         svc: &Deuteron,
-        kind: TemplateKind,
-        template: &str,
-    ) -> Result<std::sync::Arc<Vec<(VersionNumber, TemplateVersionStatus)>>> {
-        Self::cached(&self.versions, (kind, template.to_string()), svc.version_list(kind, template)).await
+        (kind, template): (TemplateKind, &str),
+        what: &str,
+        current: VersionNumber,
+        update: &UpdateResource,
+    ) -> Result<VersionNumber> {
+        let all = Self::cached(&self.versions, (kind, template.to_string()), svc.version_list(kind, template)).await?;
+        let explicit = update.minor.map(|m| VersionNumber::new(update.major.unwrap_or(current.major), m));
+        if let Some((v, _, Some(why))) = all.iter().find(|(v, _, blocked)| Some(*v) == explicit && blocked.is_some()) {
+            return Err(ServiceError::Conflict(format!(
+                "{what}: {kind} template {template} version {v} is blocked ({why}); unblock it with `deuteron template version unblock {kind} {template} {v}`"
+            )));
+        }
+        let open: Vec<(VersionNumber, TemplateVersionStatus)> =
+            all.iter().filter(|(_, _, b)| b.is_none()).map(|(v, s, _)| (*v, *s)).collect();
+        update_target(update.update_type, current, update.major, update.minor, &open)
+            .map_err(|e| ServiceError::validation(format!("{what}: {e}")))
     }
 
     async fn version(&self, svc: &Deuteron, kind: TemplateKind, template: &str, v: VersionNumber) -> Result<std::sync::Arc<VersionRecord>> {
@@ -230,9 +247,8 @@ impl Deuteron {
         lookups: &Lookups,
     ) -> Result<Option<NewDeployment>> {
         let name = &env.name;
-        let versions = lookups.versions(self, TemplateKind::Environment, &env.template_name).await?;
-        let target = update_target(update.update_type, env.version, update.major, update.minor, &versions)
-            .map_err(|e| ServiceError::validation(format!("environment {name}: {e}")))?;
+        let what = format!("environment {name}");
+        let target = lookups.update_target(self, (TemplateKind::Environment, &env.template_name), &what, env.version, update).await?;
         if update.update_type == UpdateType::None {
             if update.spec.is_some() {
                 return Err(ServiceError::validation(
@@ -313,8 +329,12 @@ impl Deuteron {
         Ok(())
     }
 
-    async fn version_list(&self, kind: TemplateKind, template: &str) -> Result<Vec<(VersionNumber, TemplateVersionStatus)>> {
-        Ok(self.store.list_versions(kind, template, None).await?.iter().map(|v| (v.version, v.status)).collect())
+    async fn version_list(
+        &self,
+        kind: TemplateKind,
+        template: &str,
+    ) -> Result<Vec<(VersionNumber, TemplateVersionStatus, Option<String>)>> {
+        Ok(self.store.list_versions(kind, template, None).await?.into_iter().map(|v| (v.version, v.status, v.blocked)).collect())
     }
 
     /// Checks each instance's environment exists, is deployed and is compatible with `version`.
@@ -662,9 +682,8 @@ impl Deuteron {
         lookups: &Lookups,
     ) -> Result<Option<NewDeployment>> {
         let (service, name) = (inst.service_name.as_str(), inst.name.as_str());
-        let versions = lookups.versions(self, TemplateKind::Service, &inst.template_name).await?;
-        let target = update_target(update.update_type, inst.version, update.major, update.minor, &versions)
-            .map_err(|e| ServiceError::validation(format!("service instance {service}/{name}: {e}")))?;
+        let what = format!("service instance {service}/{name}");
+        let target = lookups.update_target(self, (TemplateKind::Service, &inst.template_name), &what, inst.version, update).await?;
         if update.update_type == UpdateType::None {
             return Ok(None);
         }
@@ -725,9 +744,8 @@ impl Deuteron {
         lookups: &Lookups,
     ) -> Result<Option<NewDeployment>> {
         let service = p.service_name.as_str();
-        let versions = lookups.versions(self, TemplateKind::Service, &p.template_name).await?;
-        let target = update_target(update.update_type, p.version, update.major, update.minor, &versions)
-            .map_err(|e| ServiceError::validation(format!("pipeline of service {service}: {e}")))?;
+        let what = format!("pipeline of service {service}");
+        let target = lookups.update_target(self, (TemplateKind::Service, &p.template_name), &what, p.version, update).await?;
         if update.update_type == UpdateType::None {
             return Ok(None);
         }

@@ -269,9 +269,9 @@ impl Deuteron {
         Ok(kept)
     }
 
-    /// The version a rollout moves to.
-    /// The target version: as asked, else the recommended version when the platform team chose
-    /// one in the major run, else that major's highest published minor.
+    /// The version a rollout moves to: as asked (never a blocked one), else the recommended
+    /// version when the platform team chose one in the major run, else that major's highest
+    /// published minor that is not blocked.
     fn rollout_target(
         req: &RolloutRequest,
         versions: &[VersionRecord],
@@ -296,7 +296,8 @@ impl Deuteron {
                 }
             }
         };
-        let published = |v: &&VersionRecord| v.version.major == major && v.status == TemplateVersionStatus::Published;
+        let published =
+            |v: &&VersionRecord| v.version.major == major && v.status == TemplateVersionStatus::Published && v.blocked.is_none();
         let target = match req.minor {
             Some(minor) => {
                 let v = VersionNumber::new(major, minor);
@@ -307,9 +308,15 @@ impl Deuteron {
                         rec.status
                     )));
                 }
+                if let Some(why) = &rec.blocked {
+                    return Err(ServiceError::Conflict(format!(
+                        "version {v} is blocked ({why}); unblock it with `deuteron template version unblock {} {} {v}` to roll it out again",
+                        req.kind, req.template
+                    )));
+                }
                 v
             }
-            None => match pinned.filter(|p| p.major == major) {
+            None => match pinned.filter(|p| p.major == major && versions.iter().any(|r| r.version == *p && r.blocked.is_none())) {
                 Some(p) => p,
                 None => versions
                     .iter()
@@ -632,7 +639,18 @@ impl Deuteron {
         self.release_rollouts(&worker, &mut held).await;
     }
 
+    /// Blocks the version a rollout rolls back from, so that nothing offers it again; run at
+    /// every step while rolling back, so a driver that died right after the decision still does.
+    async fn block_rolled_back_target(&self, r: &RolloutRecord, why: Option<&str>) -> Result<()> {
+        let reason = format!("rollout {} to it was rolled back: {}", r.id, why.unwrap_or("it failed"));
+        self.block_version(r.template_kind, &r.template_name, r.target, &reason).await?;
+        Ok(())
+    }
+
     async fn step_rollout(&self, r: &RolloutRecord, lookups: &Lookups) -> Result<bool> {
+        if r.status == RolloutStatus::RollingBack {
+            self.block_rolled_back_target(r, r.status_message.as_deref()).await?;
+        }
         let policy: RolloutPolicy =
             serde_json::from_str(&r.policy).map_err(|e| ServiceError::Internal(format!("rollout {} policy: {e}", r.id)))?;
         let counts = self.store.rollout_counts(&r.id).await?;
@@ -648,7 +666,7 @@ impl Deuteron {
         // The items of one step start together: their reads overlap, the template version and
         // environments come from `lookups`, and only the enqueue transactions take turns.
         for (n, selector, rollback) in
-            [(s.start, ItemSelector::PendingIn(r.current_wave), false), (s.roll_back, ItemSelector::Updated, true)]
+            [(s.start, ItemSelector::PendingIn(r.current_wave), false), (s.roll_back, ItemSelector::ToRollBack, true)]
         {
             if n == 0 {
                 continue;
@@ -710,6 +728,9 @@ impl Deuteron {
             match self.store.change_rollout(&r.id, &change).await {
                 Ok(now) => {
                     tracing::info!(rollout = %r.id, status = %now.status, wave = now.current_wave + 1, message = ?now.status_message, "rollout moved");
+                    if now.status == RolloutStatus::RollingBack && r.status != RolloutStatus::RollingBack {
+                        self.block_rolled_back_target(&now, now.status_message.as_deref()).await?;
+                    }
                     progressed |= moved;
                 }
                 // An operator paused or cancelled it meanwhile; their change stands.
@@ -729,9 +750,24 @@ impl Deuteron {
         instances: &HashMap<(String, String), InstanceRecord>,
         lookups: &Lookups,
     ) -> Result<NewDeployment> {
-        let (to, spec, current) = if rollback { (item.from, &item.from_spec, item.to) } else { (item.to, &item.to_spec, item.from) };
-        let update_type = if to.major != current.major { UpdateType::MajorVersion } else { UpdateType::MinorVersion };
-        let update = UpdateResource { update_type, spec: Some(spec.clone()), major: Some(to.major), minor: Some(to.minor) };
+        // A rollback moves an updated item back to where it was, and deploys a failed one again on
+        // the version and spec it kept (a failed update leaves both as they were).
+        let forward_failed =
+            item.deployment.as_ref().is_some_and(|d| matches!(d.status, DeploymentStatus::Failed | DeploymentStatus::Cancelled));
+        let (to, spec, current) = match (rollback, forward_failed) {
+            (false, _) => (item.to, &item.to_spec, item.from),
+            (true, false) => (item.from, &item.from_spec, item.to),
+            (true, true) => (item.from, &item.from_spec, item.from),
+        };
+        let update = match to {
+            _ if to == current => {
+                UpdateResource { update_type: UpdateType::CurrentVersion, spec: Some(spec.clone()), major: None, minor: None }
+            }
+            _ => {
+                let update_type = if to.major != current.major { UpdateType::MajorVersion } else { UpdateType::MinorVersion };
+                UpdateResource { update_type, spec: Some(spec.clone()), major: Some(to.major), minor: Some(to.minor) }
+            }
+        };
         // A resource someone moved since the plan is left alone: the rollout only moves
         // resources from the version it planned for.
         let drifted = |now: VersionNumber| {
@@ -846,14 +882,14 @@ impl Deuteron {
 
     /// Automatic mode: after `version` (a new minor) was published, starts a rollout of the
     /// resources on its major with the template's policy. Never fails the publish; says in the
-    /// log what it did.
-    pub(crate) async fn auto_rollout(&self, kind: TemplateKind, name: &str, version: VersionNumber) {
+    /// log what it did, and returns the rollout's id when it started one.
+    pub(crate) async fn auto_rollout(&self, kind: TemplateKind, name: &str, version: VersionNumber) -> Option<String> {
         let policy = match self.template_rollout_policy(kind, name).await {
             Ok(Some(TemplatePolicy { policy, automatic: true })) => policy,
-            Ok(_) => return,
+            Ok(_) => return None,
             Err(e) => {
                 tracing::error!(template = %name, error = %e.full_text(), "cannot read the template's rollout policy");
-                return;
+                return None;
             }
         };
         let req = RolloutRequest {
@@ -868,9 +904,13 @@ impl Deuteron {
         };
         match self.start_rollout(req).await {
             Ok((r, plan)) => {
-                tracing::info!(rollout = %r.id, template = %name, %version, resources = plan.moving(), "automatic rollout started")
+                tracing::info!(rollout = %r.id, template = %name, %version, resources = plan.moving(), "automatic rollout started");
+                Some(r.id)
             }
-            Err(e) => tracing::info!(template = %name, %version, reason = %e.full_text(), "no automatic rollout"),
+            Err(e) => {
+                tracing::info!(template = %name, %version, reason = %e.full_text(), "no automatic rollout");
+                None
+            }
         }
     }
 }
@@ -972,6 +1012,17 @@ pub fn item_state(i: &RolloutItemRecord) -> String {
     }
 }
 
+/// Why an item is where it is, when it did not simply succeed: the skip reason, why its
+/// rollback could not start, or the status message of its failed (or cancelled) deployment.
+pub fn item_reason(i: &RolloutItemRecord) -> Option<String> {
+    let unsuccessful = |d: &&deuteron_store::ItemDeployment| matches!(d.status, DeploymentStatus::Failed | DeploymentStatus::Cancelled);
+    i.skip_reason
+        .clone()
+        .or_else(|| i.rollback_error.clone())
+        .or_else(|| i.rollback.as_ref().filter(unsuccessful).and_then(|d| d.status_message.clone()))
+        .or_else(|| i.deployment.as_ref().filter(unsuccessful).and_then(|d| d.status_message.clone()))
+}
+
 pub fn item_json(i: &RolloutItemRecord) -> Value {
     let dep = |d: &Option<deuteron_store::ItemDeployment>| {
         d.as_ref().map(|d| {
@@ -980,6 +1031,7 @@ pub fn item_json(i: &RolloutItemRecord) -> Value {
                 "status": d.status.as_str(),
                 "startedAt": d.started_at.map(crate::views::iso),
                 "completedAt": d.completed_at.map(crate::views::iso),
+                "statusMessage": d.status_message,
             })
         })
     };
@@ -994,6 +1046,7 @@ pub fn item_json(i: &RolloutItemRecord) -> Value {
         "state": item_state(i),
         "skipReason": i.skip_reason,
         "rollbackError": i.rollback_error,
+        "reason": item_reason(i),
         "deployment": dep(&i.deployment),
         "rollbackDeployment": dep(&i.rollback),
     })

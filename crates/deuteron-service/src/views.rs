@@ -52,14 +52,14 @@ impl From<&TemplateRecord> for TemplateView {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CompatibleEnvironmentTemplateView {
     pub template_name: String,
     pub major_version: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VersionView {
     pub template_name: String,
@@ -76,12 +76,25 @@ pub struct VersionView {
     pub description: Option<String>,
     pub schema: String,
     pub bundle_digest: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub compatible_environment_templates: Vec<CompatibleEnvironmentTemplateView>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub supported_component_sources: Vec<String>,
     pub created_at: String,
     pub last_modified_at: String,
+    /// Why the version is blocked (a rollout to it was rolled back): never recommended nor a
+    /// default target until unblocked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<String>,
+    /// In a publish's reply only: the rollout the template's automatic policy started for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_rollout: Option<String>,
+}
+
+impl From<&crate::registry::Published> for VersionView {
+    fn from(p: &crate::registry::Published) -> Self {
+        Self { started_rollout: p.rollout.clone(), ..Self::from(&p.version) }
+    }
 }
 
 impl From<&VersionRecord> for VersionView {
@@ -109,6 +122,8 @@ impl From<&VersionRecord> for VersionView {
             supported_component_sources: v.supported_component_sources.iter().map(|s| s.as_str().to_string()).collect(),
             created_at: iso(v.created_at),
             last_modified_at: iso(v.updated_at),
+            blocked: v.blocked.clone(),
+            started_rollout: None,
         }
     }
 }

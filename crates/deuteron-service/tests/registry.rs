@@ -302,7 +302,16 @@ async fn version_rules() {
 
     // Delete rules: in use, recommended minor, template with versions.
     app.svc.publish_version(env, "net", VersionNumber::new(1, 0)).await.unwrap();
-    app.svc.register_version(env, "net", bundle(env_files(&[])), RegisterOptions { major: Some(1), ..Default::default() }).await.unwrap();
+    // The same files as 1.0 would change nothing: refused, naming the version, unless allowed.
+    let e = app
+        .svc
+        .register_version(env, "net", bundle(env_files(&[])), RegisterOptions { major: Some(1), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("this bundle has the same content as version 1.0 (PUBLISHED"), "{e}");
+    assert_eq!(app.svc.list_versions(env, "net", None).await.unwrap().len(), 2, "nothing stored");
+    let same = RegisterOptions { major: Some(1), allow_same_content: true, ..Default::default() };
+    app.svc.register_version(env, "net", bundle(env_files(&[])), same).await.unwrap();
     app.store
         .execute_raw("INSERT INTO environments (name, template_name, template_major, template_minor, spec, inputs, provisioning, deployment_status, created_at, updated_at)
              VALUES ('prod', 'net', 2, 0, '', '{}', 'STANDARD', 'SUCCEEDED', 0, 0)")
@@ -332,13 +341,13 @@ async fn version_rules() {
 async fn concurrent_registrations_get_distinct_numbers() {
     let app = app().await;
     let tasks: Vec<_> = (0..6)
-        .map(|_| {
+        .map(|n| {
             let svc = app.svc.clone();
             tokio::spawn(async move {
-                svc.register_version(TemplateKind::Environment, "net", bundle(env_files(&[])), RegisterOptions::default())
-                    .await
-                    .unwrap()
-                    .version
+                // Each with content of its own: the same content would be refused.
+                let note = format!("# bundle {n}\n");
+                let files = bundle(env_files(&[("infrastructure/NOTES.txt", note.as_str())]));
+                svc.register_version(TemplateKind::Environment, "net", files, RegisterOptions::default()).await.unwrap().version
             })
         })
         .collect();

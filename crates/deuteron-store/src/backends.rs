@@ -79,9 +79,22 @@ pub struct PostgresStore {
     pool: sqlx::PgPool,
 }
 
+/// Creates `path` empty and readable by its owner only (0600) unless it exists.
+fn private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 impl SqliteStore {
     /// Opens (creating if missing) the database file at `path` and applies migrations.
     pub async fn open(path: &Path) -> Result<Self> {
+        // Created owner-only before SQLite opens it: its WAL and SHM files take the database
+        // file's permissions, and the store holds specs, outputs, sealed secrets and logs.
+        private_file(path).map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
         let opts = sqlx::sqlite::SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -94,7 +107,8 @@ impl SqliteStore {
         // no advisory lock for migrations, so a lock file next to the database serialises them.
         let lock_path = path.with_file_name(format!("{}.migrate-lock", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
         let lock = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
-            let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path)?;
+            private_file(&lock_path)?;
+            let f = std::fs::OpenOptions::new().write(true).open(&lock_path)?;
             f.lock()?;
             Ok(f)
         })
@@ -267,20 +281,20 @@ const TEMPLATE_COLUMNS: &str =
     "t.kind, t.name, t.display_name, t.description, t.provisioning, t.encryption_key, t.created_at, t.updated_at,
     t.pinned_major, t.pinned_minor,
     COALESCE(
-        (SELECT v.major FROM template_versions v WHERE v.kind = t.kind AND v.template_name = t.name AND v.status = 'PUBLISHED'
+        (SELECT v.major FROM template_versions v WHERE v.kind = t.kind AND v.template_name = t.name AND v.status = 'PUBLISHED' AND v.blocked_reason IS NULL
             AND v.major = t.pinned_major AND v.minor = t.pinned_minor),
-        (SELECT v.major FROM template_versions v WHERE v.kind = t.kind AND v.template_name = t.name AND v.status = 'PUBLISHED'
+        (SELECT v.major FROM template_versions v WHERE v.kind = t.kind AND v.template_name = t.name AND v.status = 'PUBLISHED' AND v.blocked_reason IS NULL
             ORDER BY v.major DESC, v.minor DESC LIMIT 1)) AS rec_major,
     COALESCE(
-        (SELECT v.minor FROM template_versions v WHERE v.kind = t.kind AND v.template_name = t.name AND v.status = 'PUBLISHED'
+        (SELECT v.minor FROM template_versions v WHERE v.kind = t.kind AND v.template_name = t.name AND v.status = 'PUBLISHED' AND v.blocked_reason IS NULL
             AND v.major = t.pinned_major AND v.minor = t.pinned_minor),
-        (SELECT v.minor FROM template_versions v WHERE v.kind = t.kind AND v.template_name = t.name AND v.status = 'PUBLISHED'
+        (SELECT v.minor FROM template_versions v WHERE v.kind = t.kind AND v.template_name = t.name AND v.status = 'PUBLISHED' AND v.blocked_reason IS NULL
             ORDER BY v.major DESC, v.minor DESC LIMIT 1)) AS rec_minor";
 
 const VERSION_COLUMNS: &str = "v.kind, v.template_name, v.major, v.minor, v.status, v.status_message, v.description, v.schema_text,
-    v.bundle_digest, v.compatible_envs, v.component_sources, v.created_at, v.updated_at,
+    v.bundle_digest, v.compatible_envs, v.component_sources, v.created_at, v.updated_at, v.blocked_reason,
     (SELECT MAX(r.minor) FROM template_versions r WHERE r.kind = v.kind AND r.template_name = v.template_name
-        AND r.major = v.major AND r.status = 'PUBLISHED') AS rec_minor";
+        AND r.major = v.major AND r.status = 'PUBLISHED' AND r.blocked_reason IS NULL) AS rec_minor";
 
 macro_rules! store_impl {
     ($store:ty, $backend:expr, $begin_write:literal) => {
@@ -337,6 +351,7 @@ macro_rules! store_impl {
                     compatible_environments: decode_compat(&row.try_get::<String, _>("compatible_envs")?)?,
                     supported_component_sources: decode_sources(&row.try_get::<String, _>("component_sources")?)?,
                     recommended_minor: row.try_get::<Option<i64>, _>("rec_minor")?.map(version_part).transpose()?,
+                    blocked: row.try_get("blocked_reason")?,
                     created_at: row.try_get("created_at")?,
                     updated_at: row.try_get("updated_at")?,
                 })
@@ -693,6 +708,34 @@ macro_rules! store_impl {
                 let key = format!("{name}:{version}");
                 let (previous, status) = (current.status.as_str(), change.status.as_str());
                 Self::event(&mut *tx, &template_event_type(kind, true), &key, Some(previous), status, None, change.status_message.as_deref(), now_millis()).await?;
+                let rec = Self::fetch_version(&mut *tx, kind, name, version).await?;
+                tx.commit().await?;
+                Ok(rec)
+            }
+
+            async fn set_version_blocked(&self, kind: TemplateKind, name: &str, version: VersionNumber, reason: Option<&str>) -> Result<VersionRecord> {
+                let mut conn = self.write_conn().await?;
+                let mut tx = conn.begin_with($begin_write).await?;
+                let current = Self::fetch_version(&mut *tx, kind, name, version).await?;
+                // Blocking keeps the first reason; each change is recorded once.
+                if current.blocked.is_some() == reason.is_some() {
+                    return Ok(current);
+                }
+                let now = now_millis();
+                sqlx::query(
+                    "UPDATE template_versions SET blocked_reason = $1, updated_at = $2
+                      WHERE kind = $3 AND template_name = $4 AND major = $5 AND minor = $6",
+                )
+                .bind(reason)
+                .bind(now)
+                .bind(kind.as_str())
+                .bind(name)
+                .bind(i64::from(version.major))
+                .bind(i64::from(version.minor))
+                .execute(&mut *tx)
+                .await?;
+                let (previous, status) = if reason.is_some() { ("UNBLOCKED", "BLOCKED") } else { ("BLOCKED", "UNBLOCKED") };
+                Self::event(&mut *tx, &template_event_type(kind, true), &format!("{name}:{version}"), Some(previous), status, None, reason, now).await?;
                 let rec = Self::fetch_version(&mut *tx, kind, name, version).await?;
                 tx.commit().await?;
                 Ok(rec)
@@ -1347,12 +1390,17 @@ macro_rules! store_impl {
             }
 
             async fn create_access_key(&self, k: &AccessKeyRecord) -> Result<()> {
-                sqlx::query("INSERT INTO access_keys (id, secret_sealed, role, description, created_at) VALUES ($1, $2, $3, $4, $5)")
-                    .bind(&k.id)
-                    .bind(&k.secret_sealed)
-                    .bind(k.role.as_str())
-                    .bind(&k.description)
-                    .bind(k.created_at)
+                sqlx::query(
+                    "INSERT INTO access_keys (id, secret_sealed, role, description, created_at, deployment_id, expires_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&k.id)
+                .bind(&k.secret_sealed)
+                .bind(k.role.as_str())
+                .bind(&k.description)
+                .bind(k.created_at)
+                .bind(&k.deployment_id)
+                .bind(k.expires_at)
                     .execute(&mut *self.write_conn().await?)
                     .await
                     .map_err(|e| map_unique(e, || format!("access key {} already exists", k.id)))?;
@@ -1371,6 +1419,26 @@ macro_rules! store_impl {
             async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>> {
                 let rows = sqlx::query("SELECT * FROM access_keys ORDER BY created_at, id").fetch_all(&mut *self.read_conn().await?).await?;
                 rows.iter().map(Self::key_from_row).collect()
+            }
+
+            async fn revoke_deployment_keys(&self, deployment_id: &str) -> Result<u64> {
+                let done = sqlx::query("UPDATE access_keys SET revoked_at = $1 WHERE deployment_id = $2 AND revoked_at IS NULL")
+                    .bind(now_millis())
+                    .bind(deployment_id)
+                    .execute(&mut *self.write_conn().await?)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn purge_deployment_keys(&self, before: i64) -> Result<u64> {
+                let done = sqlx::query(
+                    "DELETE FROM access_keys WHERE deployment_id IS NOT NULL
+                       AND ((revoked_at IS NOT NULL AND revoked_at < $1) OR (expires_at IS NOT NULL AND expires_at < $1))",
+                )
+                .bind(before)
+                .execute(&mut *self.write_conn().await?)
+                .await?;
+                Ok(done.rows_affected())
             }
 
             async fn revoke_access_key(&self, id: &str) -> Result<AccessKeyRecord> {

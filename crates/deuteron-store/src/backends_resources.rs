@@ -192,6 +192,8 @@ macro_rules! resource_helpers {
                     description: row.try_get("description")?,
                     created_at: row.try_get("created_at")?,
                     revoked_at: row.try_get("revoked_at")?,
+                    deployment_id: row.try_get("deployment_id")?,
+                    expires_at: row.try_get("expires_at")?,
                 })
             }
 
@@ -464,6 +466,11 @@ macro_rules! resource_helpers {
                     }
                 }
                 Self::log_statements(&mut batch, id, finish.log.iter().map(|(s, l)| (s.as_str(), l.as_str())), now);
+                // The deployment's access keys (of every attempt) end with it.
+                batch.push(
+                    "UPDATE access_keys SET revoked_at = $1 WHERE deployment_id = $2 AND revoked_at IS NULL",
+                    vec![now.into(), id.into()],
+                );
                 Ok(batch)
             }
 

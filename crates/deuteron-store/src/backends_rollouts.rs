@@ -76,6 +76,7 @@ macro_rules! rollout_helpers {
                         status: DeploymentStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("deployment status {status:?}")))?,
                         started_at: row.try_get(format!("{prefix}_started_at").as_str())?,
                         completed_at: row.try_get(format!("{prefix}_completed_at").as_str())?,
+                        status_message: row.try_get(format!("{prefix}_message").as_str())?,
                     }))
                 };
                 let v = |a: &str, b: &str| -> Result<VersionNumber> {
@@ -277,13 +278,29 @@ macro_rules! rollout_methods {
         async fn db_rollout_items(&self, id: &str, selector: ItemSelector, limit: i64) -> Result<Vec<RolloutItemRecord>> {
             let (cond, wave) = match selector {
                 ItemSelector::All => ("1 = 1", -1),
-                ItemSelector::PendingIn(w) => ("i.wave = $2 AND i.skip_reason IS NULL AND i.deployment_id IS NULL", i64::from(w)),
-                ItemSelector::Updated => ("d.status = 'SUCCEEDED' AND i.rollback_deployment_id IS NULL AND i.rollback_error IS NULL", -1),
+                // A pipeline waits until every instance of its service the rollout moves (in
+                // this wave or before) has finished: it may read their new outputs.
+                ItemSelector::PendingIn(w) => (
+                    "i.wave = $2 AND i.skip_reason IS NULL AND i.deployment_id IS NULL
+                     AND NOT (i.target_type = 'SERVICE_PIPELINE' AND EXISTS (
+                         SELECT 1 FROM rollout_items o LEFT JOIN deployments od ON od.id = o.deployment_id
+                          WHERE o.rollout_id = i.rollout_id AND o.target_type = 'SERVICE_INSTANCE'
+                            AND substr(o.target_key, 1, length(i.target_key) + 1) = i.target_key || '/'
+                            AND o.wave IS NOT NULL AND o.wave <= i.wave AND o.skip_reason IS NULL
+                            AND (o.deployment_id IS NULL OR od.status NOT IN ('SUCCEEDED', 'FAILED', 'CANCELLED'))))",
+                    i64::from(w),
+                ),
+                ItemSelector::ToRollBack => (
+                    "d.status IN ('SUCCEEDED', 'FAILED', 'CANCELLED') AND i.rollback_deployment_id IS NULL AND i.rollback_error IS NULL",
+                    -1,
+                ),
                 ItemSelector::SkippedByPlan => ("i.wave IS NULL", -1),
             };
             let sql = format!(
                 "SELECT i.*, d.id AS dep_id, d.status AS dep_status, d.started_at AS dep_started_at, d.completed_at AS dep_completed_at,
-                        r.id AS rb_id, r.status AS rb_status, r.started_at AS rb_started_at, r.completed_at AS rb_completed_at
+                        d.status_message AS dep_message,
+                        r.id AS rb_id, r.status AS rb_status, r.started_at AS rb_started_at, r.completed_at AS rb_completed_at,
+                        r.status_message AS rb_message
                    FROM rollout_items i
                    LEFT JOIN deployments d ON d.id = i.deployment_id
                    LEFT JOIN deployments r ON r.id = i.rollback_deployment_id

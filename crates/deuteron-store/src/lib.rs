@@ -110,8 +110,11 @@ pub struct VersionRecord {
     pub bundle_digest: String,
     pub compatible_environments: Vec<CompatibleEnvironmentTemplate>,
     pub supported_component_sources: Vec<ComponentSource>,
-    /// The highest published minor of this version's major.
+    /// The highest published minor of this version's major that is not blocked.
     pub recommended_minor: Option<u32>,
+    /// Why the version is blocked (a rollout to it failed and was rolled back): it is never
+    /// recommended nor a default target until unblocked.
+    pub blocked: Option<String>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -176,6 +179,15 @@ pub trait Store: Send + Sync + 'static {
         name: &str,
         version: VersionNumber,
         change: &StatusChange,
+    ) -> Result<VersionRecord>;
+    /// Blocks a version with `reason`, or (`None`) unblocks it, with an event; blocking a
+    /// blocked version keeps its first reason.
+    async fn set_version_blocked(
+        &self,
+        kind: TemplateKind,
+        name: &str,
+        version: VersionNumber,
+        reason: Option<&str>,
     ) -> Result<VersionRecord>;
     async fn update_version_description(
         &self,
@@ -293,6 +305,10 @@ pub trait Store: Send + Sync + 'static {
     async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>>;
     /// Marks a key revoked; it stops authenticating at once.
     async fn revoke_access_key(&self, id: &str) -> Result<AccessKeyRecord>;
+    /// Revokes every live key issued to a deployment (any attempt); how many were live.
+    async fn revoke_deployment_keys(&self, deployment_id: &str) -> Result<u64>;
+    /// Deletes deployment keys revoked or expired before `before`; how many.
+    async fn purge_deployment_keys(&self, before: Millis) -> Result<u64>;
 
     /// Removes a finished deployment's record, log and reported outputs (never infrastructure).
     async fn delete_deployment(&self, id: &str) -> Result<DeploymentRecord>;
@@ -390,6 +406,31 @@ pub(crate) fn decode_sources(text: &str) -> Result<Vec<ComponentSource>> {
 #[doc(hidden)]
 pub mod testing {
     use sqlx::Connection;
+
+    /// Two tests running one story, on a fresh SQLite file and on a fresh PostgreSQL database:
+    /// `on_both_stores!(#[tokio::test] sqlite_name, postgres_name, |store, dir| story(store).await);`
+    /// binds `store: Arc<dyn Store>` and `dir` (a temporary directory kept for the test). The
+    /// calling crate needs `tempfile` and `tokio` as dev-dependencies.
+    #[macro_export]
+    macro_rules! on_both_stores {
+        ($(#[$attr:meta])* $sqlite:ident, $postgres:ident, |$store:ident, $dir:ident| $body:expr) => {
+            $(#[$attr])*
+            async fn $sqlite() {
+                let $dir = tempfile::tempdir().unwrap();
+                let $store: std::sync::Arc<dyn $crate::Store> =
+                    std::sync::Arc::new($crate::SqliteStore::open(&$dir.path().join("store.db")).await.unwrap());
+                $body
+            }
+
+            $(#[$attr])*
+            async fn $postgres() {
+                let $dir = tempfile::tempdir().unwrap();
+                let url = $crate::testing::fresh_postgres_url().await;
+                let $store: std::sync::Arc<dyn $crate::Store> = std::sync::Arc::new($crate::PostgresStore::open(&url).await.unwrap());
+                $body
+            }
+        };
+    }
 
     /// The PostgreSQL server tests use: `DEUTERON_TEST_POSTGRES_URL`, by default the local
     /// server with trust authentication.

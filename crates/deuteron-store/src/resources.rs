@@ -470,6 +470,10 @@ pub struct AccessKeyRecord {
     pub description: Option<String>,
     pub created_at: Millis,
     pub revoked_at: Option<Millis>,
+    /// For a `deployment` key: the deployment it was issued to (revoked when it finishes).
+    pub deployment_id: Option<String>,
+    /// Refused from this time on, whether revoked or not.
+    pub expires_at: Option<Millis>,
 }
 
 /// A status change, as recorded with it.

@@ -72,6 +72,8 @@ pub struct ItemDeployment {
     pub status: DeploymentStatus,
     pub started_at: Option<Millis>,
     pub completed_at: Option<Millis>,
+    /// The deployment's status message (why it failed).
+    pub status_message: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,10 +98,12 @@ pub struct RolloutItemRecord {
 pub enum ItemSelector {
     #[default]
     All,
-    /// Items of this wave not started nor skipped, in plan order.
+    /// Items of this wave not started nor skipped, in plan order; a service pipeline only once
+    /// every instance of its service the rollout moves (up to this wave) has finished.
     PendingIn(u32),
-    /// Items whose forward deployment succeeded and that were not rolled back yet.
-    Updated,
+    /// Items whose forward deployment ended (succeeded, failed or was cancelled) and that were
+    /// not rolled back yet: what a rollback moves back or deploys again.
+    ToRollBack,
     /// Items the plan skipped (no wave).
     SkippedByPlan,
 }

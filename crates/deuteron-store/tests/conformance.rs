@@ -5,24 +5,7 @@ use std::sync::Arc;
 use deuteron_core::{
     CompatibleEnvironmentTemplate, ComponentSource, Provisioning, TemplateKind, TemplateVersionStatus as S, VersionNumber,
 };
-use deuteron_store::{NewTemplate, NewVersion, PostgresStore, SqliteStore, StatusChange, Store, StoreError, TemplatePatch};
-
-/// A test per backend running `story` on a fresh store: a SQLite file, a PostgreSQL database.
-macro_rules! on_both_stores {
-    ($story:ident, $sqlite:ident, $postgres:ident) => {
-        #[tokio::test]
-        async fn $sqlite() {
-            let dir = tempfile::tempdir().unwrap();
-            $story(Arc::new(SqliteStore::open(&dir.path().join("store.db")).await.unwrap())).await;
-        }
-
-        #[tokio::test]
-        async fn $postgres() {
-            let url = deuteron_store::testing::fresh_postgres_url().await;
-            $story(Arc::new(PostgresStore::open(&url).await.unwrap())).await;
-        }
-    };
-}
+use deuteron_store::{NewTemplate, NewVersion, PostgresStore, SqliteStore, StatusChange, Store, StoreError, TemplatePatch, on_both_stores};
 
 fn v(major: u32, minor: u32) -> VersionNumber {
     VersionNumber::new(major, minor)
@@ -818,23 +801,22 @@ async fn rollout_start_story(store: Arc<dyn Store>) {
     assert_eq!(store.claim_deployment("w", 60_000).await.unwrap().map(|d| d.id), Some("ro2-1".to_string()));
 }
 
-on_both_stores!(rollout_start_story, sqlite_rollout_starts, postgres_rollout_starts);
+on_both_stores!(
+    #[tokio::test]
+    sqlite_rollout_starts,
+    postgres_rollout_starts,
+    |store, _dir| rollout_start_story(store).await
+);
 
-#[tokio::test]
-async fn sqlite_deployments() {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("d.db")).await.unwrap());
-    deployment_story(store.clone()).await;
-    component_story(store).await;
-}
-
-#[tokio::test]
-async fn postgres_deployments() {
-    let url = deuteron_store::testing::fresh_postgres_url().await;
-    let store: Arc<dyn Store> = Arc::new(PostgresStore::open(&url).await.unwrap());
-    deployment_story(store.clone()).await;
-    component_story(store).await;
-}
+on_both_stores!(
+    #[tokio::test]
+    sqlite_deployments,
+    postgres_deployments,
+    |store, _dir| {
+        deployment_story(store.clone()).await;
+        component_story(store).await;
+    }
+);
 
 /// A busy worker finishes its deployment and claims the next in one write; a finish that fails
 /// (the lease was lost) claims nothing.
@@ -870,7 +852,12 @@ async fn finish_and_claim_story(store: Arc<dyn Store>) {
     assert_eq!(store.get_environment("f1").await.unwrap().version, v(1, 1));
 }
 
-on_both_stores!(finish_and_claim_story, sqlite_finish_and_claim, postgres_finish_and_claim);
+on_both_stores!(
+    #[tokio::test]
+    sqlite_finish_and_claim,
+    postgres_finish_and_claim,
+    |store, _dir| finish_and_claim_story(store).await
+);
 
 /// One deployment's log written from several tasks at once, as a worker does it: process output
 /// flushed by the heartbeat, outputs the deployment reports through the API, a cancel request,
@@ -960,4 +947,9 @@ async fn concurrent_log_story(store: Arc<dyn Store>) {
     }
 }
 
-on_both_stores!(concurrent_log_story, sqlite_concurrent_log_lines, postgres_concurrent_log_lines);
+on_both_stores!(
+    #[tokio::test]
+    sqlite_concurrent_log_lines,
+    postgres_concurrent_log_lines,
+    |store, _dir| concurrent_log_story(store).await
+);

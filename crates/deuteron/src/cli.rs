@@ -535,8 +535,17 @@ pub enum KeyCommand {
         #[arg(long)]
         description: Option<String>,
     },
-    /// List access keys (never their secrets).
-    List,
+    /// List access keys (never their secrets): people's keys, or with --deployment the keys
+    /// issued to deployments.
+    List {
+        /// Keys issued to deployments instead (of one deployment when an id is given); only the
+        /// ones still working unless --all.
+        #[arg(long, value_name = "DEPLOYMENT_ID", num_args = 0..=1)]
+        deployment: Option<Option<String>>,
+        /// With --deployment: also revoked and expired keys (kept a week, then purged).
+        #[arg(long, requires = "deployment")]
+        all: bool,
+    },
     /// Revoke an access key; requests signed with it are refused at once.
     Revoke { access_key_id: String },
 }
@@ -675,9 +684,21 @@ pub enum VersionCommand {
         /// Publish the version once registered.
         #[arg(long)]
         publish: bool,
+        /// Register the bundle even when an existing version has the same content.
+        #[arg(long)]
+        allow_same_content: bool,
     },
     /// Publish a DRAFT version; the highest published version becomes the recommended one.
     Publish {
+        kind: Kind,
+        template: String,
+        /// MAJOR.MINOR
+        #[arg(value_name = "VERSION")]
+        number: String,
+    },
+    /// Lift the block a rolled-back rollout put on a version: it may be recommended and rolled
+    /// out again.
+    Unblock {
         kind: Kind,
         template: String,
         /// MAJOR.MINOR

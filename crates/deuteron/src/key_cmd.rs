@@ -1,7 +1,7 @@
 //! `deuteron key create|list|revoke`: API access keys; `deuteron event list`: status changes.
 
 use deuteron_service::Deuteron;
-use deuteron_service::keys::AccessKeyView;
+use deuteron_service::keys::{AccessKeyView, KeyListing};
 
 use crate::cli::{EventCommand, KeyCommand, Output};
 use crate::exit::Failure;
@@ -26,21 +26,11 @@ pub async fn run(svc: &Deuteron, output: Output, cmd: KeyCommand) -> Result<(), 
                 }
             }
         }
-        KeyCommand::List => {
-            let list: Vec<AccessKeyView> = svc.list_access_keys().await?.iter().map(AccessKeyView::from).collect();
-            let rows = list
-                .iter()
-                .map(|k| {
-                    vec![
-                        k.access_key_id.clone(),
-                        k.role.clone(),
-                        if k.revoked_at.is_some() { "revoked".into() } else { "active".into() },
-                        k.created_at.clone(),
-                        opt(&k.description),
-                    ]
-                })
-                .collect();
-            print(output, &list, &["ACCESS KEY ID", "ROLE", "STATE", "CREATED", "DESCRIPTION"], rows);
+        KeyCommand::List { deployment, all } => {
+            let listing = listing(deployment, all);
+            let list: Vec<AccessKeyView> = svc.list_access_keys(&listing).await?.iter().map(AccessKeyView::from).collect();
+            let (headers, rows) = key_rows(&listing, &list);
+            print(output, &list, headers, rows);
         }
         KeyCommand::Revoke { access_key_id } => {
             let rec = svc.revoke_access_key(&access_key_id).await?;
@@ -53,6 +43,37 @@ pub async fn run(svc: &Deuteron, output: Output, cmd: KeyCommand) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// The listing `key list [--deployment [ID]] [--all]` asks for.
+pub fn listing(deployment: Option<Option<String>>, all: bool) -> KeyListing {
+    match deployment {
+        None => KeyListing::People,
+        Some(deployment_id) => KeyListing::Deployments { deployment_id, all },
+    }
+}
+
+/// The table of `key list`, local or remote: deployment listings show the deployment and expiry.
+pub fn key_rows(listing: &KeyListing, list: &[AccessKeyView]) -> (&'static [&'static str], Vec<Vec<String>>) {
+    let deployments = matches!(listing, KeyListing::Deployments { .. });
+    let headers: &[&str] = if deployments {
+        &["ACCESS KEY ID", "ROLE", "STATE", "CREATED", "DEPLOYMENT", "EXPIRES"]
+    } else {
+        &["ACCESS KEY ID", "ROLE", "STATE", "CREATED", "DESCRIPTION"]
+    };
+    let rows = list
+        .iter()
+        .map(|k| {
+            let mut row = vec![k.access_key_id.clone(), k.role.clone(), k.state.clone(), k.created_at.clone()];
+            if deployments {
+                row.extend([opt(&k.deployment_id), opt(&k.expires_at)]);
+            } else {
+                row.push(opt(&k.description));
+            }
+            row
+        })
+        .collect();
+    (headers, rows)
 }
 
 pub async fn events(svc: &Deuteron, output: Output, cmd: EventCommand) -> Result<(), Failure> {

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 
 mod cli;
+mod data_dir;
 mod examples;
 mod exit;
 mod key_cmd;
@@ -39,8 +40,7 @@ async fn open_store(global: &cli::Global) -> Result<std::sync::Arc<dyn deuteron_
     let url = match &global.database_url {
         Some(url) => url.clone(),
         None => {
-            std::fs::create_dir_all(&global.data_dir)
-                .map_err(|e| Failure::internal(format!("cannot create data directory {}: {e}", global.data_dir.display())))?;
+            data_dir::prepare(&global.data_dir)?;
             format!("sqlite://{}", global.data_dir.join("deuteron.db").display())
         }
     };
@@ -49,6 +49,7 @@ async fn open_store(global: &cli::Global) -> Result<std::sync::Arc<dyn deuteron_
 
 async fn service(global: &cli::Global) -> Result<deuteron_service::Deuteron, Failure> {
     use deuteron_service::keys::ServerKey;
+    data_dir::prepare(&global.data_dir)?;
     let server_key = match &global.identity.server_key {
         Some(text) => ServerKey::from_base64(text).map_err(|e| Failure::invalid(format!("DEUTERON_SERVER_KEY: {e}")))?,
         None => ServerKey::load_or_create(&global.data_dir).map_err(Failure::from)?,

@@ -555,17 +555,10 @@ async fn deployment(r: &Remote, output: Output, cmd: DeploymentCommand) -> Resul
 async fn template(r: &Remote, output: Output, cmd: TemplateCommand) -> Result<(), Failure> {
     let show_template =
         |t: &Value| show(output, t, &[("kind", s(t, "kind")), ("name", s(t, "name")), ("recommended version", s(t, "recommendedVersion"))]);
-    let show_version = |v: &Value| {
-        show(
-            output,
-            v,
-            &[
-                ("template", s(v, "templateName")),
-                ("version", s(v, "version")),
-                ("status", s(v, "status")),
-                ("status message", s(v, "statusMessage")),
-            ],
-        )
+    // The same view and printing as the local command.
+    let show_version = |v: &Value| match serde_json::from_value::<deuteron_service::views::VersionView>(v.clone()) {
+        Ok(view) => crate::template_cmd::show_version(output, &view),
+        Err(_) => show(output, v, &[("template", s(v, "templateName")), ("version", s(v, "version")), ("status", s(v, "status"))]),
     };
     let vpath = |k: crate::cli::Kind, t: &str, n: &str| format!("/api/v1/templates/{}/{}/versions/{}", kind(k), enc(t), enc(n));
     match cmd {
@@ -606,7 +599,17 @@ async fn template(r: &Remote, output: Output, cmd: TemplateCommand) -> Result<()
             });
         }
         TemplateCommand::Version(v) => match v {
-            VersionCommand::Register { kind: k, template, bundle, major, description, compatible_env, components, publish } => {
+            VersionCommand::Register {
+                kind: k,
+                template,
+                bundle,
+                major,
+                description,
+                compatible_env,
+                components,
+                publish,
+                allow_same_content,
+            } => {
                 let files = deuteron_bundle::BundleFiles::load(&bundle, &deuteron_bundle::Limits::default())
                     .map_err(|e| Failure::invalid(format!("invalid bundle {}: {e}", bundle.display())))?;
                 let q = query(&[
@@ -615,12 +618,16 @@ async fn template(r: &Remote, output: Output, cmd: TemplateCommand) -> Result<()
                     ("compatibleEnvs", (!compatible_env.is_empty()).then(|| compatible_env.join(","))),
                     ("components", components.then(|| "true".to_string())),
                     ("publish", publish.then(|| "true".to_string())),
+                    ("allowSameContent", allow_same_content.then(|| "true".to_string())),
                 ]);
                 let path = format!("/api/v1/templates/{}/{}/versions{q}", kind(k), enc(&template));
                 show_version(&r.send(Method::POST, &path, "application/gzip", files.to_tar_gz()).await?);
             }
             VersionCommand::Publish { kind: k, template, number } => show_version(
                 &r.send(Method::POST, &format!("{}/publish", vpath(k, &template, &number)), "application/json", Vec::new()).await?,
+            ),
+            VersionCommand::Unblock { kind: k, template, number } => show_version(
+                &r.send(Method::POST, &format!("{}/unblock", vpath(k, &template, &number)), "application/json", Vec::new()).await?,
             ),
             VersionCommand::List { kind: k, template, major } => {
                 let path = format!("/api/v1/templates/{}/{}/versions{}", kind(k), enc(&template), query(&[("major", major)]));
@@ -655,11 +662,20 @@ async fn key(r: &Remote, output: Output, cmd: KeyCommand) -> Result<(), Failure>
                 &[("access key id", s(&v, "accessKeyId")), ("secret access key", s(&v, "secretAccessKey")), ("role", s(&v, "role"))],
             );
         }
-        KeyCommand::List => {
-            let v = r.get("/api/v1/keys").await?;
-            list(output, &v, &["ACCESS KEY ID", "ROLE", "REVOKED", "DESCRIPTION"], |k| {
-                vec![s(k, "accessKeyId"), s(k, "role"), s(k, "revokedAt"), s(k, "description")]
-            });
+        KeyCommand::List { deployment, all } => {
+            let listing = crate::key_cmd::listing(deployment, all);
+            let query = match &listing {
+                deuteron_service::keys::KeyListing::People => String::new(),
+                deuteron_service::keys::KeyListing::Deployments { deployment_id, all } => format!(
+                    "?deployments=true&all={all}{}",
+                    deployment_id.as_ref().map(|d| format!("&deployment={}", enc(d))).unwrap_or_default()
+                ),
+            };
+            let v = r.get(&format!("/api/v1/keys{query}")).await?;
+            let keys: Vec<deuteron_service::keys::AccessKeyView> = serde_json::from_value(v)
+                .map_err(|e| Failure::internal(format!("the server's key list is not what this client reads: {e}")))?;
+            let (headers, rows) = crate::key_cmd::key_rows(&listing, &keys);
+            crate::output::print(output, &keys, headers, rows);
         }
         KeyCommand::Revoke { access_key_id } => {
             let v = r.send(Method::DELETE, &format!("/api/v1/keys/{}", enc(&access_key_id)), "application/json", Vec::new()).await?;
@@ -750,9 +766,7 @@ async fn rollout(r: &Remote, output: Output, cmd: RolloutCommand) -> Result<(), 
             }
             if items {
                 let v = r.get(&format!("/api/v1/rollouts/{}/items", enc(&id))).await?;
-                list(output, &v["items"], &["WAVE", "RESOURCE", "VERSION", "STATE"], |i| {
-                    vec![s(i, "wave"), s(i, "resource"), format!("{} -> {}", s(i, "from"), s(i, "to")), s(i, "state")]
-                });
+                crate::rollout_cmd::print_items(output, v["items"].as_array().map(Vec::as_slice).unwrap_or_default());
             } else {
                 summary(&r.get(&format!("/api/v1/rollouts/{}", enc(&id))).await?);
             }

@@ -7,9 +7,7 @@ use serde_json::Value;
 use deuteron_core::RolloutStatus;
 use deuteron_core::rollout::{RolloutPolicy, SpecTransform, Tolerance, Waves};
 use deuteron_service::Deuteron;
-use deuteron_service::rollouts::{
-    RolloutProgress, RolloutRequest, Selection, item_json, item_state, plan_json, rollout_json, rollout_summary_json,
-};
+use deuteron_service::rollouts::{RolloutProgress, RolloutRequest, Selection, item_json, plan_json, rollout_json, rollout_summary_json};
 
 use crate::cli::{Output, PolicyArgs, PolicyCommand, RolloutArgs, RolloutCommand, RolloutWatch};
 use crate::exit::{DEPLOYMENT_FAILED, Failure, WAIT_TIMEOUT};
@@ -185,6 +183,33 @@ async fn watch(svc: &Deuteron, id: &str, opts: &RolloutWatch, output: Output) ->
     }
 }
 
+/// `rollout status --items`, local or remote: one row per item from its JSON (`item_json`).
+pub fn print_items(output: Output, items: &[Value]) {
+    if output == Output::Json {
+        return print_json(&Value::Array(items.to_vec()));
+    }
+    let text = |v: &Value| v.as_str().map(str::to_string);
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|i| {
+            let forward = text(&i["deployment"]["id"]).unwrap_or_else(|| "-".into());
+            let deployments = match text(&i["rollbackDeployment"]["id"]) {
+                Some(rb) => format!("{forward}, rollback {rb}"),
+                None => forward,
+            };
+            vec![
+                i["wave"].as_u64().map_or_else(|| "-".into(), |w| w.to_string()),
+                text(&i["resource"]).unwrap_or_default(),
+                format!("{} -> {}", text(&i["from"]).unwrap_or_default(), text(&i["to"]).unwrap_or_default()),
+                text(&i["state"]).unwrap_or_default(),
+                deployments,
+                text(&i["reason"]).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    print!("{}", table(&["WAVE", "RESOURCE", "VERSION", "STATE", "DEPLOYMENT", "REASON"], &rows));
+}
+
 pub async fn run(svc: &Deuteron, output: Output, cmd: RolloutCommand) -> Result<(), Failure> {
     match cmd {
         RolloutCommand::Plan(args) => {
@@ -232,26 +257,8 @@ pub async fn run(svc: &Deuteron, output: Output, cmd: RolloutCommand) -> Result<
             if w.watch {
                 watch(svc, &id, &w, output).await?;
             } else if items {
-                let list = svc.rollout_items(&id).await?;
-                match output {
-                    Output::Json => print_json(&Value::Array(list.iter().map(item_json).collect())),
-                    Output::Table => {
-                        let rows: Vec<Vec<String>> = list
-                            .iter()
-                            .map(|i| {
-                                vec![
-                                    i.wave.map(|w| (w + 1).to_string()).unwrap_or_else(|| "-".into()),
-                                    i.target.key(),
-                                    format!("{} -> {}", i.from, i.to),
-                                    item_state(i),
-                                    i.deployment.as_ref().map(|d| d.id.clone()).unwrap_or_else(|| "-".into()),
-                                    i.skip_reason.clone().or_else(|| i.rollback_error.clone()).unwrap_or_default(),
-                                ]
-                            })
-                            .collect();
-                        print!("{}", table(&["WAVE", "RESOURCE", "VERSION", "STATE", "DEPLOYMENT", "REASON"], &rows));
-                    }
-                }
+                let items: Vec<Value> = svc.rollout_items(&id).await?.iter().map(item_json).collect();
+                print_items(output, &items);
             } else {
                 show(&svc.get_rollout(&id).await?, output);
             }

@@ -32,12 +32,8 @@ struct IssuedKeys(Deuteron);
 
 #[async_trait::async_trait]
 impl deuteron_engine::DeploymentCredentials for IssuedKeys {
-    async fn issue(&self, deployment_id: &str) -> Result<(String, String), String> {
-        let (rec, secret) = self
-            .0
-            .create_access_key(deuteron_core::Role::Deployment, Some(format!("deployment {deployment_id}")))
-            .await
-            .map_err(|e| e.to_string())?;
+    async fn issue(&self, deployment_id: &str, ttl: std::time::Duration) -> Result<(String, String), String> {
+        let (rec, secret) = self.0.issue_deployment_key(deployment_id, ttl).await.map_err(|e| e.to_string())?;
         Ok((rec.id, secret))
     }
 
@@ -91,6 +87,7 @@ fn start_workers(global: &Global, svc: &Deuteron, args: &WorkerArgs) -> (tokio::
 /// `deuteron worker`: deployment workers without the HTTP server.
 pub async fn run_worker(global: &Global, args: WorkerArgs) -> Result<(), Failure> {
     let svc = crate::service(global).await?;
+    crate::data_dir::warn_if_open(&global.data_dir);
     if args.workers == 0 {
         return Err(Failure::invalid("--workers must be at least 1 for `deuteron worker`"));
     }
@@ -105,6 +102,7 @@ pub async fn run_worker(global: &Global, args: WorkerArgs) -> Result<(), Failure
 pub async fn run(global: &Global, args: ServerArgs) -> Result<(), Failure> {
     let started = Instant::now();
     let svc = crate::service(global).await?;
+    crate::data_dir::warn_if_open(&global.data_dir);
     if !args.no_examples {
         crate::examples::register_if_empty(&svc)
             .await

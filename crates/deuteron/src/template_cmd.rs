@@ -37,7 +37,7 @@ fn show_template(output: Output, t: &TemplateView) {
     );
 }
 
-fn show_version(output: Output, v: &VersionView) {
+pub fn show_version(output: Output, v: &VersionView) {
     let compat = v
         .compatible_environment_templates
         .iter()
@@ -48,6 +48,9 @@ fn show_version(output: Output, v: &VersionView) {
         vec![("template", format!("{} ({})", v.template_name, v.kind)), ("version", v.version.clone()), ("status", v.status.clone())];
     if let Some(m) = &v.status_message {
         fields.push(("status message", m.clone()));
+    }
+    if let Some(b) = &v.blocked {
+        fields.push(("blocked", b.clone()));
     }
     fields.extend([
         ("recommended minor", opt(&v.recommended_minor_version)),
@@ -60,6 +63,21 @@ fn show_version(output: Output, v: &VersionView) {
     print_fields(output, v, fields);
     if output == Output::Table {
         println!("\nschema:\n{}", v.schema.trim_end());
+    }
+    if let Some(id) = &v.started_rollout {
+        started_rollout(output, &v.template_name, &v.version, id);
+    }
+}
+
+/// Says which rollout the template's automatic policy started for a version just published,
+/// and how to follow it (on stderr with `--output json`, which carries it as `startedRollout`).
+pub fn started_rollout(output: Output, template: &str, version: &str, id: &str) {
+    let text = format!(
+        "the automatic rollout policy of {template} started rollout {id} to {version}\nfollow it with: deuteron rollout status {id} --watch"
+    );
+    match output {
+        Output::Table => println!("\n{text}"),
+        Output::Json => eprintln!("{text}"),
     }
 }
 
@@ -134,7 +152,17 @@ pub async fn run(svc: &Deuteron, output: Output, cmd: TemplateCommand) -> Result
 
 async fn run_version(svc: &Deuteron, output: Output, cmd: VersionCommand) -> Result<(), Failure> {
     match cmd {
-        VersionCommand::Register { kind, template, bundle, major: m, description, compatible_env, components, publish } => {
+        VersionCommand::Register {
+            kind,
+            template,
+            bundle,
+            major: m,
+            description,
+            compatible_env,
+            components,
+            publish,
+            allow_same_content,
+        } => {
             let compatible_environments = compatible_env
                 .iter()
                 .map(|c| CompatibleEnvironmentTemplate::parse(c).map_err(|e| Failure::invalid(format!("--compatible-env: {e}"))))
@@ -146,16 +174,15 @@ async fn run_version(svc: &Deuteron, output: Output, cmd: VersionCommand) -> Res
                 description,
                 compatible_environments,
                 supported_component_sources: components.then(|| vec![ComponentSource::DirectlyDefined]),
+                allow_same_content,
             };
-            let mut rec = svc.register_version(kind.into(), &template, files, opts).await?;
-            if publish {
-                rec = svc.publish_version(kind.into(), &template, rec.version).await?;
-            }
-            show_version(output, &VersionView::from(&rec));
+            let rec = svc.register_version(kind.into(), &template, files, opts).await?;
+            let view =
+                if publish { VersionView::from(&svc.publish(kind.into(), &template, rec.version).await?) } else { VersionView::from(&rec) };
+            show_version(output, &view);
         }
         VersionCommand::Publish { kind, template, number: v } => {
-            let rec = svc.publish_version(kind.into(), &template, version(&v)?).await?;
-            show_version(output, &VersionView::from(&rec));
+            show_version(output, &VersionView::from(&svc.publish(kind.into(), &template, version(&v)?).await?));
         }
         VersionCommand::List { kind, template, major: m } => {
             let list: Vec<VersionView> =
@@ -165,7 +192,8 @@ async fn run_version(svc: &Deuteron, output: Output, cmd: VersionCommand) -> Res
                 .iter()
                 .map(|v| {
                     let mark = if rec.as_deref() == Some(v.version.as_str()) { "yes" } else { "" };
-                    vec![v.version.clone(), v.status.clone(), mark.to_string(), opt(&v.description)]
+                    let status = if v.blocked.is_some() { format!("{} (BLOCKED)", v.status) } else { v.status.clone() };
+                    vec![v.version.clone(), status, mark.to_string(), opt(&v.description)]
                 })
                 .collect();
             print(output, &list, &["VERSION", "STATUS", "RECOMMENDED", "DESCRIPTION"], rows);
@@ -176,6 +204,9 @@ async fn run_version(svc: &Deuteron, output: Output, cmd: VersionCommand) -> Res
         VersionCommand::Update { kind, template, number: v, description } => {
             let rec = svc.update_version_description(kind.into(), &template, version(&v)?, description).await?;
             show_version(output, &VersionView::from(&rec));
+        }
+        VersionCommand::Unblock { kind, template, number: v } => {
+            show_version(output, &VersionView::from(&svc.unblock_version(kind.into(), &template, version(&v)?).await?));
         }
         VersionCommand::Delete { kind, template, number: v } => {
             let n = version(&v)?;

@@ -1,14 +1,12 @@
 //! The `deuteron` binary end to end: every sample bundle registers and publishes, every golden
 //! case renders through `deuteron render`, and failures exit with the documented codes.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn shared() -> PathBuf {
-    std::env::var_os("DEUTERON_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
+use common::shared;
 
 fn samples() -> PathBuf {
     shared().join("fixtures/proton-samples/cloudformation")
@@ -305,22 +303,15 @@ fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
 fn server_serves_health_and_metrics_and_stops_on_sigterm() {
     let cli = Cli::new();
     cli.ok(&["template", "create", "env", "net"]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let addr = format!("127.0.0.1:{port}");
-    let child = Command::new(env!("CARGO_BIN_EXE_deuteron"))
-        .args(["server", "--listen", &addr, "--data-dir"])
+    let log = cli.data.path().join("server.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_deuteron"))
+        .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(cli.data.path())
-        .stderr(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let mut health = None;
-    for _ in 0..100 {
-        health = http_get(&addr, "/healthz");
-        if health.is_some() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let addr = format!("127.0.0.1:{}", common::listening_port(&log, &mut child));
+    let health = http_get(&addr, "/healthz");
     assert_eq!(health, Some((200, "ok\n".to_string())));
     assert_eq!(http_get(&addr, "/readyz"), Some((200, "ready\n".to_string())));
     let (status, metrics) = http_get(&addr, "/metrics").unwrap();
@@ -329,8 +320,61 @@ fn server_serves_health_and_metrics_and_stops_on_sigterm() {
     assert!(metrics.contains("deuteron_http_requests_total{route=\"/healthz\",status=\"200\"} 1"), "{metrics}");
     assert_eq!(http_get(&addr, "/nope").map(|r| r.0), Some(404));
     Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "graceful shutdown exits 0");
-    let log = String::from_utf8_lossy(&out.stderr);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "graceful shutdown exits 0");
+    let log = std::fs::read_to_string(&log).unwrap();
     assert!(log.contains("deuteron server listening") && log.contains("deuteron server stopped"), "{log}");
+}
+
+#[test]
+fn the_data_directory_is_private_and_an_open_one_is_warned_about_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("state/data");
+    common::deuteron_ok(&data, &["template", "create", "env", "net"]);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    let mut files: Vec<String> = Vec::new();
+    for e in std::fs::read_dir(&data).unwrap() {
+        let p = e.unwrap().path();
+        assert_eq!(mode(&p), 0o600, "{}", p.display());
+        files.push(p.file_name().unwrap().to_string_lossy().into_owned());
+    }
+    files.sort();
+    assert!(files.contains(&"deuteron.db".to_string()) && files.contains(&"server.key".to_string()), "{files:?}");
+
+    // A store made open by hand: the server starts and says what to close.
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(data.join("deuteron.db"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let log = root.path().join("server.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_deuteron"))
+        .args(["server", "--no-examples", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env_remove("DEUTERON_DATABASE_URL")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    common::listening_port(&log, &mut child);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let warnings: Vec<&str> = text.lines().filter(|l| l.contains("readable by other users")).collect();
+    assert!(warnings.len() >= 2, "the directory and the database (with its WAL files): {text}");
+    assert!(warnings.iter().any(|l| l.contains(&format!("chmod 700 {}", data.display()))), "{text}");
+    assert!(warnings.iter().any(|l| l.contains(&format!("chmod 600 {}", data.join("deuteron.db").display()))), "{text}");
+}
+
+#[test]
+fn the_same_bundle_is_not_registered_twice_unless_allowed() {
+    let cli = Cli::new();
+    let (name, bundle) = sample_bundles().0.remove(0);
+    cli.ok(&["template", "create", "env", &name]);
+    cli.ok(&["template", "version", "register", "env", &name, bundle.to_str().unwrap(), "--publish"]);
+    let err = cli.fails(5, &["template", "version", "register", "env", &name, bundle.to_str().unwrap(), "--major", "1"]);
+    assert!(err.contains("same content as version 1.0 (PUBLISHED") && err.contains("--allow-same-content"), "{err}");
+    let versions = cli.json(&["template", "version", "list", "env", &name]);
+    assert_eq!(versions.as_array().unwrap().len(), 1, "nothing was stored: {versions}");
+    let v = cli.json(&["template", "version", "register", "env", &name, bundle.to_str().unwrap(), "--major", "1", "--allow-same-content"]);
+    assert_eq!(v["version"], "1.1");
+    assert!(v.get("startedRollout").is_none(), "not published, no rollout: {v}");
 }

@@ -114,12 +114,7 @@ fn cloudformation_stacks_on_moto() {
     ok(&["template", "version", "register", "service", "queue", svc_bundle.to_str().unwrap(), "--components", "--publish"]);
 
     let mut server = Command::new(env!("CARGO_BIN_EXE_deuteron"));
-    server
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["server", "--listen", &format!("127.0.0.1:{}", free_port())])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    server.arg("--data-dir").arg(&data).args(["server", "--listen", "127.0.0.1:0"]).stdout(Stdio::null()).stderr(Stdio::null());
     for (k, v) in aws_env {
         server.env(k, v);
     }

@@ -27,7 +27,17 @@ fn console_in_a_real_browser() {
     deuteron(&["template", "create", "service", "example-svc"]);
     deuteron(&["template", "version", "register", "service", "example-svc", svc_bundle.to_str().unwrap(), "--publish"]);
     // A new minor version waits as a draft; the scenario publishes it from the console.
-    deuteron(&["template", "version", "register", "service", "example-svc", svc_bundle.to_str().unwrap(), "--major", "1"]);
+    deuteron(&[
+        "template",
+        "version",
+        "register",
+        "service",
+        "example-svc",
+        svc_bundle.to_str().unwrap(),
+        "--major",
+        "1",
+        "--allow-same-content",
+    ]);
     let viewer: serde_json::Value = serde_json::from_str(&deuteron(&["key", "create", "--role", "viewer", "-o", "json"])).unwrap();
 
     let shots = shots_dir();
@@ -293,6 +303,7 @@ fn console_forms_and_rules_over_http() {
         "--major",
         "1",
         "--publish",
+        "--allow-same-content",
     ]);
     let standing = || -> String {
         let list: serde_json::Value = serde_json::from_str(&deuteron(&["instance", "list", "--service", "api", "-o", "json"])).unwrap();

@@ -83,16 +83,11 @@ fn stop(mut proc: Proc) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 #[test]
 fn quick_start_deploys_an_environment_and_a_service_with_two_instances() {
     let dir = tempfile::tempdir().unwrap();
     let ctl = Ctl { data: dir.path().join("data"), url: None };
-    let addr = format!("127.0.0.1:{}", free_port());
-    let server = ctl.spawn(&["server", "--listen", &addr]);
+    let server = ctl.spawn(&["server", "--listen", "127.0.0.1:0"]);
     let specs = examples().join("specs");
     let spec = |f: &str| specs.join(f).to_string_lossy().into_owned();
     // The server registers the example templates into the empty store on start.

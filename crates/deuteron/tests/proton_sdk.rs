@@ -31,6 +31,20 @@ fn bundle(name: &str) -> Vec<u8> {
     deuteron_bundle::BundleFiles::load(&dir, &Default::default()).unwrap().to_tar_gz()
 }
 
+/// The example bundle `name` with a comment added to its schema: another version's content.
+fn revised_bundle(name: &str, revision: u32) -> Vec<u8> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/templates").join(name).join("v1");
+    let files = deuteron_bundle::BundleFiles::load(&dir, &Default::default()).unwrap();
+    let revised = files.iter().map(|(path, data)| {
+        let mut data = data.to_vec();
+        if path == "schema/schema.yaml" {
+            data.extend(format!("# revision {revision}\n").into_bytes());
+        }
+        (path.to_string(), data)
+    });
+    deuteron_bundle::BundleFiles::from_files(revised.collect::<Vec<_>>(), &Default::default()).unwrap().to_tar_gz()
+}
+
 fn s3_source(key: &str) -> TemplateVersionSourceInput {
     TemplateVersionSourceInput::S3(S3ObjectSource::builder().bucket("bundles").key(key).build().unwrap())
 }
@@ -59,6 +73,7 @@ async fn aws_sdk_proton_against_deuteron() {
     for (name, key) in [("example-env", "net.tar.gz"), ("example-svc", "web.tar.gz")] {
         s3.put_object().bucket("bundles").key(key).body(bundle(name).into()).send().await.unwrap();
     }
+    s3.put_object().bucket("bundles").key("web-1.1.tar.gz").body(revised_bundle("example-svc", 1).into()).send().await.unwrap();
     let proton = Client::new(&sdk_config(&server.url, ADMIN_ID, ADMIN_SECRET).await);
 
     // Templates from S3: registration is asynchronous; the SDK's waiter sees DRAFT.
@@ -88,10 +103,22 @@ async fn aws_sdk_proton_against_deuteron() {
         let mut req = proton
             .create_service_template_version()
             .template_name("web")
-            .source(s3_source("web.tar.gz"))
+            .source(s3_source(if minor == "1" { "web-1.1.tar.gz" } else { "web.tar.gz" }))
             .compatible_environment_templates(compat.clone());
         if minor == "1" {
             req = req.major_version("1");
+            // The bundle of 1.0 again would change nothing: refused, naming the version.
+            let same = proton
+                .create_service_template_version()
+                .template_name("web")
+                .major_version("1")
+                .source(s3_source("web.tar.gz"))
+                .compatible_environment_templates(compat.clone())
+                .send()
+                .await
+                .unwrap_err();
+            let e = same.into_service_error();
+            assert!(e.is_conflict_exception() && e.meta().message().unwrap().contains("same content as version 1.0"), "{e:?}");
         }
         req.send().await.unwrap();
         proton

@@ -127,6 +127,16 @@ fn the_rest_api_does_what_the_cli_does() {
     assert_eq!(status, 400, "{bad}");
     assert!(bad["error"]["message"].as_str().unwrap().starts_with("invalid bundle"), "{bad}");
     assert_eq!(admin.get("/api/v1/templates/environment/net/versions").as_array().unwrap().len(), 1, "nothing stored from a bad bundle");
+    // The same bundle again would change nothing: refused naming the version, unless allowed.
+    let (status, same) = admin.call("POST", "/api/v1/templates/environment/net/versions?major=1", "application/gzip", &env_bundle);
+    assert_eq!(status, 409, "{same}");
+    assert!(same["error"]["message"].as_str().unwrap().contains("same content as version 1.0"), "{same}");
+    assert_eq!(admin.get("/api/v1/templates/environment/net/versions").as_array().unwrap().len(), 1, "nothing stored");
+    let (status, again) =
+        admin.call("POST", "/api/v1/templates/environment/net/versions?major=1&allowSameContent=true", "application/gzip", &env_bundle);
+    assert_eq!((status, again["version"].as_str()), (201, Some("1.1")), "{again}");
+    let (status, _) = admin.call("DELETE", "/api/v1/templates/environment/net/versions/1.1", "application/json", b"");
+    assert_eq!(status, 204);
     admin.json("POST", "/api/v1/templates", json!({"kind": "service", "name": "web", "customerManaged": true}));
     let svc_files = |minor: &str| {
         bundle(
@@ -224,7 +234,19 @@ fn the_rest_api_does_what_the_cli_does() {
     assert_eq!(code, Some(8), "{err}");
     let (code, out, err) = cli(
         &admin_key,
-        &["template", "version", "register", "service", "web", dir.path().join("web1").to_str().unwrap(), "--major", "1", "-o", "json"],
+        &[
+            "template",
+            "version",
+            "register",
+            "service",
+            "web",
+            dir.path().join("web1").to_str().unwrap(),
+            "--major",
+            "1",
+            "--allow-same-content",
+            "-o",
+            "json",
+        ],
     );
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["version"], "1.2");

@@ -27,9 +27,10 @@ fn write_bundle(dir: &Path, files: &[(&str, &str)]) {
 const MANIFEST: &str = "infrastructure:\n  templates:\n    - rendering_engine: codebuild\n      settings:\n        provision:\n          - bash provision.sh\n        deprovision:\n          - \"true\"\n";
 const SCHEMA: &str = "schema:\n  format:\n    openapi: \"3.0.0\"\n  service_input_type: \"In\"\n  types:\n    In:\n      type: object\n      properties:\n        port:\n          type: number\n          default: 80\n";
 
-/// An environment template `net` and a service template `web` (1.0, then 1.1 when `minor`);
-/// the service's provision script sleeps a little so a rollout takes a while.
-fn templates(data: &Path, dir: &Path, minor: bool) {
+/// An environment template `net` and a service template `web` (1.0, then 1.1 when `minor`,
+/// returning what `register --publish` printed); the service's provision script sleeps a little
+/// so a rollout takes a while.
+fn templates(data: &Path, dir: &Path, minor: bool) -> String {
     let env = dir.join("net");
     write_bundle(
         &env,
@@ -48,18 +49,23 @@ fn templates(data: &Path, dir: &Path, minor: bool) {
         &[
             ("schema/schema.yaml", SCHEMA),
             ("instance_infrastructure/manifest.yaml", MANIFEST),
-            ("instance_infrastructure/provision.sh", "sleep 0.4\necho provisioned\n"),
+            (
+                "instance_infrastructure/provision.sh",
+                if minor { "sleep 0.4\necho provisioned 1.1\n" } else { "sleep 0.4\necho provisioned\n" },
+            ),
             (".compatible-envs", "net:1\n"),
         ],
     );
     if minor {
-        deuteron_ok(data, &["template", "version", "register", "service", "web", web.to_str().unwrap(), "--major", "1", "--publish"]);
-        return;
+        return deuteron_ok(
+            data,
+            &["template", "version", "register", "service", "web", web.to_str().unwrap(), "--major", "1", "--publish"],
+        );
     }
     deuteron_ok(data, &["template", "create", "env", "net"]);
     deuteron_ok(data, &["template", "version", "register", "env", "net", env.to_str().unwrap(), "--publish"]);
     deuteron_ok(data, &["template", "create", "service", "web", "--customer-managed"]);
-    deuteron_ok(data, &["template", "version", "register", "service", "web", web.to_str().unwrap(), "--publish"]);
+    deuteron_ok(data, &["template", "version", "register", "service", "web", web.to_str().unwrap(), "--publish"])
 }
 
 fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
@@ -216,11 +222,13 @@ fn automatic_mode_and_the_rest_api() {
     let shown = deuteron_ok(&data, &["rollout", "policy", "show", "service", "web"]);
     assert!(shown.contains("automatic: yes") && shown.contains("max concurrency: 2"), "{shown}");
 
-    // Publishing 1.1 starts a rollout by itself.
-    templates(&data, dir.path(), true);
+    // Publishing 1.1 starts a rollout by itself, and says so.
+    let printed = templates(&data, dir.path(), true);
     let (status, list) = rest(port, "GET", "/api/v1/rollouts", &viewer, "");
     assert_eq!(status, 200, "{list}");
     let id = list["rollouts"][0]["id"].as_str().expect("an automatic rollout was started").to_string();
+    assert!(printed.contains(&format!("started rollout {id} to 1.1")), "{printed}");
+    assert!(printed.contains(&format!("deuteron rollout status {id} --watch")), "{printed}");
     assert_eq!(list["rollouts"][0]["targetVersion"], "1.1");
     wait_for("the automatic rollout", || rest(port, "GET", &format!("/api/v1/rollouts/{id}"), &viewer, "").1["status"] == "SUCCEEDED");
     let (_, r) = rest(port, "GET", &format!("/api/v1/rollouts/{id}"), &viewer, "");
@@ -262,4 +270,103 @@ fn automatic_mode_and_the_rest_api() {
     assert_eq!(status, 204);
     let (status, _) = rest(port, "GET", "/api/v1/templates/service/web/rollout-policy", &viewer, "");
     assert_eq!(status, 404);
+}
+
+/// A rollout that fails and rolls back, with the server killed (SIGKILL) while it rolls back: the
+/// next server finishes the rollback without running anything twice, the failed instance is
+/// deployed again on its previous version, the broken version is blocked, and `rollout status
+/// --items` says why the item failed and shows both deployments, the same locally and over REST.
+#[test]
+fn a_rollback_survives_a_killed_server_and_leaves_the_fleet_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    templates(&data, dir.path(), false);
+    let lease = ["--workers", "4", "--lease-seconds", "2"];
+    let first = server(&data, "http://127.0.0.1:9", &lease);
+    let spec = dir.path().join("dev.yaml");
+    std::fs::write(&spec, "proton: EnvironmentSpec\nspec: {}\n").unwrap();
+    deuteron_ok(&data, &["env", "create", "dev", "--template", "net", "--major", "1", "--spec", spec.to_str().unwrap(), "--wait"]);
+    let names = ["bad-0", "dev-0", "dev-1", "dev-2", "dev-3", "dev-4"];
+    let instances: String = names.iter().map(|n| format!("  - name: {n}\n    environment: dev\n")).collect();
+    let svc_spec = dir.path().join("web.yaml");
+    std::fs::write(&svc_spec, format!("proton: ServiceSpec\ninstances:\n{instances}")).unwrap();
+    deuteron_ok(&data, &["service", "create", "web", "--template", "web", "--major", "1", "--spec", svc_spec.to_str().unwrap(), "--wait"]);
+    // 1.1 refuses instances named bad-*.
+    let broken = dir.path().join("web-broken");
+    write_bundle(
+        &broken,
+        &[
+            ("schema/schema.yaml", SCHEMA),
+            ("instance_infrastructure/manifest.yaml", MANIFEST),
+            (
+                "instance_infrastructure/provision.sh",
+                "case \"$RESOURCE_ARN\" in */bad-*) echo \"1.1 cannot run $RESOURCE_ARN\" >&2; exit 3;; esac\nsleep 0.4\necho ok\n",
+            ),
+            (".compatible-envs", "net:1\n"),
+        ],
+    );
+    deuteron_ok(&data, &["template", "version", "register", "service", "web", broken.to_str().unwrap(), "--major", "1", "--publish"]);
+
+    let started = json(&data, &["rollout", "start", "service", "web", "--waves", "1", "--max-concurrency", "2", "--rollback-on-failure"]);
+    let id = started["id"].as_str().unwrap().to_string();
+    wait_for("the rollback", || json(&data, &["rollout", "status", &id])["status"] == "ROLLING_BACK");
+    drop(first);
+    let second = server(&data, "http://127.0.0.1:9", &lease);
+    wait_for("the rollback to end", || {
+        let s = json(&data, &["rollout", "status", &id])["status"].as_str().unwrap().to_string();
+        s != "ROLLING_BACK" && s != "RUNNING"
+    });
+    let r = json(&data, &["rollout", "status", &id]);
+    assert_eq!(r["status"], "ROLLED_BACK", "{r}\n{}", second.log_tail(40));
+
+    // Every instance runs 1.0 and succeeded; nothing ran twice.
+    let deployments = json(&data, &["deployment", "list", "--service", "web", "--limit", "1000"]);
+    let mut per_instance = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for d in deployments.as_array().unwrap().iter().rev() {
+        let t = &d["targetState"];
+        let version =
+            format!("{}.{}", t["templateMajorVersion"].as_str().unwrap_or("?"), t["templateMinorVersion"].as_str().unwrap_or("?"));
+        per_instance
+            .entry(d["target"].as_str().unwrap().to_string())
+            .or_default()
+            .push(format!("{version}:{}", d["deploymentStatus"].as_str().unwrap()));
+    }
+    for n in names {
+        let inst = json(&data, &["instance", "show", "web", n]);
+        assert_eq!(
+            (inst["templateMinorVersion"].as_str(), inst["deploymentStatus"].as_str()),
+            (Some("0"), Some("SUCCEEDED")),
+            "{n}: {inst}"
+        );
+    }
+    let bad = &per_instance["web/bad-0"];
+    assert_eq!(bad, &["1.0:SUCCEEDED", "1.1:FAILED", "1.0:SUCCEEDED"], "{per_instance:?}");
+    for (target, runs) in &per_instance {
+        assert!(
+            runs == &["1.0:SUCCEEDED"] || runs == &["1.0:SUCCEEDED", "1.1:SUCCEEDED", "1.0:SUCCEEDED"] || target == "web/bad-0",
+            "{target}: {runs:?}"
+        );
+    }
+
+    // 1.1 is blocked, shown as such, and nothing offers it.
+    let v = json(&data, &["template", "version", "show", "service", "web", "1.1"]);
+    assert!(v["blocked"].as_str().unwrap().starts_with(&format!("rollout {id} to it was rolled back")), "{v}");
+    let listed = deuteron_ok(&data, &["template", "version", "list", "service", "web"]);
+    assert!(listed.contains("PUBLISHED (BLOCKED)"), "{listed}");
+    assert_eq!(json(&data, &["instance", "list", "--behind", "minor"]), serde_json::json!([]));
+    let (code, _, err) = deuteron(&data, &["rollout", "plan", "service", "web", "--to", "1.1"]);
+    assert_eq!(code, Some(5), "{err}");
+    assert!(err.contains("version 1.1 is blocked"), "{err}");
+
+    // The items: the failed one says why, both deployments are shown; the same over REST.
+    let local = deuteron_ok(&data, &["rollout", "status", &id, "--items"]);
+    let bad_row = local.lines().find(|l| l.contains("web/bad-0")).unwrap_or_else(|| panic!("{local}"));
+    assert!(bad_row.contains("ROLLBACK_SUCCEEDED") && bad_row.contains(", rollback ") && bad_row.contains("exit"), "{local}");
+    let key = format!("{}:{}", common::ADMIN_ID, common::ADMIN_SECRET);
+    let remote = deuteron_ok(&data, &["--server", &second.url, "--access-key", &key, "rollout", "status", &id, "--items"]);
+    assert_eq!(remote, local);
+
+    deuteron_ok(&data, &["template", "version", "unblock", "service", "web", "1.1"]);
+    let behind = json(&data, &["instance", "list", "--behind", "minor"]);
+    assert_eq!(behind.as_array().unwrap().len(), 6, "offered again once unblocked: {behind}");
 }

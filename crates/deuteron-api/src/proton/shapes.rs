@@ -60,7 +60,12 @@ pub fn version(v: &VersionRecord, arn: &ArnConfig) -> Value {
         "minorVersion": v.version.minor.to_string(),
         "recommendedMinorVersion": v.recommended_minor.map(|m| m.to_string()),
         "status": v.status.as_str(),
-        "statusMessage": v.status_message,
+        // Proton has no blocked versions: a Proton client reads the block in the status message.
+        "statusMessage": match (&v.status_message, &v.blocked) {
+            (m, None) => m.clone(),
+            (None, Some(b)) => Some(format!("BLOCKED: {b}")),
+            (Some(m), Some(b)) => Some(format!("BLOCKED: {b}; {m}")),
+        },
         "description": v.description,
         "schema": (!v.schema.is_empty()).then(|| v.schema.clone()),
         "createdAt": ts(v.created_at),

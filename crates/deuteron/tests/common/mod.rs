@@ -23,11 +23,24 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-pub fn wait_port(port: u16) {
+/// Waits for the `deuteron server` writing its log to `log` to say where it listens, and returns
+/// that port. Servers are started on port 0 so that two tests running at once can never be handed
+/// the same free port (and one test then talk to the other's server).
+pub fn listening_port(log: &Path, child: &mut Child) -> u16 {
+    const MARK: &str = "deuteron server listening addr=";
     let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(100));
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(at) = text.find(MARK) {
+            let addr = text[at + MARK.len()..].split_whitespace().next().unwrap_or_default();
+            let port = addr.rsplit(':').next().and_then(|p| p.parse().ok());
+            return port.unwrap_or_else(|| panic!("the server logged an address without a port: {addr}"));
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the server exited ({status}) before listening:\n{text}");
+        }
+        assert!(Instant::now() < deadline, "the server did not listen within 60 s:\n{text}");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -47,13 +60,31 @@ pub struct Moto {
     _child: Killed,
 }
 
+/// moto takes a port number, not 0, so a test running at the same time may be handed the same
+/// free port: a moto that lost the race exits, and another port is tried.
 pub fn moto() -> Moto {
-    let port = free_port();
-    let child = Killed(
-        Command::new(venv_bin("moto_server")).args(["-p", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap(),
-    );
-    wait_port(port);
-    Moto { endpoint: format!("http://127.0.0.1:{port}"), _child: child }
+    for _ in 0..5 {
+        let port = free_port();
+        let mut child = Killed(
+            Command::new(venv_bin("moto_server"))
+                .args(["-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && child.0.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "moto did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // Listening, but perhaps someone else's: ours is the one still running.
+        std::thread::sleep(Duration::from_millis(300));
+        if child.0.try_wait().unwrap().is_none() {
+            return Moto { endpoint: format!("http://127.0.0.1:{port}"), _child: child };
+        }
+    }
+    panic!("moto could not get a port in five tries");
 }
 
 pub const ADMIN_ID: &str = "AKIDADMINTESTKEY0001";
@@ -68,14 +99,13 @@ pub struct Server {
 }
 
 pub fn server(data: &Path, s3: &str, extra: &[&str]) -> Server {
-    let port = free_port();
     let log = data.with_extension("server.log");
     let out = std::fs::File::create(&log).unwrap();
-    let child = Killed(
+    let mut child = Killed(
         Command::new(env!("CARGO_BIN_EXE_deuteron"))
             .arg("--data-dir")
             .arg(data)
-            .args(["server", "--no-examples", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["server", "--no-examples", "--listen", "127.0.0.1:0"])
             .args(extra)
             .env_remove("DEUTERON_DATABASE_URL")
             .env("DEUTERON_ADMIN_ACCESS_KEY_ID", ADMIN_ID)
@@ -90,7 +120,7 @@ pub fn server(data: &Path, s3: &str, extra: &[&str]) -> Server {
             .spawn()
             .unwrap(),
     );
-    wait_port(port);
+    let port = listening_port(&log, &mut child.0);
     Server { port, url: format!("http://127.0.0.1:{port}"), log, _child: child }
 }
 

@@ -14,9 +14,11 @@ import json
 import urllib.error
 import urllib.request
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 
 import boto3
@@ -59,10 +61,16 @@ def expect_error(code, fn, *args, **kwargs):
     raise AssertionError(f"expected {code}, the call succeeded")
 
 
-def upload(name, key):
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        tar.add(os.path.join(EXAMPLES, name, "v1"), arcname=".")
+def upload(name, key, revision=None):
+    """The example bundle `name` at `key`; a `revision` adds a comment to its schema (new content)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = shutil.copytree(os.path.join(EXAMPLES, name, "v1"), os.path.join(tmp, "bundle"))
+        if revision is not None:
+            with open(os.path.join(src, "schema", "schema.yaml"), "a") as f:
+                f.write(f"# revision {revision}\n")
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            tar.add(src, arcname=".")
     s3.put_object(Bucket="bundles", Key=key, Body=buf.getvalue())
 
 
@@ -70,6 +78,8 @@ step("bundles in S3")
 s3.create_bucket(Bucket="bundles")
 upload("example-env", "net/v1.tar.gz")
 upload("example-svc", "web/v1.tar.gz")
+upload("example-env", "net/v2.tar.gz", revision=2)
+upload("example-svc", "web/v1.1.tar.gz", revision=1)
 
 step("environment template version from S3, asynchronous registration, waiter, publish")
 admin.create_environment_template(name="net", displayName="Network", description="networks")
@@ -178,10 +188,10 @@ expect_error(
 
 step("idempotency tokens: a retry replays the reply, other parameters are refused")
 first = admin.create_environment_template_version(
-    templateName="net", source={"s3": {"bucket": "bundles", "key": "net/v1.tar.gz"}}, clientToken="token-1"
+    templateName="net", source={"s3": {"bucket": "bundles", "key": "net/v2.tar.gz"}}, clientToken="token-1"
 )["environmentTemplateVersion"]
 again = admin.create_environment_template_version(
-    templateName="net", source={"s3": {"bucket": "bundles", "key": "net/v1.tar.gz"}}, clientToken="token-1"
+    templateName="net", source={"s3": {"bucket": "bundles", "key": "net/v2.tar.gz"}}, clientToken="token-1"
 )["environmentTemplateVersion"]
 assert (first["majorVersion"], again["majorVersion"]) == ("2", "2"), (first, again)
 assert len(admin.list_environment_template_versions(templateName="net")["templateVersions"]) == 2
@@ -189,7 +199,7 @@ msg = expect_error(
     "ValidationException",
     admin.create_environment_template_version,
     templateName="net",
-    source={"s3": {"bucket": "bundles", "key": "net/v1.tar.gz"}},
+    source={"s3": {"bucket": "bundles", "key": "net/v2.tar.gz"}},
     clientToken="token-1",
     description="different",
 )
@@ -200,10 +210,19 @@ admin.get_waiter("environment_template_version_registered").wait(
 admin.delete_environment_template_version(templateName="net", majorVersion="2", minorVersion="0")
 
 step("a new minor version, and an instance moved to it (waiter)")
-admin.create_service_template_version(
+msg = expect_error(
+    "ConflictException",
+    admin.create_service_template_version,
     templateName="web",
     majorVersion="1",
     source={"s3": {"bucket": "bundles", "key": "web/v1.tar.gz"}},
+    compatibleEnvironmentTemplates=[{"templateName": "net", "majorVersion": "1"}],
+)
+assert "same content as version 1.0" in msg, msg
+admin.create_service_template_version(
+    templateName="web",
+    majorVersion="1",
+    source={"s3": {"bucket": "bundles", "key": "web/v1.1.tar.gz"}},
     compatibleEnvironmentTemplates=[{"templateName": "net", "majorVersion": "1"}],
 )
 admin.get_waiter("service_template_version_registered").wait(
