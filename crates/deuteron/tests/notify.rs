@@ -192,4 +192,35 @@ fn a_killed_attempts_key_is_refused_after_the_takeover() {
     let all: serde_json::Value = serde_json::from_str(&ok(&["key", "list", "--deployment", "--all", "-o", "json"])).unwrap();
     let states: Vec<_> = all.as_array().unwrap().iter().map(|k| k["state"].as_str().unwrap().to_string()).collect();
     assert_eq!(states, ["revoked", "revoked"], "{all}");
+
+    // A key whose process crashed before anything revoked it dies at its hard expiry.
+    let (id3, secret3) = ("AKIDEXPIREDDEPLOY001", "expired-deployment-secret-0000000000000");
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use deuteron_store::Store;
+        let store = deuteron_store::SqliteStore::open(&data.join("deuteron.db")).await.unwrap();
+        let sealed = deuteron_service::keys::ServerKey::load_or_create(&data).unwrap().seal(secret3.as_bytes());
+        let now = deuteron_store::now_millis();
+        let key = deuteron_store::AccessKeyRecord {
+            id: id3.into(),
+            secret_sealed: sealed,
+            role: deuteron_core::Role::Deployment,
+            description: Some("deployment crashed".into()),
+            created_at: now - 60_000,
+            revoked_at: None,
+            deployment_id: Some("crashed".into()),
+            expires_at: Some(now - 1_000),
+        };
+        store.create_access_key(&key).await.unwrap();
+    });
+    assert_eq!(key_reception(port, id3, secret3), (401, "UnrecognizedClientException".into()), "an expired key is refused");
+    let log = std::fs::read_to_string(&second_log).unwrap();
+    for (id, state) in [(id1.as_str(), "revoked"), (id3, "expired")] {
+        assert!(
+            log.lines().any(|l| l.contains("refused an access key that no longer works") && l.contains(id) && l.contains(state)),
+            "{id} ({state}) refused in the log:\n{log}"
+        );
+    }
+    for secret in [secret1.as_str(), secret2.as_str(), secret3] {
+        assert!(!log.contains(secret), "a secret reached the log");
+    }
 }
