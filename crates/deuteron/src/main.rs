@@ -97,7 +97,22 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
+/// `deuteron completions zsh | head`: printing to a pipe whose reader has gone ends the process
+/// quietly with the status a shell gives a program killed by SIGPIPE (141), not with a panic.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload.downcast_ref::<String>().map(String::as_str).or_else(|| payload.downcast_ref::<&str>().copied());
+        if message.is_some_and(|m| m.contains("Broken pipe")) {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     let cli = Cli::parse();
     let default_level = if matches!(cli.command, Command::Server(_) | Command::Worker(_)) { "info" } else { "warn" };
     init_logging(&cli.global, default_level);

@@ -287,6 +287,23 @@ fn help_and_completions() {
     for shell in ["bash", "zsh", "fish"] {
         assert!(cli.ok(&["completions", shell]).contains("template"), "{shell}");
     }
+    // `deuteron completions zsh | head`: a reader that went away ends the command quietly.
+    for args in [vec!["completions", "zsh"], vec!["template", "list"]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_deuteron"))
+            .arg("--data-dir")
+            .arg(cli.data.path())
+            .args(&args)
+            .env_remove("DEUTERON_DATABASE_URL")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
 }
 
 fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {

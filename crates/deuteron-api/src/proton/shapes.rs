@@ -86,16 +86,17 @@ pub fn version_summary(v: &VersionRecord, arn: &ArnConfig) -> Value {
     without(version(v, arn), &["schema", "compatibleEnvironmentTemplates", "supportedComponentSources"])
 }
 
-/// The LAST* members; the two timestamps are required, so `createdAt` stands in before the
-/// first attempt or success.
+/// The LAST* members. `lastDeploymentAttemptedAt` is required, so `createdAt` stands in before
+/// the first attempt; `lastDeploymentSucceededAt` is left out until a deployment succeeded, as
+/// Proton does (SDKs fill a missing required member with a default).
 fn deployment_fields(out: &mut Value, d: &DeploymentFields, created_at: Millis, required_times: bool) {
     out["deploymentStatus"] = json!(d.status.as_str());
     out["deploymentStatusMessage"] = json!(d.status_message);
     out["lastAttemptedDeploymentId"] = json!(d.last_attempted_deployment_id);
     out["lastSucceededDeploymentId"] = json!(d.last_succeeded_deployment_id);
-    let or_created = |t: Option<Millis>| if required_times { Some(t.unwrap_or(created_at)) } else { t };
-    out["lastDeploymentAttemptedAt"] = or_created(d.last_attempted_at).map_or(Value::Null, ts);
-    out["lastDeploymentSucceededAt"] = or_created(d.last_succeeded_at).map_or(Value::Null, ts);
+    let attempted = if required_times { Some(d.last_attempted_at.unwrap_or(created_at)) } else { d.last_attempted_at };
+    out["lastDeploymentAttemptedAt"] = attempted.map_or(Value::Null, ts);
+    out["lastDeploymentSucceededAt"] = d.last_succeeded_at.map_or(Value::Null, ts);
 }
 
 pub fn environment(e: &EnvironmentRecord, arn: &ArnConfig) -> Value {

@@ -126,8 +126,13 @@ for env in ["dev", "prod"]:
         spec=f"proton: EnvironmentSpec\nspec:\n  cidr: 10.{len(env)}.0.0/16\n",
     )["environment"]
     assert e["deploymentStatus"] == "IN_PROGRESS" and e["templateMinorVersion"] == "0", e
+    # Nothing succeeded yet: no success is reported (as Proton), the attempt is.
+    assert "lastDeploymentSucceededAt" not in e and "lastSucceededDeploymentId" not in e, e
+    assert "lastDeploymentAttemptedAt" in e, e
 for env in ["dev", "prod"]:
     admin.get_waiter("environment_deployed").wait(name=env, WaiterConfig=FAST)
+    e = admin.get_environment(name=env)["environment"]
+    assert e["lastSucceededDeploymentId"] and e["lastDeploymentSucceededAt"] >= e["createdAt"], e
 outputs = admin.list_environment_outputs(environmentName="dev")["outputs"]
 assert {"key": "NetworkId", "valueString": "net-dev"} in outputs, outputs
 
