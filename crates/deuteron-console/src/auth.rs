@@ -80,8 +80,13 @@ pub async fn verify(svc: &Deuteron, value: &str, now: i64) -> Result<Session, Re
     Ok(Session { key_id: id.to_string(), role, csrf: mac(&secret, "csrf", id, expires) })
 }
 
-/// Checks a key id and secret typed into the sign-in form; the cookie value on success.
+/// Checks a key id and secret typed into the sign-in form (or the `ID:SECRET` form the server
+/// prints, pasted into the id field); the cookie value on success.
 pub async fn sign_in(svc: &Deuteron, id: &str, secret: &str, now: i64) -> Option<(String, Role)> {
+    let (id, secret) = match id.trim().split_once(':') {
+        Some((i, s)) if secret.trim().is_empty() => (i, s),
+        _ => (id, secret),
+    };
     let (expected, role) = svc.key_secret(id.trim()).await.ok()??;
     aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_bytes(), secret.trim().as_bytes()).ok()?;
     Some((cookie_value(id.trim(), &expected, now + SESSION_SECONDS), role))

@@ -27,12 +27,7 @@ pub struct CloudFormationProvisioner {
 
 impl CloudFormationProvisioner {
     async fn client(&self) -> &Client {
-        self.client
-            .get_or_init(|| async {
-                let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-                Client::new(&config)
-            })
-            .await
+        self.client.get_or_init(|| async { Client::new(&crate::aws::setup().await.config) }).await
     }
 }
 

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 use deuteron_core::DeploymentAction;
 
+pub mod aws;
 pub mod cloudformation;
 pub mod command;
 pub mod outputs;

@@ -113,7 +113,7 @@ pub async fn run(global: &Global, args: ServerArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::internal(format!("cannot listen on {}: {e}", args.listen)))?;
     let addr = listener.local_addr().map_err(|e| Failure::internal(e.to_string()))?;
     let backend = format!("{:?}", svc.store().backend()).to_lowercase();
-    bootstrap_admin_key(&svc).await?;
+    bootstrap_admin_key(&svc, addr).await?;
     let mut worker_args = args.workers;
     if worker_args.api_url.is_none() {
         let ip = if addr.ip().is_unspecified() { std::net::IpAddr::from([127, 0, 0, 1]) } else { addr.ip() };
@@ -159,7 +159,7 @@ fn router(state: AppState, proton: deuteron_api::proton::ProtonApi) -> Router {
 /// On a store without active keys: an admin key from `DEUTERON_ADMIN_ACCESS_KEY_ID` and
 /// `DEUTERON_ADMIN_SECRET_ACCESS_KEY` when both are set, otherwise a generated one whose secret is
 /// printed once (to the terminal, never to the log).
-async fn bootstrap_admin_key(svc: &Deuteron) -> Result<(), Failure> {
+async fn bootstrap_admin_key(svc: &Deuteron, addr: std::net::SocketAddr) -> Result<(), Failure> {
     let id = std::env::var("DEUTERON_ADMIN_ACCESS_KEY_ID").ok().filter(|v| !v.is_empty());
     let secret = std::env::var("DEUTERON_ADMIN_SECRET_ACCESS_KEY").ok().filter(|v| !v.is_empty());
     let given = match (id, secret) {
@@ -174,8 +174,15 @@ async fn bootstrap_admin_key(svc: &Deuteron) -> Result<(), Failure> {
         Some((id, None)) => tracing::info!(access_key = %id, "created the admin access key given in the environment"),
         Some((id, Some(secret))) => {
             tracing::info!(access_key = %id, "generated an admin access key (its secret was printed once)");
+            let ip = if addr.ip().is_unspecified() { std::net::IpAddr::from([127, 0, 0, 1]) } else { addr.ip() };
+            let url = format!("http://{}", std::net::SocketAddr::new(ip, addr.port()));
             eprintln!(
-                "\nDeuteron created an admin access key. The secret is shown only now:\n\n  AWS_ACCESS_KEY_ID={id}\n  AWS_SECRET_ACCESS_KEY={secret}\n\nCreate more with `deuteron key create --role developer`.\n"
+                "\nDeuteron created an admin access key. The secret is shown only now:\n\n  \
+                 {id}:{secret}\n\n\
+                 Sign in to the console at {url}/ with it, or use it from the CLI and the AWS tools:\n\n  \
+                 export DEUTERON_SERVER={url} DEUTERON_ACCESS_KEY={id}:{secret}\n  \
+                 export AWS_ACCESS_KEY_ID={id} AWS_SECRET_ACCESS_KEY={secret} AWS_ENDPOINT_URL_PROTON={url}\n\n\
+                 Create more with `deuteron key create --role developer`.\n"
             );
         }
     }
@@ -188,9 +195,10 @@ struct S3Bundles(aws_sdk_s3::Client);
 
 impl S3Bundles {
     async fn from_env() -> Self {
-        let conf = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let aws = deuteron_provision::aws::setup().await;
+        tracing::info!("{}", aws.describe());
         // Path-style addressing works with S3-compatible stores (MinIO, moto) as with AWS.
-        let s3 = aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build();
+        let s3 = aws_sdk_s3::config::Builder::from(&aws.config).force_path_style(true).build();
         Self(aws_sdk_s3::Client::from_conf(s3))
     }
 }

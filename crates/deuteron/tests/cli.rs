@@ -321,13 +321,24 @@ fn server_serves_health_and_metrics_and_stops_on_sigterm() {
     let cli = Cli::new();
     cli.ok(&["template", "create", "env", "net"]);
     let log = cli.data.path().join("server.log");
+    // No AWS configuration at all: no metadata-service probing, one line that says so.
+    std::fs::write(cli.data.path().join("empty-aws-config"), "").unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_deuteron"))
         .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(cli.data.path())
+        .env_remove("DEUTERON_DATABASE_URL")
+        .env_remove("DEUTERON_ADMIN_ACCESS_KEY_ID")
+        .env_remove("DEUTERON_ADMIN_SECRET_ACCESS_KEY")
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", cli.data.path().join("empty-aws-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", cli.data.path().join("empty-aws-config"))
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let addr = format!("127.0.0.1:{}", common::listening_port(&log, &mut child));
+    let port = common::listening_port(&log, &mut child);
+    let addr = format!("127.0.0.1:{port}");
     let health = http_get(&addr, "/healthz");
     assert_eq!(health, Some((200, "ok\n".to_string())));
     assert_eq!(http_get(&addr, "/readyz"), Some((200, "ready\n".to_string())));
@@ -341,6 +352,12 @@ fn server_serves_health_and_metrics_and_stops_on_sigterm() {
     assert!(status.success(), "graceful shutdown exits 0");
     let log = std::fs::read_to_string(&log).unwrap();
     assert!(log.contains("deuteron server listening") && log.contains("deuteron server stopped"), "{log}");
+    assert_eq!(log.matches("no AWS region configured").count(), 1, "{log}");
+    assert!(!log.to_lowercase().contains("imds") && !log.contains("aws_config") && !log.contains("aws_runtime"), "{log}");
+    // The first start prints the generated key as ID:SECRET and where the console is.
+    let key = log.lines().map(str::trim).find(|l| l.starts_with("AKID") && l.contains(':')).unwrap_or_else(|| panic!("{log}"));
+    assert!(log.contains(&format!("Sign in to the console at http://127.0.0.1:{port}/")), "{log}");
+    assert!(log.contains(&format!("DEUTERON_ACCESS_KEY={key}")), "{log}");
 }
 
 #[test]

@@ -207,6 +207,9 @@ fn console_forms_and_rules_over_http() {
     let env_json = |name: &str| -> serde_json::Value { serde_json::from_str(&deuteron(&["env", "show", name, "-o", "json"])).unwrap() };
 
     let admin = Browser::sign_in(port, ADMIN_ID, ADMIN_SECRET);
+    // The ID:SECRET form the server prints at first start, pasted into the id field, works too.
+    let pasted = Browser::sign_in(port, &format!("{ADMIN_ID}:{ADMIN_SECRET}"), "");
+    assert_eq!(pasted.get("/templates").0, 200);
     let csrf = admin.csrf("/environments/new?template=example-env");
     // A bad name and a bad input: 422, both named, nothing stored.
     let (status, text) = admin.post(
