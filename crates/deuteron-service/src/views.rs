@@ -9,7 +9,7 @@ pub fn iso(ms: Millis) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TemplateView {
     pub kind: String,
@@ -137,7 +137,7 @@ fn iso_opt(ms: Option<Millis>) -> Option<String> {
 }
 
 /// Proton's `LAST*` deployment fields.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentFieldsView {
     pub deployment_status: String,
@@ -167,7 +167,7 @@ impl From<&DeploymentFields> for DeploymentFieldsView {
 }
 
 /// Where a resource's version stands against its template's recommended version.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CurrencyView {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -176,7 +176,7 @@ pub struct CurrencyView {
     pub template_version_status: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvironmentView {
     pub name: String,
@@ -213,7 +213,7 @@ impl From<&EnvironmentRecord> for EnvironmentView {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceView {
     pub name: String,
@@ -243,7 +243,7 @@ impl From<&ServiceRecord> for ServiceView {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InstanceView {
     pub name: String,
@@ -279,7 +279,7 @@ impl From<&InstanceRecord> for InstanceView {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PipelineView {
     pub service_name: String,
@@ -311,7 +311,7 @@ impl From<&PipelineRecord> for PipelineView {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ComponentView {
     pub name: String,
@@ -349,7 +349,7 @@ impl From<&ComponentRecord> for ComponentView {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentView {
     pub id: String,
@@ -378,6 +378,9 @@ pub struct DeploymentView {
     pub started_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<String>,
+    /// Milliseconds from start to completion, once both happened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<i64>,
 }
 
 impl From<&DeploymentRecord> for DeploymentView {
@@ -400,11 +403,12 @@ impl From<&DeploymentRecord> for DeploymentView {
             created_at: iso(d.created_at),
             started_at: iso_opt(d.started_at),
             completed_at: iso_opt(d.completed_at),
+            duration_ms: d.started_at.zip(d.completed_at).map(|(s, c)| (c - s).max(0)),
         }
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct LogLineView {
     pub seq: i64,
     pub at: String,
@@ -419,7 +423,7 @@ impl From<&LogLine> for LogLineView {
 }
 
 /// Outputs as Proton listed them: `{key, valueString}`.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OutputView {
     pub key: String,

@@ -191,6 +191,11 @@ fn list(output: Output, v: &Value, headers: &[&str], row: impl Fn(&Value) -> Vec
     }
 }
 
+/// A server reply as the view the local command prints, so both print alike.
+fn view<T: serde::de::DeserializeOwned>(v: &Value, what: &str) -> Result<T, Failure> {
+    serde_json::from_value(v.clone()).map_err(|e| Failure::internal(format!("the server's {what} is not what this client reads: {e}")))
+}
+
 fn resource_fields(v: &Value, name: String) -> Vec<(&'static str, String)> {
     vec![
         ("name", name),
@@ -241,7 +246,10 @@ pub async fn run(r: &Remote, output: Output, command: Command) -> Result<(), Fai
 }
 
 async fn env(r: &Remote, output: Output, cmd: EnvCommand) -> Result<(), Failure> {
-    let show_env = |v: &Value| show(output, v, &resource_fields(v, s(v, "name")));
+    let show_env = |v: &Value| -> Result<(), Failure> {
+        crate::resource_cmd::show_env(output, &view(v, "environment")?);
+        Ok(())
+    };
     match cmd {
         EnvCommand::Create { name, template, major, minor, spec, description, role_arn, wait } => {
             let body = json!({"name": name, "templateName": template, "majorVersion": major, "minorVersion": minor,
@@ -250,7 +258,7 @@ async fn env(r: &Remote, output: Output, cmd: EnvCommand) -> Result<(), Failure>
             if wait.wait {
                 r.wait(&[s(&created, "deploymentId")], &wait, output).await?;
             }
-            show_env(&r.get(&format!("/api/v1/environments/{}", enc(&name))).await?);
+            show_env(&r.get(&format!("/api/v1/environments/{}", enc(&name))).await?)?;
         }
         EnvCommand::List { filter } => {
             let v = r.get(&format!("/api/v1/environments{}", query(&filter_query(&filter)))).await?;
@@ -258,7 +266,12 @@ async fn env(r: &Remote, output: Output, cmd: EnvCommand) -> Result<(), Failure>
                 vec![s(e, "name"), s(e, "templateName"), version(e), s(e, "templateVersionStatus"), s(e, "deploymentStatus")]
             });
         }
-        EnvCommand::Show { name } => show_env(&r.get(&format!("/api/v1/environments/{}", enc(&name))).await?),
+        EnvCommand::Show { name } => {
+            let env = view(&r.get(&format!("/api/v1/environments/{}", enc(&name))).await?, "environment")?;
+            let outputs: Vec<deuteron_service::views::OutputView> =
+                view(&r.get(&format!("/api/v1/environments/{}/outputs", enc(&name))).await?, "outputs")?;
+            crate::resource_cmd::show_env_and_outputs(output, &env, outputs.into_iter().map(|o| (o.key, o.value_string)).collect());
+        }
         EnvCommand::Update { name, description, update: u } => {
             let mut body = update_body(&u, "spec")?;
             body["description"] = json!(description);
@@ -266,7 +279,7 @@ async fn env(r: &Remote, output: Output, cmd: EnvCommand) -> Result<(), Failure>
             if let (Some(id), true) = (changed["deploymentId"].as_str(), u.wait.wait) {
                 r.wait(&[id.to_string()], &u.wait, output).await?;
             }
-            show_env(&r.get(&format!("/api/v1/environments/{}", enc(&name))).await?);
+            show_env(&r.get(&format!("/api/v1/environments/{}", enc(&name))).await?)?;
         }
         EnvCommand::Delete { name, wait } => {
             let d = r.send(Method::DELETE, &format!("/api/v1/environments/{}", enc(&name)), "application/json", Vec::new()).await?;
@@ -285,8 +298,10 @@ fn outputs(output: Output, v: &Value) {
 }
 
 async fn service(r: &Remote, output: Output, cmd: ServiceCommand) -> Result<(), Failure> {
-    let show_service =
-        |v: &Value| show(output, v, &[("name", s(v, "name")), ("template", s(v, "templateName")), ("status", s(v, "status"))]);
+    let show_service = |v: &Value| -> Result<(), Failure> {
+        crate::resource_cmd::show_service(output, &view(v, "service")?);
+        Ok(())
+    };
     // Waits until the service leaves its *_IN_PROGRESS status (or is gone, when deleting).
     let settle = |name: String, wait: WaitArgs, gone: bool| async move {
         let start = Instant::now();
@@ -338,13 +353,23 @@ async fn service(r: &Remote, output: Output, cmd: ServiceCommand) -> Result<(), 
             if wait.wait {
                 v = settle(name, wait, false).await?.unwrap_or(v);
             }
-            show_service(&v);
+            show_service(&v)?;
         }
         ServiceCommand::List => {
             let v = r.get("/api/v1/services").await?;
             list(output, &v, &["NAME", "TEMPLATE", "STATUS"], |x| vec![s(x, "name"), s(x, "templateName"), s(x, "status")]);
         }
-        ServiceCommand::Show { name } => show_service(&r.get(&format!("/api/v1/services/{}", enc(&name))).await?),
+        ServiceCommand::Show { name } => {
+            let service = view(&r.get(&format!("/api/v1/services/{}", enc(&name))).await?, "service")?;
+            let instances: Vec<deuteron_service::views::InstanceView> =
+                view(&r.get(&format!("/api/v1/instances?service={}", enc(&name))).await?, "instance list")?;
+            let pipeline = match r.get(&format!("/api/v1/services/{}/pipeline", enc(&name))).await {
+                Ok(p) => Some(view(&p, "pipeline")?),
+                Err(f) if f.code == NOT_FOUND => None,
+                Err(f) => return Err(f),
+            };
+            crate::resource_cmd::show_service_and_parts(output, &service, &instances, pipeline.as_ref());
+        }
         ServiceCommand::Update { name, description, spec, wait } => {
             let spec = spec.as_deref().map(|p| read("spec", p)).transpose()?;
             let mut v = r
@@ -353,7 +378,7 @@ async fn service(r: &Remote, output: Output, cmd: ServiceCommand) -> Result<(), 
             if wait.wait {
                 v = settle(name, wait, false).await?.unwrap_or(v);
             }
-            show_service(&v);
+            show_service(&v)?;
         }
         ServiceCommand::Delete { name, wait } => {
             let deps = r.send(Method::DELETE, &format!("/api/v1/services/{}", enc(&name)), "application/json", Vec::new()).await?;
@@ -490,18 +515,9 @@ async fn component(r: &Remote, output: Output, cmd: ComponentCommand) -> Result<
 }
 
 async fn deployment(r: &Remote, output: Output, cmd: DeploymentCommand) -> Result<(), Failure> {
-    let show_deployment = |d: &Value| {
-        show(
-            output,
-            d,
-            &[
-                ("id", s(d, "id")),
-                ("target", format!("{} {}", s(d, "targetResourceType"), s(d, "target"))),
-                ("action", s(d, "action")),
-                ("status", s(d, "deploymentStatus")),
-                ("status message", s(d, "deploymentStatusMessage")),
-            ],
-        )
+    let show_deployment = |d: &Value| -> Result<(), Failure> {
+        crate::resource_cmd::show_deployment(output, &view(d, "deployment")?);
+        Ok(())
     };
     match cmd {
         DeploymentCommand::List { environment, service, limit } => {
@@ -521,7 +537,7 @@ async fn deployment(r: &Remote, output: Output, cmd: DeploymentCommand) -> Resul
                 ]
             });
         }
-        DeploymentCommand::Show { id } => show_deployment(&r.get(&format!("/api/v1/deployments/{}", enc(&id))).await?),
+        DeploymentCommand::Show { id } => show_deployment(&r.get(&format!("/api/v1/deployments/{}", enc(&id))).await?)?,
         DeploymentCommand::Logs { id, follow } => {
             let mut after = 0;
             loop {
@@ -546,7 +562,7 @@ async fn deployment(r: &Remote, output: Output, cmd: DeploymentCommand) -> Resul
                 // A cancelled deployment ends CANCELLED: that is what was asked for.
                 let _ = r.wait(std::slice::from_ref(&id), &wait, output).await;
             }
-            show_deployment(&r.get(&format!("/api/v1/deployments/{}", enc(&id))).await.unwrap_or(d));
+            show_deployment(&r.get(&format!("/api/v1/deployments/{}", enc(&id))).await.unwrap_or(d))?;
         }
     }
     Ok(())
@@ -556,10 +572,11 @@ async fn template(r: &Remote, output: Output, cmd: TemplateCommand) -> Result<()
     let show_template =
         |t: &Value| show(output, t, &[("kind", s(t, "kind")), ("name", s(t, "name")), ("recommended version", s(t, "recommendedVersion"))]);
     // The same view and printing as the local command.
-    let show_version = |v: &Value| match serde_json::from_value::<deuteron_service::views::VersionView>(v.clone()) {
-        Ok(view) => crate::template_cmd::show_version(output, &view),
+    let show_version_with = |v: &Value, with_schema: bool| match serde_json::from_value::<deuteron_service::views::VersionView>(v.clone()) {
+        Ok(view) => crate::template_cmd::show_version(output, &view, with_schema),
         Err(_) => show(output, v, &[("template", s(v, "templateName")), ("version", s(v, "version")), ("status", s(v, "status"))]),
     };
+    let show_version = |v: &Value| show_version_with(v, false);
     let vpath = |k: crate::cli::Kind, t: &str, n: &str| format!("/api/v1/templates/{}/{}/versions/{}", kind(k), enc(t), enc(n));
     match cmd {
         TemplateCommand::Create { kind: k, name, display_name, description, customer_managed } => {
@@ -636,7 +653,7 @@ async fn template(r: &Remote, output: Output, cmd: TemplateCommand) -> Result<()
                     vec![s(x, "version"), s(x, "status"), s(x, "recommendedMinorVersion"), s(x, "description")]
                 });
             }
-            VersionCommand::Show { kind: k, template, number } => show_version(&r.get(&vpath(k, &template, &number)).await?),
+            VersionCommand::Show { kind: k, template, number } => show_version_with(&r.get(&vpath(k, &template, &number)).await?, true),
             VersionCommand::Update { kind: k, template, number, description } => {
                 show_version(&r.json(Method::PATCH, &vpath(k, &template, &number), json!({"description": description})).await?)
             }

@@ -62,7 +62,7 @@ fn currency_cell(c: &Option<CurrencyView>) -> String {
     }
 }
 
-fn show_env(output: Output, e: &EnvironmentView) {
+pub(crate) fn show_env(output: Output, e: &EnvironmentView) {
     print_fields(
         output,
         e,
@@ -77,6 +77,28 @@ fn show_env(output: Output, e: &EnvironmentView) {
             ("description", opt(&e.description)),
         ],
     );
+}
+
+/// `env show`: the environment's fields, then its outputs (`outputs` in JSON).
+pub(crate) fn show_env_and_outputs(output: Output, e: &EnvironmentView, outputs: Vec<(String, String)>) {
+    let outputs: Vec<OutputView> = outputs.into_iter().map(|(key, value_string)| OutputView { key, value_string }).collect();
+    match output {
+        Output::Json => {
+            let mut v = serde_json::to_value(e).expect("views serialise");
+            v["outputs"] = serde_json::to_value(&outputs).expect("views serialise");
+            println!("{}", serde_json::to_string_pretty(&v).expect("JSON values serialise"));
+        }
+        Output::Table => {
+            show_env(output, e);
+            println!("\noutputs:");
+            if outputs.is_empty() {
+                println!("  -");
+            }
+            for o in &outputs {
+                println!("  {} = {}", o.key, o.value_string);
+            }
+        }
+    }
 }
 
 fn show_instance(output: Output, i: &InstanceView) {
@@ -96,7 +118,7 @@ fn show_instance(output: Output, i: &InstanceView) {
     );
 }
 
-fn show_deployment(output: Output, d: &DeploymentView) {
+pub(crate) fn show_deployment(output: Output, d: &DeploymentView) {
     let version = |s: &deuteron_store::ResourceState| match &s.component {
         Some(c) => format!("template file ({} bytes)", c.template_file.len()),
         None => format!("{} {}.{}", s.template_name, s.template_major_version, s.template_minor_version),
@@ -114,7 +136,9 @@ fn show_deployment(output: Output, d: &DeploymentView) {
             ("to", version(&d.target_state)),
             ("attempts", d.attempts.to_string()),
             ("created", d.created_at.clone()),
+            ("started", opt(&d.started_at)),
             ("completed", opt(&d.completed_at)),
+            ("duration", d.duration_ms.map_or_else(|| "-".into(), |ms| format!("{:.1} s", ms as f64 / 1000.0))),
         ],
     );
 }
@@ -292,7 +316,11 @@ pub async fn env(svc: &Deuteron, output: Output, cmd: EnvCommand) -> Result<(), 
                 .collect();
             print(output, &list, &["NAME", "TEMPLATE", "VERSION", "TEMPLATE VERSION STATUS", "STATUS"], rows);
         }
-        EnvCommand::Show { name } => show_env(output, &svc.environment_view(&name).await?),
+        EnvCommand::Show { name } => {
+            let view = svc.environment_view(&name).await?;
+            let outputs = svc.outputs(&Target::Environment(name)).await?;
+            show_env_and_outputs(output, &view, outputs);
+        }
         EnvCommand::Update { name, description, update: u } => {
             let (_, dep) = svc.update_environment(&name, description.map(Some), update(&u)?).await?;
             if let (Some(d), true) = (&dep, u.wait.wait) {
@@ -352,7 +380,16 @@ pub async fn service(svc: &Deuteron, output: Output, cmd: ServiceCommand) -> Res
             let rows = list.iter().map(|s| vec![s.name.clone(), s.template_name.clone(), s.status.clone()]).collect();
             print(output, &list, &["NAME", "TEMPLATE", "STATUS"], rows);
         }
-        ServiceCommand::Show { name } => show_service(output, &ServiceView::from(&svc.get_service(&name).await?)),
+        ServiceCommand::Show { name } => {
+            let view = ServiceView::from(&svc.get_service(&name).await?);
+            let instances = svc.instance_views(Some(&name), None, &Default::default()).await?;
+            let pipeline = match svc.pipeline_view(&name).await {
+                Ok(p) => Some(p),
+                Err(deuteron_service::ServiceError::NotFound(_)) => None,
+                Err(e) => return Err(e.into()),
+            };
+            show_service_and_parts(output, &view, &instances, pipeline.as_ref());
+        }
         ServiceCommand::Update { name, description, spec, wait } => {
             let mut s = svc.update_service(&name, description.map(Some), spec.as_deref().map(read_spec).transpose()?).await?;
             if wait.wait {
@@ -371,7 +408,7 @@ pub async fn service(svc: &Deuteron, output: Output, cmd: ServiceCommand) -> Res
     Ok(())
 }
 
-fn show_service(output: Output, s: &ServiceView) {
+pub(crate) fn show_service(output: Output, s: &ServiceView) {
     print_fields(
         output,
         s,
@@ -382,6 +419,51 @@ fn show_service(output: Output, s: &ServiceView) {
             ("status message", opt(&s.status_message)),
         ],
     );
+}
+
+/// `service show`: the service, its instances and its pipeline, each with version and status
+/// (`instances` and `pipeline` in JSON).
+pub(crate) fn show_service_and_parts(
+    output: Output,
+    s: &ServiceView,
+    instances: &[InstanceView],
+    pipeline: Option<&deuteron_service::views::PipelineView>,
+) {
+    match output {
+        Output::Json => {
+            let mut v = serde_json::to_value(s).expect("views serialise");
+            v["instances"] = serde_json::to_value(instances).expect("views serialise");
+            v["pipeline"] = serde_json::to_value(pipeline).expect("views serialise");
+            println!("{}", serde_json::to_string_pretty(&v).expect("JSON values serialise"));
+        }
+        Output::Table => {
+            show_service(output, s);
+            let rows: Vec<Vec<String>> = instances
+                .iter()
+                .map(|i| {
+                    vec![
+                        i.name.clone(),
+                        i.environment_name.clone(),
+                        format!("{}.{}", i.template_major_version, i.template_minor_version),
+                        currency_cell(&i.currency),
+                        i.deployment.deployment_status.clone(),
+                    ]
+                })
+                .collect();
+            println!("\ninstances:");
+            print!("{}", crate::output::table(&["NAME", "ENVIRONMENT", "VERSION", "TEMPLATE VERSION STATUS", "STATUS"], &rows));
+            match pipeline {
+                Some(p) => println!(
+                    "\npipeline: {}.{} {} ({})",
+                    p.template_major_version,
+                    p.template_minor_version,
+                    p.deployment.deployment_status,
+                    currency_cell(&p.currency)
+                ),
+                None => println!("\npipeline: none"),
+            }
+        }
+    }
 }
 
 pub async fn instance(svc: &Deuteron, output: Output, cmd: InstanceCommand) -> Result<(), Failure> {

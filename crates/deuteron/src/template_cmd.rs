@@ -37,7 +37,8 @@ fn show_template(output: Output, t: &TemplateView) {
     );
 }
 
-pub fn show_version(output: Output, v: &VersionView) {
+/// A version's fields; `with_schema` (for `version show`) prints its schema after them.
+pub fn show_version(output: Output, v: &VersionView, with_schema: bool) {
     let compat = v
         .compatible_environment_templates
         .iter()
@@ -61,7 +62,7 @@ pub fn show_version(output: Output, v: &VersionView) {
         ("created", v.created_at.clone()),
     ]);
     print_fields(output, v, fields);
-    if output == Output::Table {
+    if output == Output::Table && with_schema {
         println!("\nschema:\n{}", v.schema.trim_end());
     }
     if let Some(id) = &v.started_rollout {
@@ -179,10 +180,10 @@ async fn run_version(svc: &Deuteron, output: Output, cmd: VersionCommand) -> Res
             let rec = svc.register_version(kind.into(), &template, files, opts).await?;
             let view =
                 if publish { VersionView::from(&svc.publish(kind.into(), &template, rec.version).await?) } else { VersionView::from(&rec) };
-            show_version(output, &view);
+            show_version(output, &view, false);
         }
         VersionCommand::Publish { kind, template, number: v } => {
-            show_version(output, &VersionView::from(&svc.publish(kind.into(), &template, version(&v)?).await?));
+            show_version(output, &VersionView::from(&svc.publish(kind.into(), &template, version(&v)?).await?), false);
         }
         VersionCommand::List { kind, template, major: m } => {
             let list: Vec<VersionView> =
@@ -199,14 +200,14 @@ async fn run_version(svc: &Deuteron, output: Output, cmd: VersionCommand) -> Res
             print(output, &list, &["VERSION", "STATUS", "RECOMMENDED", "DESCRIPTION"], rows);
         }
         VersionCommand::Show { kind, template, number: v } => {
-            show_version(output, &VersionView::from(&svc.get_version(kind.into(), &template, version(&v)?).await?));
+            show_version(output, &VersionView::from(&svc.get_version(kind.into(), &template, version(&v)?).await?), true);
         }
         VersionCommand::Update { kind, template, number: v, description } => {
             let rec = svc.update_version_description(kind.into(), &template, version(&v)?, description).await?;
-            show_version(output, &VersionView::from(&rec));
+            show_version(output, &VersionView::from(&rec), false);
         }
         VersionCommand::Unblock { kind, template, number: v } => {
-            show_version(output, &VersionView::from(&svc.unblock_version(kind.into(), &template, version(&v)?).await?));
+            show_version(output, &VersionView::from(&svc.unblock_version(kind.into(), &template, version(&v)?).await?), false);
         }
         VersionCommand::Delete { kind, template, number: v } => {
             let n = version(&v)?;

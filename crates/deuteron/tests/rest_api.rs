@@ -218,6 +218,31 @@ fn the_rest_api_does_what_the_cli_does() {
         (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
     };
     let admin_key = format!("{ADMIN_ID}:{ADMIN_SECRET}");
+    // `show` prints the same locally and over the API: an environment with its outputs, a
+    // service with its instances and pipeline, a deployment with its duration.
+    let dep_id = admin.get("/api/v1/deployments?limit=1")[0]["id"].as_str().unwrap().to_string();
+    for args in [vec!["env", "show", "dev"], vec!["service", "show", "web"], vec!["deployment", "show", dep_id.as_str()]] {
+        for json_out in [false, true] {
+            let mut a = args.clone();
+            if json_out {
+                a.extend(["-o", "json"]);
+            }
+            let local = deuteron_ok(&data, &a);
+            let (code, remote, err) = cli(&admin_key, &a);
+            assert_eq!(code, Some(0), "{a:?}: {err}");
+            assert_eq!(remote, local, "{a:?}");
+        }
+    }
+    let env_table = deuteron_ok(&data, &["env", "show", "dev"]);
+    assert!(env_table.contains("outputs:") && env_table.contains("VpcId = vpc-1"), "{env_table}");
+    let svc_table = deuteron_ok(&data, &["service", "show", "web"]);
+    assert!(
+        svc_table.contains("instances:") && svc_table.contains("pipeline: none") && svc_table.lines().any(|l| l.starts_with("b ")),
+        "{svc_table}"
+    );
+    let dep_json: Value = serde_json::from_str(&deuteron_ok(&data, &["deployment", "show", &dep_id, "-o", "json"])).unwrap();
+    assert!(dep_json["durationMs"].as_i64().is_some_and(|ms| ms >= 0), "{dep_json}");
+    assert!(deuteron_ok(&data, &["deployment", "show", &dep_id]).lines().any(|l| l.starts_with("duration") && l.ends_with(" s")));
     let (code, out, err) = cli(&admin_key, &["instance", "list", "--behind", "minor", "-o", "json"]);
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), admin.get("/api/v1/instances?behind=minor"));
