@@ -421,7 +421,8 @@ async fn list_environments(State(api): State<Arc<RestApi>>, headers: HeaderMap, 
 pub struct CreateEnvironmentBody {
     name: String,
     template_name: String,
-    major_version: u32,
+    /// Default: the major of the template's recommended version.
+    major_version: Option<u32>,
     /// Default: the major's recommended minor.
     minor_version: Option<u32>,
     /// A Proton `EnvironmentSpec` (YAML or JSON text).
@@ -446,12 +447,16 @@ pub struct EnvironmentChange {
 async fn create_environment(State(api): State<Arc<RestApi>>, headers: HeaderMap, bytes: axum::body::Bytes) -> Reply {
     authorize(&api, &headers, "CreateEnvironment").await?;
     let b: CreateEnvironmentBody = json_body(&bytes)?;
+    let major = match b.major_version {
+        Some(m) => m,
+        None => api.svc.default_major(TemplateKind::Environment, &b.template_name).await?,
+    };
     let (env, dep) = api
         .svc
         .create_environment(CreateEnvironment {
             name: b.name,
             template_name: b.template_name,
-            major: b.major_version,
+            major,
             minor: b.minor_version,
             spec: b.spec,
             description: b.description,
@@ -542,7 +547,8 @@ async fn list_services(State(api): State<Arc<RestApi>>, headers: HeaderMap) -> R
 pub struct CreateServiceBody {
     name: String,
     template_name: String,
-    major_version: u32,
+    /// Default: the major of the template's recommended version.
+    major_version: Option<u32>,
     minor_version: Option<u32>,
     /// A Proton `ServiceSpec` (YAML or JSON text): one entry per instance, and the pipeline's inputs.
     spec: String,
@@ -557,12 +563,16 @@ pub struct CreateServiceBody {
 async fn create_service(State(api): State<Arc<RestApi>>, headers: HeaderMap, bytes: axum::body::Bytes) -> Reply {
     authorize(&api, &headers, "CreateService").await?;
     let b: CreateServiceBody = json_body(&bytes)?;
+    let major = match b.major_version {
+        Some(m) => m,
+        None => api.svc.default_major(TemplateKind::Service, &b.template_name).await?,
+    };
     let s = api
         .svc
         .create_service(CreateService {
             name: b.name,
             template_name: b.template_name,
-            major: b.major_version,
+            major,
             minor: b.minor_version,
             spec: b.spec,
             description: b.description,

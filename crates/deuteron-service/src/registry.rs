@@ -326,6 +326,15 @@ impl Deuteron {
         Ok(Published { version: rec, rollout })
     }
 
+    /// The major a new resource gets when none is named: that of the template's recommended
+    /// version.
+    pub async fn default_major(&self, kind: TemplateKind, template: &str) -> Result<u32> {
+        let t = self.store.get_template(kind, template).await?;
+        t.recommended.map(|v| v.major).ok_or_else(|| {
+            ServiceError::validation(format!("{kind} template {template} has no published version to default to; name a major version"))
+        })
+    }
+
     /// Blocks a version (a rollout to it failed and was rolled back): it stops being the
     /// recommended version, a rollout's default target and an update's default; naming it as a
     /// target is refused with `reason` until [`Deuteron::unblock_version`].

@@ -256,8 +256,9 @@ pub enum EnvCommand {
         name: String,
         #[arg(long)]
         template: String,
+        /// Default: the major of the template's recommended version.
         #[arg(long)]
-        major: u32,
+        major: Option<u32>,
         /// Default: the major's recommended minor version.
         #[arg(long)]
         minor: Option<u32>,
@@ -307,8 +308,10 @@ pub enum ServiceCommand {
         name: String,
         #[arg(long)]
         template: String,
+        /// Default: the major of the template's recommended version.
         #[arg(long)]
-        major: u32,
+        major: Option<u32>,
+        /// Default: the major's recommended minor version.
         #[arg(long)]
         minor: Option<u32>,
         /// A Proton spec file (proton: ServiceSpec).

@@ -283,6 +283,10 @@ async fn wait_service(
 pub async fn env(svc: &Deuteron, output: Output, cmd: EnvCommand) -> Result<(), Failure> {
     match cmd {
         EnvCommand::Create { name, template, major, minor, spec, description, role_arn, wait } => {
+            let major = match major {
+                Some(m) => m,
+                None => svc.default_major(deuteron_core::TemplateKind::Environment, &template).await?,
+            };
             let (_, dep) = svc
                 .create_environment(CreateEnvironment {
                     name: name.clone(),
@@ -357,6 +361,10 @@ pub async fn service(svc: &Deuteron, output: Output, cmd: ServiceCommand) -> Res
             branch_name,
             wait,
         } => {
+            let major = match major {
+                Some(m) => m,
+                None => svc.default_major(deuteron_core::TemplateKind::Service, &template).await?,
+            };
             let mut s = svc
                 .create_service(CreateService {
                     name: name.clone(),

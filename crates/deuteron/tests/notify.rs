@@ -71,11 +71,12 @@ fn commands_report_outputs_through_the_proton_api() {
     let spec = dir.path().join("dev.yaml");
     std::fs::write(&spec, "proton: EnvironmentSpec\nspec: {}\n").unwrap();
     let (code, out, err) =
-        deuteron(&["env", "create", "dev", "--template", "net", "--major", "1", "--spec", spec.to_str().unwrap(), "--wait", "-o", "json"]);
+        // No --major: the recommended version's (1).
+        deuteron(&["env", "create", "dev", "--template", "net", "--spec", spec.to_str().unwrap(), "--wait", "-o", "json"]);
     let server_log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
     assert_eq!(code, Some(0), "{err}\n--- server log\n{server_log}");
     let env: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(env["deploymentStatus"], "SUCCEEDED");
+    assert_eq!((env["deploymentStatus"].as_str(), env["templateMajorVersion"].as_str()), (Some("SUCCEEDED"), Some("1")), "{env}");
 
     let outputs: serde_json::Value = serde_json::from_str(&ok(&["env", "outputs", "dev", "-o", "json"])).unwrap();
     let get = |k: &str| outputs.as_array().unwrap().iter().find(|o| o["key"] == k).map(|o| o["valueString"].as_str().unwrap().to_string());

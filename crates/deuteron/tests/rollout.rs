@@ -208,7 +208,25 @@ fn automatic_mode_and_the_rest_api() {
     let svc_spec = dir.path().join("web.yaml");
     let instances: String = (0..4).map(|i| format!("  - name: i{i}\n    environment: dev\n")).collect();
     std::fs::write(&svc_spec, format!("proton: ServiceSpec\ninstances:\n{instances}")).unwrap();
-    deuteron_ok(&data, &["service", "create", "web", "--template", "web", "--major", "1", "--spec", svc_spec.to_str().unwrap(), "--wait"]);
+    // Over the REST API, without --major: the recommended version's.
+    let admin_key = format!("{}:{}", common::ADMIN_ID, common::ADMIN_SECRET);
+    deuteron_ok(
+        &data,
+        &[
+            "--server",
+            &srv.url,
+            "--access-key",
+            &admin_key,
+            "service",
+            "create",
+            "web",
+            "--template",
+            "web",
+            "--spec",
+            svc_spec.to_str().unwrap(),
+            "--wait",
+        ],
+    );
 
     // The template's default policy, in automatic mode: only an admin may set it.
     let policy = r#"{"policy": {"max_concurrency": 2, "waves": {"count": 2}}, "automatic": true}"#;
