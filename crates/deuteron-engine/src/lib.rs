@@ -50,6 +50,9 @@ pub struct EngineConfig {
     /// Where idle workers offer themselves to be handed deployments already claimed (by the
     /// rollout driver of this process).
     pub handoff: Option<Arc<deuteron_store::Handoff>>,
+    /// Turns true when a shutdown's drain time is over: running deployments are stopped (their
+    /// processes killed) and released to other workers instead of being waited for.
+    pub release: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl EngineConfig {
@@ -67,6 +70,7 @@ impl EngineConfig {
             wake: None,
             finished: None,
             handoff: None,
+            release: None,
         }
     }
 }
@@ -107,6 +111,18 @@ impl Provisioners {
             terraform: Arc::new(deuteron_provision::terraform::TerraformProvisioner { binary: terraform_bin.to_string() }),
             cloudformation: Arc::new(deuteron_provision::cloudformation::CloudFormationProvisioner::default()),
         }
+    }
+}
+
+/// Resolves once `rx` holds true; never without a receiver (or once its sender is gone).
+async fn wait_true(rx: Option<&mut tokio::sync::watch::Receiver<bool>>) {
+    match rx {
+        Some(rx) => {
+            if rx.wait_for(|v| *v).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
     }
 }
 
@@ -392,6 +408,7 @@ impl Engine {
         let log = Arc::new(Buffered::default());
         let (cancel_tx, cancel) = Cancel::new();
         let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let released = cancel.release_flag();
         // The heartbeat flushes the log and renews the lease until told to stop; it is stopped
         // (and awaited) rather than aborted, so a write it has begun ends before the last lines
         // are taken and no line it took is lost.
@@ -403,12 +420,22 @@ impl Engine {
             let lease = self.config.lease;
             let log = log.clone();
             let lost = lost.clone();
+            let released = released.clone();
+            let mut release = self.config.release.clone();
             tokio::spawn(async move {
                 let every = (lease / 3).min(Duration::from_millis(500)).max(Duration::from_millis(50));
+                let mut releasing = false;
                 loop {
                     tokio::select! {
                         _ = tokio::time::sleep(every) => {}
                         _ = beat_stopped.changed() => return,
+                        // The shutdown's drain time is over: stop the provisioner, keep the lease
+                        // until it has stopped, then release it.
+                        _ = wait_true(release.as_mut()), if !releasing => {
+                            releasing = true;
+                            released.store(true, std::sync::atomic::Ordering::SeqCst);
+                            let _ = cancel_tx.send(true);
+                        }
                     }
                     let lines = log.take();
                     for (stream, chunk) in group_by_stream(lines) {
@@ -441,6 +468,18 @@ impl Engine {
         drop(work_dir);
         // The last lines are written with the outcome, in the finish transaction.
         let mut tail = log.take();
+        if released.load(std::sync::atomic::Ordering::SeqCst) && matches!(result, Err(ProvisionError::Cancelled)) {
+            tail.push((
+                "deuteron".into(),
+                format!("worker {} stopped before this deployment ended; another worker takes it over", self.config.worker_id),
+            ));
+            for (stream, chunk) in group_by_stream(tail) {
+                self.store.append_log(&dep.id, &stream, &chunk).await?;
+            }
+            let ours = self.store.release_deployment(&dep.id, &self.config.worker_id).await?;
+            tracing::warn!(deployment = %dep.id, worker = %self.config.worker_id, released = ours, "deployment released at shutdown");
+            return Ok(None);
+        }
         if lost.load(std::sync::atomic::Ordering::SeqCst) {
             tracing::warn!(deployment = %dep.id, worker = %self.config.worker_id, "lease lost; another worker owns the deployment");
             for (stream, chunk) in group_by_stream(tail) {

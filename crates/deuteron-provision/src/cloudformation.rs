@@ -120,6 +120,10 @@ async fn wait(
             _ = tokio::time::sleep(POLL) => {}
             _ = tokio::time::sleep_until(deadline) => return Err(ProvisionError::TimedOut(req.timeout)),
             _ = cancel.cancelled() => {
+                if cancel.releasing() {
+                    log.line("deuteron", format!("this worker is shutting down: the next worker follows stack {} from here", req.stack_name));
+                    return Err(ProvisionError::Cancelled);
+                }
                 log.line("deuteron", format!("cancelling: stopping work on stack {}", req.stack_name));
                 let status = stack.as_ref().and_then(|s| s.stack_status()).map(|s| s.as_str().to_string()).unwrap_or_default();
                 if status.starts_with("UPDATE") {

@@ -52,19 +52,32 @@ pub trait LogSink: Send + Sync {
     fn line(&self, stream: &str, line: String);
 }
 
-/// Signals a running provisioner to stop.
+/// Signals a running provisioner to stop: because the deployment is cancelled, or because this
+/// worker is shutting down and *releases* it to another worker ([`Cancel::releasing`]). Either
+/// way its processes are stopped; only a cancel undoes work in progress elsewhere (a
+/// CloudFormation update is cancelled), a release leaves it for the next worker to follow.
 #[derive(Debug, Clone)]
-pub struct Cancel(tokio::sync::watch::Receiver<bool>);
+pub struct Cancel(tokio::sync::watch::Receiver<bool>, std::sync::Arc<std::sync::atomic::AtomicBool>);
 
 impl Cancel {
     /// A cancel signal and the sender that trips it.
     pub fn new() -> (tokio::sync::watch::Sender<bool>, Self) {
         let (tx, rx) = tokio::sync::watch::channel(false);
-        (tx, Self(rx))
+        (tx, Self(rx, Default::default()))
     }
 
     pub fn is_cancelled(&self) -> bool {
         *self.0.borrow()
+    }
+
+    /// The flag that, set before the signal is tripped, makes the stop a release.
+    pub fn release_flag(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+        self.1.clone()
+    }
+
+    /// Whether the stop releases the deployment to another worker rather than cancelling it.
+    pub fn releasing(&self) -> bool {
+        self.1.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Resolves once cancellation is requested (never, if the sender is dropped untripped).

@@ -1309,6 +1309,18 @@ macro_rules! store_impl {
                 Ok(Heartbeat::Held { cancel_requested: cancel != 0 })
             }
 
+            async fn release_deployment(&self, id: &str, worker: &str) -> Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE deployments SET lease_expires_at = 0, updated_at = $1 WHERE id = $2 AND lease_owner = $3 AND job_state = 'RUNNING'",
+                )
+                .bind(now_millis())
+                .bind(id)
+                .bind(worker)
+                .execute(&mut *self.write_conn().await?)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn request_cancel(&self, id: &str) -> Result<DeploymentRecord> {
                 let mut conn = self.write_conn().await?;
                 let mut tx = conn.begin_with($begin_write).await?;

@@ -267,6 +267,9 @@ pub trait Store: Send + Sync + 'static {
     async fn claim_next_deployment(&self, worker: &str, lease_ms: i64) -> Result<Option<DeploymentRecord>>;
     /// Extends `worker`'s lease on a running deployment.
     async fn heartbeat(&self, id: &str, worker: &str, lease_ms: i64) -> Result<Heartbeat>;
+    /// Ends `worker`'s lease on a running deployment at once, so the next worker to look takes
+    /// it over (a worker shutting down); false when the lease was no longer its.
+    async fn release_deployment(&self, id: &str, worker: &str) -> Result<bool>;
     /// Asks a queued or running deployment to stop (status `CANCELLING`).
     async fn request_cancel(&self, id: &str) -> Result<DeploymentRecord>;
     async fn append_log(&self, id: &str, stream: &str, lines: &[String]) -> Result<()>;

@@ -187,6 +187,10 @@ pub struct WorkerArgs {
     /// Seconds a worker's claim on a deployment lasts without a heartbeat.
     #[arg(long, env = "DEUTERON_LEASE_SECONDS", default_value_t = 30)]
     pub lease_seconds: u64,
+    /// At shutdown, seconds running deployments get to finish before they are stopped and
+    /// released to another worker (a second signal releases them at once).
+    #[arg(long, env = "DEUTERON_DRAIN_SECONDS", default_value_t = 30)]
+    pub drain_seconds: u64,
     /// The Terraform or OpenTofu binary that runs HCL bundles.
     #[arg(long, env = "DEUTERON_TERRAFORM_BIN", default_value = "terraform")]
     pub terraform_bin: String,

@@ -45,7 +45,12 @@ impl deuteron_engine::DeploymentCredentials for IssuedKeys {
 }
 
 /// The deployment workers of this process.
-fn engine(global: &Global, svc: &Deuteron, args: &WorkerArgs) -> deuteron_engine::Engine {
+fn engine(
+    global: &Global,
+    svc: &Deuteron,
+    args: &WorkerArgs,
+    release: Option<tokio::sync::watch::Receiver<bool>>,
+) -> deuteron_engine::Engine {
     let data_dir = std::fs::canonicalize(&global.data_dir).unwrap_or_else(|_| global.data_dir.clone());
     let mut cfg = deuteron_engine::EngineConfig::new(data_dir);
     cfg.deployment_timeout = std::time::Duration::from_secs(args.deployment_timeout);
@@ -59,15 +64,50 @@ fn engine(global: &Global, svc: &Deuteron, args: &WorkerArgs) -> deuteron_engine
     cfg.wake = Some(svc.signals().enqueued.clone());
     cfg.finished = Some(svc.signals().rollouts.clone());
     cfg.handoff = Some(svc.signals().handoff.clone());
+    cfg.release = release;
     let provisioners = deuteron_engine::Provisioners::standard(&args.terraform_bin);
     deuteron_engine::Engine::new(svc.store().clone(), Arc::new(deuteron_render::Renderer::default()), provisioners, cfg)
 }
 
-/// Starts the workers and the rollout driver; the returned sender stops them, the handle ends
-/// once they have.
-fn start_workers(global: &Global, svc: &Deuteron, args: &WorkerArgs) -> (tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+/// The workers and rollout driver of this process, until [`Workers::drain`].
+struct Workers {
+    stop: tokio::sync::watch::Sender<bool>,
+    release: tokio::sync::watch::Sender<bool>,
+    handle: tokio::task::JoinHandle<()>,
+    drain: std::time::Duration,
+}
+
+impl Workers {
+    /// Stops them: nothing more is claimed; running deployments get the drain time to finish,
+    /// then (or at once on a second signal) their processes are stopped and their leases
+    /// released, so another worker resumes them. A third signal exits without waiting.
+    async fn drain(mut self) {
+        let _ = self.stop.send(true);
+        tracing::info!(
+            drain_seconds = self.drain.as_secs(),
+            "waiting for running deployments to finish; after the drain time (or a second signal) they are released to other workers"
+        );
+        tokio::select! {
+            _ = &mut self.handle => return,
+            _ = tokio::time::sleep(self.drain) => tracing::warn!("drain time over: stopping running deployments and releasing them to other workers"),
+            _ = shutdown_signal() => tracing::warn!("second signal: stopping running deployments and releasing them to other workers"),
+        }
+        let _ = self.release.send(true);
+        tokio::select! {
+            _ = &mut self.handle => {}
+            _ = shutdown_signal() => {
+                tracing::error!("third signal: exiting without waiting for running deployments");
+                std::process::exit(130);
+            }
+        }
+    }
+}
+
+/// Starts the workers and the rollout driver.
+fn start_workers(global: &Global, svc: &Deuteron, args: &WorkerArgs) -> Workers {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let engine = engine(global, svc, args);
+    let (release_tx, release_rx) = tokio::sync::watch::channel(false);
+    let engine = engine(global, svc, args, Some(release_rx));
     let n = args.workers;
     let worker = engine.config().worker_id.clone();
     tracing::info!(%worker, concurrency = n, "deployment workers and rollout driver started");
@@ -81,7 +121,7 @@ fn start_workers(global: &Global, svc: &Deuteron, args: &WorkerArgs) -> (tokio::
         }
         let _ = driver.await;
     });
-    (stop_tx, handle)
+    Workers { stop: stop_tx, release: release_tx, handle, drain: std::time::Duration::from_secs(args.drain_seconds) }
 }
 
 /// `deuteron worker`: deployment workers without the HTTP server.
@@ -91,10 +131,9 @@ pub async fn run_worker(global: &Global, args: WorkerArgs) -> Result<(), Failure
     if args.workers == 0 {
         return Err(Failure::invalid("--workers must be at least 1 for `deuteron worker`"));
     }
-    let (stop, handle) = start_workers(global, &svc, &args);
+    let workers = start_workers(global, &svc, &args);
     shutdown_signal().await;
-    let _ = stop.send(true);
-    let _ = handle.await;
+    workers.drain().await;
     tracing::info!("deuteron worker stopped");
     Ok(())
 }
@@ -119,7 +158,7 @@ pub async fn run(global: &Global, args: ServerArgs) -> Result<(), Failure> {
         let ip = if addr.ip().is_unspecified() { std::net::IpAddr::from([127, 0, 0, 1]) } else { addr.ip() };
         worker_args.api_url = Some(format!("http://{}", std::net::SocketAddr::new(ip, addr.port())));
     }
-    let (stop_workers, workers) = start_workers(global, &svc, &worker_args);
+    let workers = start_workers(global, &svc, &worker_args);
     let proton = deuteron_api::proton::ProtonApi {
         svc: svc.clone(),
         arn: global.identity.arn(),
@@ -133,9 +172,7 @@ pub async fn run(global: &Global, args: ServerArgs) -> Result<(), Failure> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| Failure::internal(format!("server error: {e}")))?;
-    let _ = stop_workers.send(true);
-    tracing::info!("waiting for running deployments to finish");
-    let _ = workers.await;
+    workers.drain().await;
     tracing::info!("deuteron server stopped");
     Ok(())
 }
