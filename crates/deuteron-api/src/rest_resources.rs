@@ -873,6 +873,9 @@ async fn component_outputs(State(api): State<Arc<RestApi>>, headers: HeaderMap, 
 pub struct DeploymentQuery {
     environment: Option<String>,
     service: Option<String>,
+    /// Only this resource's: `SERVICE/INSTANCE`, an environment, a service's pipeline or a
+    /// component (`env:`, `pipeline:`, `component:` in front when the name is more than one).
+    resource: Option<String>,
     /// At most this many, newest first (default 50, at most 1000).
     limit: Option<i64>,
 }
@@ -885,7 +888,12 @@ async fn list_deployments(State(api): State<Arc<RestApi>>, headers: HeaderMap, Q
     if !(1..=1000).contains(&limit) {
         return Err(invalid("limit: must be between 1 and 1000"));
     }
-    let filter = DeploymentFilter { environment_name: q.environment, service_name: q.service, limit: Some(limit), ..Default::default() };
+    let target = match &q.resource {
+        Some(r) => Some(api.svc.resource_target(r).await?),
+        None => None,
+    };
+    let filter =
+        DeploymentFilter { environment_name: q.environment, service_name: q.service, target, limit: Some(limit), ..Default::default() };
     ok(api.svc.list_deployments(&filter).await?.iter().map(DeploymentView::from).collect::<Vec<_>>())
 }
 

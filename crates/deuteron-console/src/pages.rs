@@ -374,9 +374,23 @@ pub(crate) async fn update_form(
     )
 }
 
-async fn deployment_history(c: &Console, target: Target) -> Result<Vec<DeploymentView>, deuteron_service::ServiceError> {
+async fn deployment_history(c: &Console, target: Target) -> Result<Vec<Value>, deuteron_service::ServiceError> {
     let list = c.svc.list_deployments(&DeploymentFilter { target: Some(target), limit: Some(50), ..Default::default() }).await?;
-    Ok(list.iter().map(DeploymentView::from).collect())
+    Ok(with_short_ids(list.iter().map(DeploymentView::from).collect()))
+}
+
+/// Deployments as pages list them: each with `shortId`, the shortest prefix of its id that
+/// tells the listed ones apart (UUIDv7s share their first characters).
+fn with_short_ids(list: Vec<DeploymentView>) -> Vec<Value> {
+    let short = deuteron_core::ids::short_forms(&list.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), 8);
+    list.iter()
+        .zip(short)
+        .map(|(d, id)| {
+            let mut v = serde_json::to_value(d).expect("views serialise");
+            v["shortId"] = json!(id);
+            v
+        })
+        .collect()
 }
 
 async fn outputs(c: &Console, target: &Target) -> Result<Vec<Value>, deuteron_service::ServiceError> {
@@ -566,14 +580,15 @@ pub async fn service(State(c): State<Arc<Console>>, headers: HeaderMap, uri: Uri
         Some(_) => outputs(&c, &Target::ServicePipeline(name.clone())).await.map_err(fail)?,
         None => Vec::new(),
     };
-    let history: Vec<DeploymentView> = c
-        .svc
-        .list_deployments(&DeploymentFilter { service_name: Some(name.clone()), limit: Some(50), ..Default::default() })
-        .await
-        .map_err(fail)?
-        .iter()
-        .map(DeploymentView::from)
-        .collect();
+    let history = with_short_ids(
+        c.svc
+            .list_deployments(&DeploymentFilter { service_name: Some(name.clone()), limit: Some(50), ..Default::default() })
+            .await
+            .map_err(fail)?
+            .iter()
+            .map(DeploymentView::from)
+            .collect(),
+    );
     Ok(c.render(
         StatusCode::OK,
         "service.html",
@@ -799,7 +814,7 @@ pub async fn deployments(State(c): State<Arc<Console>>, headers: HeaderMap, uri:
         c.svc.list_deployments(&filter).await.map_err(|e| c.service_error(Some(&s), &e))?.iter().map(DeploymentView::from).collect();
     let more = list.len() > PAGE_SIZE;
     list.truncate(PAGE_SIZE);
-    let paging = json!({"rows": list, "page": page, "prev": (page > 1).then(|| q.url("/deployments", page - 1)),
+    let paging = json!({"rows": with_short_ids(list), "page": page, "prev": (page > 1).then(|| q.url("/deployments", page - 1)),
                         "next": more.then(|| q.url("/deployments", page + 1))});
     Ok(c.render(
         StatusCode::OK,

@@ -5,6 +5,7 @@
 
 pub mod arn;
 pub mod deploy;
+pub mod ids;
 pub mod name;
 pub mod registry;
 pub mod rollout;

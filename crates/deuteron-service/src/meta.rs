@@ -186,7 +186,8 @@ impl Deuteron {
     /// Deletes a finished deployment's record (Proton's `DeleteDeployment`); infrastructure and
     /// the resource are untouched.
     pub async fn delete_deployment(&self, id: &str) -> Result<DeploymentRecord> {
-        let d = self.store.delete_deployment(id).await?;
+        let id = self.resolve_id(deuteron_store::IdTable::Deployments, id).await?;
+        let d = self.store.delete_deployment(&id).await?;
         tracing::info!(deployment = %id, target = %d.target, "deployment record deleted");
         Ok(d)
     }

@@ -460,7 +460,8 @@ impl Deuteron {
     }
 
     pub async fn get_rollout(&self, id: &str) -> Result<RolloutProgress> {
-        let rollout = self.store.get_rollout(id).await?;
+        let id = self.resolve_id(deuteron_store::IdTable::Rollouts, id).await?;
+        let rollout = self.store.get_rollout(&id).await?;
         self.progress(rollout).await
     }
 
@@ -477,11 +478,13 @@ impl Deuteron {
     }
 
     pub async fn rollout_items(&self, id: &str) -> Result<Vec<RolloutItemRecord>> {
-        self.store.get_rollout(id).await?;
-        Ok(self.store.rollout_items(id, ItemSelector::All, i64::MAX).await?)
+        let id = self.resolve_id(deuteron_store::IdTable::Rollouts, id).await?;
+        self.store.get_rollout(&id).await?;
+        Ok(self.store.rollout_items(&id, ItemSelector::All, i64::MAX).await?)
     }
 
     async fn change(&self, id: &str, change: RolloutChange, verb: &str) -> Result<RolloutRecord> {
+        let id = &self.resolve_id(deuteron_store::IdTable::Rollouts, id).await?;
         match self.store.change_rollout(id, &change).await {
             Ok(r) => {
                 tracing::info!(rollout = %id, status = %r.status, "rollout {verb}");
@@ -517,6 +520,7 @@ impl Deuteron {
 
     /// Lets the wave waiting for approval start.
     pub async fn approve_rollout(&self, id: &str) -> Result<RolloutRecord> {
+        let id = &self.resolve_id(deuteron_store::IdTable::Rollouts, id).await?;
         let r = self.store.get_rollout(id).await?;
         let mut change = RolloutChange::status(
             &[RolloutStatus::WaitingForApproval],

@@ -19,8 +19,8 @@ use crate::batch::{Arg, Batch, GUARD_TABLE_SQL, bound_query, is_guard_failure};
 use crate::resources::*;
 use crate::rollouts::*;
 use crate::{
-    Backend, NewTemplate, NewVersion, Result, StatusChange, Store, StoreError, TemplatePatch, TemplateRecord, VersionRecord, decode_compat,
-    decode_sources, encode_compat, encode_sources, now_millis,
+    Backend, IdTable, NewTemplate, NewVersion, Result, StatusChange, Store, StoreError, TemplatePatch, TemplateRecord, VersionRecord,
+    decode_compat, decode_sources, encode_compat, encode_sources, now_millis,
 };
 
 /// The deployments a worker may claim: queued, or running under an expired lease (`$1`: now).
@@ -1307,6 +1307,16 @@ macro_rules! store_impl {
                     .await?
                     .try_get::<i64, _>("cancel_requested")?;
                 Ok(Heartbeat::Held { cancel_requested: cancel != 0 })
+            }
+
+            async fn ids_with_prefix(&self, table: IdTable, prefix: &str, limit: i64) -> Result<Vec<String>> {
+                let table = match table {
+                    IdTable::Deployments => "deployments",
+                    IdTable::Rollouts => "rollouts",
+                };
+                let sql = format!("SELECT id FROM {table} WHERE substr(id, 1, length($1)) = $1 ORDER BY id LIMIT $2");
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(prefix).bind(limit).fetch_all(&mut *self.read_conn().await?).await?;
+                rows.iter().map(|r| Ok(r.try_get::<String, _>("id")?)).collect()
             }
 
             async fn release_deployment(&self, id: &str, worker: &str) -> Result<bool> {

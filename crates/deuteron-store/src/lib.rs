@@ -23,6 +23,13 @@ pub use handoff::Handoff;
 pub use resources::*;
 pub use rollouts::*;
 
+/// The tables whose ids people type (by a prefix).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdTable {
+    Deployments,
+    Rollouts,
+}
+
 /// Milliseconds since the Unix epoch.
 pub type Millis = i64;
 
@@ -267,6 +274,8 @@ pub trait Store: Send + Sync + 'static {
     async fn claim_next_deployment(&self, worker: &str, lease_ms: i64) -> Result<Option<DeploymentRecord>>;
     /// Extends `worker`'s lease on a running deployment.
     async fn heartbeat(&self, id: &str, worker: &str, lease_ms: i64) -> Result<Heartbeat>;
+    /// Ids in `table` that start with `prefix`, in order, `limit` at most.
+    async fn ids_with_prefix(&self, table: IdTable, prefix: &str, limit: i64) -> Result<Vec<String>>;
     /// Ends `worker`'s lease on a running deployment at once, so the next worker to look takes
     /// it over (a worker shutting down); false when the lease was no longer its.
     async fn release_deployment(&self, id: &str, worker: &str) -> Result<bool>;

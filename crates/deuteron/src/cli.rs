@@ -568,12 +568,21 @@ pub enum DeploymentCommand {
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
+    /// One deployment: target, versions, status, attempts, times and duration.
     Show {
+        /// The deployment's id, or any unique prefix of it.
         id: String,
     },
     /// Print a deployment's log.
     Logs {
-        id: String,
+        /// The deployment's id, or any unique prefix of it.
+        #[arg(required_unless_present = "latest")]
+        id: Option<String>,
+        /// The newest deployment of a resource instead: SERVICE/INSTANCE, an environment, a
+        /// service (its pipeline) or a component (env:, pipeline: or component: in front when
+        /// the name is more than one).
+        #[arg(long, value_name = "RESOURCE", conflicts_with = "id")]
+        latest: Option<String>,
         /// Keep printing new lines until the deployment finishes.
         #[arg(long, short)]
         follow: bool,

@@ -527,27 +527,30 @@ async fn deployment(r: &Remote, output: Output, cmd: DeploymentCommand) -> Resul
                     query(&[("environment", environment), ("service", service), ("limit", Some(limit.to_string()))])
                 ))
                 .await?;
-            list(output, &v, &["ID", "TARGET", "ACTION", "STATUS", "CREATED"], |d| {
-                vec![
-                    s(d, "id"),
-                    format!("{} {}", s(d, "targetResourceType"), s(d, "target")),
-                    s(d, "action"),
-                    s(d, "deploymentStatus"),
-                    s(d, "createdAt"),
-                ]
-            });
+            crate::resource_cmd::print_deployments(output, &view::<Vec<deuteron_service::views::DeploymentView>>(&v, "deployment list")?);
         }
         DeploymentCommand::Show { id } => show_deployment(&r.get(&format!("/api/v1/deployments/{}", enc(&id))).await?)?,
-        DeploymentCommand::Logs { id, follow } => {
+        DeploymentCommand::Logs { id, latest, follow } => {
+            let id = match (id, latest) {
+                (_, Some(resource)) => {
+                    let v = r.get(&format!("/api/v1/deployments?resource={}&limit=1", enc(&resource))).await?;
+                    v[0]["id"].as_str().map(str::to_string).ok_or_else(|| Failure {
+                        code: NOT_FOUND,
+                        kind: "NotFound",
+                        message: format!("no deployment of {resource}"),
+                        details: Vec::new(),
+                    })?
+                }
+                (Some(id), None) => id,
+                (None, None) => return Err(Failure::invalid("give a deployment id or --latest RESOURCE")),
+            };
             let mut after = 0;
             loop {
                 let log = r.get(&format!("/api/v1/deployments/{}/log?after={after}", enc(&id))).await?;
-                for l in log["lines"].as_array().into_iter().flatten() {
-                    match output {
-                        Output::Json => println!("{l}"),
-                        Output::Table => println!("{} [{}] {}", s(l, "at"), s(l, "stream"), s(l, "line")),
-                    }
-                    after = l["seq"].as_i64().unwrap_or(after);
+                let lines: Vec<deuteron_service::views::LogLineView> = view(&log["lines"], "deployment log")?;
+                for l in &lines {
+                    crate::resource_cmd::print_log_line(output, l);
+                    after = l.seq;
                 }
                 let d = r.get(&format!("/api/v1/deployments/{}", enc(&id))).await?;
                 if !follow || !["IN_PROGRESS", "DELETE_IN_PROGRESS", "CANCELLING"].contains(&s(&d, "deploymentStatus").as_str()) {
@@ -800,15 +803,7 @@ async fn rollout(r: &Remote, output: Output, cmd: RolloutCommand) -> Result<(), 
         }
         RolloutCommand::List { limit } => {
             let v = r.get(&format!("/api/v1/rollouts?limit={limit}")).await?;
-            list(output, &v["rollouts"], &["ID", "TEMPLATE", "TARGET", "STATUS", "WAVE"], |x| {
-                vec![
-                    s(x, "id"),
-                    s(x, "templateName"),
-                    s(x, "targetVersion"),
-                    s(x, "status"),
-                    format!("{}/{}", s(x, "currentWave"), s(x, "waveCount")),
-                ]
-            });
+            crate::rollout_cmd::print_rollouts(output, v["rollouts"].as_array().map(Vec::as_slice).unwrap_or_default());
         }
         RolloutCommand::Policy(p) => {
             let (k, template, method, body) = match p {

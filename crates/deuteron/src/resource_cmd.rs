@@ -149,13 +149,28 @@ fn show_outputs(output: Output, pairs: Vec<(String, String)>) {
     print(output, &views, &["KEY", "VALUE"], rows);
 }
 
+/// One line of `deployment logs`, local or remote.
+pub(crate) fn print_log_line(output: Output, l: &LogLineView) {
+    match output {
+        Output::Json => println!("{}", serde_json::to_string(l).expect("log lines serialise")),
+        Output::Table => println!("{} {:8} {}", l.at, l.stream, l.line),
+    }
+}
+
 fn deployments_table(output: Output, list: &[DeploymentRecord]) {
-    let views: Vec<DeploymentView> = list.iter().map(DeploymentView::from).collect();
+    print_deployments(output, &list.iter().map(DeploymentView::from).collect::<Vec<_>>());
+}
+
+/// A deployment list, local or remote: ids in the shortest form that tells them apart (any
+/// unique prefix is accepted back), the full ids in JSON.
+pub(crate) fn print_deployments(output: Output, views: &[DeploymentView]) {
+    let ids = deuteron_core::ids::short_forms(&views.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), 8);
     let rows = views
         .iter()
-        .map(|d| {
+        .zip(ids)
+        .map(|(d, id)| {
             vec![
-                d.id.clone(),
+                id,
                 format!("{} {}", d.target_resource_type, d.target),
                 d.action.clone(),
                 match d.target_state.component {
@@ -572,15 +587,17 @@ pub async fn deployment(svc: &Deuteron, output: Output, cmd: DeploymentCommand) 
             deployments_table(output, &list);
         }
         DeploymentCommand::Show { id } => show_deployment(output, &DeploymentView::from(&svc.get_deployment(&id).await?)),
-        DeploymentCommand::Logs { id, follow } => {
+        DeploymentCommand::Logs { id, latest, follow } => {
+            let id = match (id, latest) {
+                (_, Some(resource)) => svc.latest_deployment(&resource).await?.id,
+                (Some(id), None) => svc.resolve_id(deuteron_store::IdTable::Deployments, &id).await?,
+                (None, None) => return Err(Failure::invalid("give a deployment id or --latest RESOURCE")),
+            };
             let mut seq = 0;
             loop {
                 let lines = svc.deployment_log(&id, seq).await?;
                 for l in &lines {
-                    match output {
-                        Output::Json => println!("{}", serde_json::to_string(&LogLineView::from(l)).expect("log lines serialise")),
-                        Output::Table => println!("{} {:8} {}", LogLineView::from(l).at, l.stream, l.line),
-                    }
+                    print_log_line(output, &LogLineView::from(l));
                     seq = l.seq;
                 }
                 if !follow || svc.get_deployment(&id).await?.job_state == JobState::Done && lines.is_empty() {

@@ -183,6 +183,31 @@ async fn watch(svc: &Deuteron, id: &str, opts: &RolloutWatch, output: Output) ->
     }
 }
 
+/// `rollout list`, local or remote, from each rollout's summary JSON: ids in the shortest form
+/// that tells them apart (any unique prefix is accepted back).
+pub fn print_rollouts(output: Output, list: &[Value]) {
+    if output == Output::Json {
+        return print_json(&Value::Array(list.to_vec()));
+    }
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let ids = deuteron_core::ids::short_forms(&list.iter().map(|r| r["id"].as_str().unwrap_or_default()).collect::<Vec<_>>(), 8);
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .zip(ids)
+        .map(|(r, id)| {
+            vec![
+                id,
+                format!("{} {}", text(&r["templateKind"]), text(&r["templateName"])),
+                text(&r["targetVersion"]),
+                text(&r["status"]),
+                format!("{}/{}", r["currentWave"], r["waveCount"]),
+                text(&r["createdAt"]),
+            ]
+        })
+        .collect();
+    print!("{}", table(&["ID", "TEMPLATE", "TARGET", "STATUS", "WAVE", "CREATED"], &rows));
+}
+
 /// `rollout status --items`, local or remote: one row per item from its JSON (`item_json`).
 pub fn print_items(output: Output, items: &[Value]) {
     if output == Output::Json {
@@ -305,26 +330,8 @@ pub async fn run(svc: &Deuteron, output: Output, cmd: RolloutCommand) -> Result<
             }
         }
         RolloutCommand::List { limit } => {
-            let list = svc.list_rollouts(limit).await?;
-            match output {
-                Output::Json => print_json(&Value::Array(list.iter().map(rollout_summary_json).collect())),
-                Output::Table => {
-                    let rows: Vec<Vec<String>> = list
-                        .iter()
-                        .map(|r| {
-                            vec![
-                                r.id.clone(),
-                                format!("{} {}", r.template_kind.as_str(), r.template_name),
-                                r.target.to_string(),
-                                r.status.to_string(),
-                                format!("{}/{}", r.current_wave + 1, r.wave_count),
-                                deuteron_service::views::iso(r.created_at),
-                            ]
-                        })
-                        .collect();
-                    print!("{}", table(&["ID", "TEMPLATE", "TARGET", "STATUS", "WAVE", "CREATED"], &rows));
-                }
-            }
+            let list: Vec<Value> = svc.list_rollouts(limit).await?.iter().map(rollout_summary_json).collect();
+            print_rollouts(output, &list);
         }
     }
     Ok(())

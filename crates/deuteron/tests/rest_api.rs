@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{ADMIN_ID, ADMIN_SECRET, deuteron_ok, raw, server};
+use common::{ADMIN_ID, ADMIN_SECRET, deuteron, deuteron_ok, raw, server};
 use serde_json::{Value, json};
 
 struct Client {
@@ -233,6 +233,32 @@ fn the_rest_api_does_what_the_cli_does() {
             assert_eq!(remote, local, "{a:?}");
         }
     }
+    // Ids a person can type: lists show the shortest prefixes that tell them apart, and any
+    // unique prefix is taken back; the newest deployment of a resource by its name.
+    let listed = deuteron_ok(&data, &["deployment", "list"]);
+    let shorts: Vec<&str> = listed.lines().skip(1).map(|l| l.split_whitespace().next().unwrap()).collect();
+    assert!(shorts.len() >= 3 && shorts.iter().all(|s| s.len() < 36 && s.len() >= 8), "{listed}");
+    assert_eq!(shorts.iter().collect::<std::collections::BTreeSet<_>>().len(), shorts.len(), "unique: {listed}");
+    let (code, remote_list, _) = cli(&admin_key, &["deployment", "list"]);
+    assert_eq!((code, remote_list.as_str()), (Some(0), listed.as_str()));
+    let by_prefix: Value = serde_json::from_str(&deuteron_ok(&data, &["deployment", "show", shorts[0], "-o", "json"])).unwrap();
+    assert!(by_prefix["id"].as_str().unwrap().starts_with(shorts[0]), "{by_prefix}");
+    let (code, remote_show, _) = cli(&admin_key, &["deployment", "show", shorts[0], "-o", "json"]);
+    assert_eq!((code, serde_json::from_str::<Value>(&remote_show).unwrap()), (Some(0), by_prefix.clone()));
+    let shared = &shorts[0][..4];
+    let (code, _, err) = deuteron(&data, &["deployment", "show", shared]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains(&format!("deployment id prefix {shared} is ambiguous")), "{err}");
+    let (code, _, err) = deuteron(&data, &["deployment", "show", "0ff"]);
+    assert!(code == Some(3) && err.contains("at least 4 characters"), "{err}");
+    let latest = admin.get("/api/v1/deployments?resource=web/b&limit=1")[0]["id"].as_str().unwrap().to_string();
+    let by_id = deuteron_ok(&data, &["deployment", "logs", &latest]);
+    assert!(!by_id.is_empty());
+    assert_eq!(deuteron_ok(&data, &["deployment", "logs", "--latest", "web/b"]), by_id);
+    let (code, remote_logs, err) = cli(&admin_key, &["deployment", "logs", "--latest", "web/b"]);
+    assert_eq!((code, remote_logs.as_str()), (Some(0), by_id.as_str()), "{err}");
+    let (code, _, err) = deuteron(&data, &["deployment", "logs", "--latest", "nothing-here"]);
+    assert_eq!(code, Some(4), "{err}");
     let env_table = deuteron_ok(&data, &["env", "show", "dev"]);
     assert!(env_table.contains("outputs:") && env_table.contains("VpcId = vpc-1"), "{env_table}");
     let svc_table = deuteron_ok(&data, &["service", "show", "web"]);
