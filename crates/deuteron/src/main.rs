@@ -9,6 +9,7 @@ mod cli;
 mod data_dir;
 mod examples;
 mod exit;
+mod follow;
 mod key_cmd;
 mod output;
 mod remote;

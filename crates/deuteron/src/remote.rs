@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::http::{Method, Request, StatusCode};
+use deuteron_service::views::DeploymentView;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -126,44 +127,78 @@ impl Remote {
     /// Follows deployments until they end, with their logs on stderr, as `--wait` does locally.
     async fn wait(&self, ids: &[String], args: &WaitArgs, output: Output) -> Result<(), Failure> {
         let start = Instant::now();
-        let mut after = vec![0i64; ids.len()];
+        let mut follower = crate::follow::Follower::default();
+        ids.iter().for_each(|id| follower.add(id));
         loop {
-            let mut done = 0;
-            for (n, id) in ids.iter().enumerate() {
-                let d = self.get(&format!("/api/v1/deployments/{}", enc(id))).await?;
-                let log = self.get(&format!("/api/v1/deployments/{}/log?after={}", enc(id), after[n])).await?;
-                for l in log["lines"].as_array().into_iter().flatten() {
-                    if output == Output::Table {
-                        eprintln!("[{}] {}", s(&d, "target"), s(l, "line"));
-                    }
-                    after[n] = l["seq"].as_i64().unwrap_or(after[n]);
-                }
-                let status = s(&d, "deploymentStatus");
-                if !["IN_PROGRESS", "DELETE_IN_PROGRESS", "CANCELLING"].contains(&status.as_str()) {
-                    if !["SUCCEEDED", "DELETE_COMPLETE"].contains(&status.as_str()) {
-                        return Err(Failure {
-                            code: DEPLOYMENT_FAILED,
-                            kind: "DeploymentFailed",
-                            message: format!("deployment {id} of {} ended {status}: {}", s(&d, "target"), s(&d, "deploymentStatusMessage")),
-                            details: Vec::new(),
-                        });
-                    }
-                    done += 1;
-                }
-            }
-            if done == ids.len() {
-                return Ok(());
+            let now = follower.step(self, output).await?;
+            if now.iter().all(crate::follow::ended) {
+                return match follower.first_failed(&now) {
+                    Some(d) => Err(crate::follow::failure(d, None)),
+                    None => Ok(()),
+                };
             }
             if start.elapsed() > Duration::from_secs(args.wait_timeout) {
-                return Err(Failure {
-                    code: WAIT_TIMEOUT,
-                    kind: "WaitTimeout",
-                    message: format!("gave up waiting after {}s", args.wait_timeout),
-                    details: Vec::new(),
-                });
+                return Err(wait_timeout(args));
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
+    }
+
+    /// Follows every deployment of service `name` until the service settles (or is gone, when
+    /// `gone`); the service as it is then.
+    async fn settle(&self, name: &str, args: &WaitArgs, gone: bool, output: Output) -> Result<Option<Value>, Failure> {
+        let start = Instant::now();
+        // Timestamps are ISO 8601 in one format: they compare as text.
+        let since = deuteron_service::views::iso(deuteron_store::now_millis() - 5_000);
+        let mut follower = crate::follow::Follower::default();
+        loop {
+            let list: Vec<DeploymentView> =
+                view(&self.get(&format!("/api/v1/deployments?service={}&limit=100", enc(name))).await?, "deployment list")?;
+            for d in list.iter().rev() {
+                if !crate::follow::ended(d) || d.created_at >= since {
+                    follower.add(&d.id);
+                }
+            }
+            let now = follower.step(self, output).await?;
+            match self.get(&format!("/api/v1/services/{}", enc(name))).await {
+                Err(f) if gone && f.code == NOT_FOUND => return Ok(None),
+                Err(f) => return Err(f),
+                Ok(v) if !s(&v, "status").ends_with("IN_PROGRESS") && now.iter().all(crate::follow::ended) => {
+                    if s(&v, "status").contains("FAILED") {
+                        let context = format!("service {name} is {}", s(&v, "status"));
+                        return Err(match follower.first_failed(&now) {
+                            Some(d) => crate::follow::failure(d, Some(&context)),
+                            None => Failure { code: DEPLOYMENT_FAILED, kind: "DeploymentFailed", message: context, details: Vec::new() },
+                        });
+                    }
+                    return Ok(Some(v));
+                }
+                Ok(_) => {}
+            }
+            if start.elapsed() > Duration::from_secs(args.wait_timeout) {
+                return Err(wait_timeout(args));
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+}
+
+fn wait_timeout(args: &WaitArgs) -> Failure {
+    Failure {
+        code: WAIT_TIMEOUT,
+        kind: "WaitTimeout",
+        message: format!("gave up waiting after {}s", args.wait_timeout),
+        details: Vec::new(),
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::follow::DeploymentSource for Remote {
+    async fn deployment(&self, id: &str) -> Result<DeploymentView, Failure> {
+        view(&self.get(&format!("/api/v1/deployments/{}", enc(id))).await?, "deployment")
+    }
+    async fn log(&self, id: &str, after: i64) -> Result<Vec<deuteron_service::views::LogLineView>, Failure> {
+        view(&self.get(&format!("/api/v1/deployments/{}/log?after={after}", enc(id))).await?["lines"], "deployment log")
     }
 }
 
@@ -303,36 +338,6 @@ async fn service(r: &Remote, output: Output, cmd: ServiceCommand) -> Result<(), 
         Ok(())
     };
     // Waits until the service leaves its *_IN_PROGRESS status (or is gone, when deleting).
-    let settle = |name: String, wait: WaitArgs, gone: bool| async move {
-        let start = Instant::now();
-        loop {
-            match r.get(&format!("/api/v1/services/{}", enc(&name))).await {
-                Err(f) if gone && f.code == NOT_FOUND => return Ok(None),
-                Err(f) => return Err(f),
-                Ok(v) if !s(&v, "status").ends_with("IN_PROGRESS") => {
-                    if s(&v, "status").contains("FAILED") {
-                        return Err(Failure {
-                            code: DEPLOYMENT_FAILED,
-                            kind: "DeploymentFailed",
-                            message: format!("service {name} is {}", s(&v, "status")),
-                            details: Vec::new(),
-                        });
-                    }
-                    return Ok(Some(v));
-                }
-                Ok(_) => {}
-            }
-            if start.elapsed() > Duration::from_secs(wait.wait_timeout) {
-                return Err(Failure {
-                    code: WAIT_TIMEOUT,
-                    kind: "WaitTimeout",
-                    message: format!("gave up waiting after {}s", wait.wait_timeout),
-                    details: Vec::new(),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-    };
     match cmd {
         ServiceCommand::Create {
             name,
@@ -351,7 +356,7 @@ async fn service(r: &Remote, output: Output, cmd: ServiceCommand) -> Result<(), 
                 "repositoryId": repository_id, "branchName": branch_name});
             let mut v = r.json(Method::POST, "/api/v1/services", body).await?;
             if wait.wait {
-                v = settle(name, wait, false).await?.unwrap_or(v);
+                v = r.settle(&name, &wait, false, output).await?.unwrap_or(v);
             }
             show_service(&v)?;
         }
@@ -376,14 +381,14 @@ async fn service(r: &Remote, output: Output, cmd: ServiceCommand) -> Result<(), 
                 .json(Method::PATCH, &format!("/api/v1/services/{}", enc(&name)), json!({"description": description, "spec": spec}))
                 .await?;
             if wait.wait {
-                v = settle(name, wait, false).await?.unwrap_or(v);
+                v = r.settle(&name, &wait, false, output).await?.unwrap_or(v);
             }
             show_service(&v)?;
         }
         ServiceCommand::Delete { name, wait } => {
             let deps = r.send(Method::DELETE, &format!("/api/v1/services/{}", enc(&name)), "application/json", Vec::new()).await?;
             if wait.wait {
-                settle(name, wait, true).await?;
+                r.settle(&name, &wait, true, output).await?;
             }
             list(output, &deps, &["ID", "TARGET", "STATUS"], |d| vec![s(d, "id"), s(d, "target"), s(d, "deploymentStatus")]);
         }

@@ -1,11 +1,10 @@
 //! `deuteron env|service|instance|pipeline|deployment ...`: resources and their deployments.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use deuteron_core::registry::Staleness;
-use deuteron_core::{DeploymentStatus, ServiceStatus, VersionNumber};
+use deuteron_core::{ServiceStatus, VersionNumber};
 use deuteron_service::components::{CreateComponent, UpdateComponent};
 use deuteron_service::resources::{CreateEnvironment, CreateService, UpdateResource};
 use deuteron_service::views::{
@@ -186,67 +185,67 @@ pub(crate) fn print_deployments(output: Output, views: &[DeploymentView]) {
 }
 
 /// Follows deployments until they end, printing their logs and status changes to stderr.
+/// Deployments read from the service layer, for `--wait`.
+struct Local<'a>(&'a Deuteron);
+
+#[async_trait::async_trait]
+impl crate::follow::DeploymentSource for Local<'_> {
+    async fn deployment(&self, id: &str) -> Result<DeploymentView, Failure> {
+        Ok(DeploymentView::from(&self.0.get_deployment(id).await?))
+    }
+    async fn log(&self, id: &str, after: i64) -> Result<Vec<LogLineView>, Failure> {
+        Ok(self.0.deployment_log(id, after).await?.iter().map(LogLineView::from).collect())
+    }
+}
+
+fn wait_timeout(args: &WaitArgs) -> Failure {
+    Failure {
+        code: WAIT_TIMEOUT,
+        kind: "WaitTimeout",
+        message: format!("gave up waiting after {}s", args.wait_timeout),
+        details: Vec::new(),
+    }
+}
+
 async fn wait_for(svc: &Deuteron, ids: &[String], args: WaitArgs, output: Output) -> Result<Vec<DeploymentRecord>, Failure> {
     let start = Instant::now();
-    let mut seen: HashMap<String, (i64, DeploymentStatus)> = HashMap::new();
+    let mut follower = crate::follow::Follower::default();
+    ids.iter().for_each(|id| follower.add(id));
     let mut hinted = false;
     loop {
-        let mut done = Vec::new();
-        for id in ids {
-            let d = svc.get_deployment(id).await?;
-            let (seq, last) = seen.entry(id.clone()).or_insert((0, d.status));
-            for l in svc.deployment_log(id, *seq).await? {
-                if output == Output::Table {
-                    eprintln!("[{}] {}", d.target.key(), l.line);
-                }
-                *seq = l.seq;
+        let now = follower.step(&Local(svc), output).await?;
+        if now.iter().all(crate::follow::ended) {
+            if let Some(d) = follower.first_failed(&now) {
+                return Err(crate::follow::failure(d, None));
             }
-            if *last != d.status && output == Output::Table {
-                eprintln!("[{}] deployment {}: {} -> {}", d.target.key(), d.id, last, d.status);
-            }
-            *last = d.status;
-            if d.job_state == JobState::Done {
-                done.push(d);
-            } else if !hinted && d.attempts == 0 && start.elapsed() > Duration::from_secs(5) {
-                hinted = true;
-                eprintln!(
-                    "note: no worker has picked up deployment {} yet; is `deuteron server` (or `deuteron worker`) running on this store?",
-                    d.id
-                );
-            }
-        }
-        if done.len() == ids.len() {
-            let bad: Vec<_> =
-                done.iter().filter(|d| !matches!(d.status, DeploymentStatus::Succeeded | DeploymentStatus::DeleteComplete)).collect();
-            if let Some(d) = bad.first() {
-                return Err(Failure {
-                    code: DEPLOYMENT_FAILED,
-                    kind: "DeploymentFailed",
-                    message: format!(
-                        "deployment {} of {} ended {}: {}",
-                        d.id,
-                        d.target,
-                        d.status,
-                        d.status_message.clone().unwrap_or_default()
-                    ),
-                    details: Vec::new(),
-                });
+            let mut done = Vec::new();
+            for id in ids {
+                done.push(svc.get_deployment(id).await?);
             }
             return Ok(done);
         }
+        if !hinted && start.elapsed() > Duration::from_secs(5) {
+            for id in ids {
+                let d = svc.get_deployment(id).await?;
+                if d.job_state != JobState::Done && d.attempts == 0 {
+                    hinted = true;
+                    eprintln!(
+                        "note: no worker has picked up deployment {} yet; is `deuteron server` (or `deuteron worker`) running on this store?",
+                        d.id
+                    );
+                    break;
+                }
+            }
+        }
         if start.elapsed() > Duration::from_secs(args.wait_timeout) {
-            return Err(Failure {
-                code: WAIT_TIMEOUT,
-                kind: "WaitTimeout",
-                message: format!("gave up waiting after {}s", args.wait_timeout),
-                details: Vec::new(),
-            });
+            return Err(wait_timeout(&args));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
-/// Waits until a service is no longer in progress (or gone, when deleting).
+/// `--wait` on a command that starts several deployments (service create, update, delete):
+/// follows every deployment of the service until the service settles.
 async fn wait_service(
     svc: &Deuteron,
     name: &str,
@@ -254,42 +253,40 @@ async fn wait_service(
     output: Output,
 ) -> Result<Option<deuteron_store::ServiceRecord>, Failure> {
     let start = Instant::now();
-    let mut followed: Vec<String> = Vec::new();
+    let since = deuteron_store::now_millis() - 5_000;
+    let mut follower = crate::follow::Follower::default();
     loop {
         let list = svc
             .list_deployments(&DeploymentFilter { service_name: Some(name.to_string()), limit: Some(100), ..Default::default() })
             .await?;
-        for d in list.iter().filter(|d| d.job_state != JobState::Done) {
-            if !followed.contains(&d.id) {
-                followed.push(d.id.clone());
-                if output == Output::Table {
-                    eprintln!("[{}] deployment {} {} started", d.target.key(), d.id, d.action.as_str());
-                }
-            }
+        // Newest first: follow, oldest first, what runs now or began with this command.
+        for d in list.iter().rev().filter(|d| d.job_state != JobState::Done || d.created_at >= since) {
+            follower.add(&d.id);
         }
+        let now = follower.step(&Local(svc), output).await?;
         match svc.get_service(name).await {
             Err(ServiceError::NotFound(_)) => return Ok(None),
             Err(e) => return Err(e.into()),
             Ok(s) => match s.status {
                 ServiceStatus::CreateInProgress | ServiceStatus::UpdateInProgress | ServiceStatus::DeleteInProgress => {}
-                ServiceStatus::Active => return Ok(Some(s)),
+                ServiceStatus::Active if now.iter().all(crate::follow::ended) => return Ok(Some(s)),
+                ServiceStatus::Active => {}
                 other => {
-                    return Err(Failure {
-                        code: DEPLOYMENT_FAILED,
-                        kind: "DeploymentFailed",
-                        message: format!("service {name} is {other}: {}", s.status_message.unwrap_or_default()),
-                        details: Vec::new(),
+                    let context = format!("service {name} is {other}");
+                    return Err(match follower.first_failed(&now) {
+                        Some(d) => crate::follow::failure(d, Some(&context)),
+                        None => Failure {
+                            code: DEPLOYMENT_FAILED,
+                            kind: "DeploymentFailed",
+                            message: format!("{context}: {}", s.status_message.unwrap_or_default()),
+                            details: Vec::new(),
+                        },
                     });
                 }
             },
         }
         if start.elapsed() > Duration::from_secs(args.wait_timeout) {
-            return Err(Failure {
-                code: WAIT_TIMEOUT,
-                kind: "WaitTimeout",
-                message: format!("gave up waiting after {}s", args.wait_timeout),
-                details: Vec::new(),
-            });
+            return Err(wait_timeout(&args));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

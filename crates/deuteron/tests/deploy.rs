@@ -107,7 +107,17 @@ fn quick_start_deploys_an_environment_and_a_service_with_two_instances() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let progress = String::from_utf8_lossy(&out.stderr);
-    assert!(progress.contains("[web/web-dev] deployment") && progress.contains("PROVISION started"), "progress is shown: {progress}");
+    assert!(progress.contains("[web/web-dev] deployment") && progress.contains("(PROVISION)"), "progress is shown: {progress}");
+    for key in ["web/web-dev", "web/web-prod", "web"] {
+        assert!(
+            progress.lines().any(|l| l.starts_with(&format!("[{key}] deploying")) || l.starts_with(&format!("[{key}] pipeline"))),
+            "{key}'s log lines: {progress}"
+        );
+        assert!(
+            progress.lines().any(|l| l.starts_with(&format!("[{key}] deployment ")) && l.contains(" SUCCEEDED in ")),
+            "{key} ended: {progress}"
+        );
+    }
     assert_eq!(ctl.json(&["service", "show", "web"])["status"], "ACTIVE");
     let instances = ctl.json(&["instance", "list", "--service", "web"]);
     assert_eq!(

@@ -388,3 +388,57 @@ fn a_rollback_survives_a_killed_server_and_leaves_the_fleet_as_it_was() {
     let behind = json(&data, &["instance", "list", "--behind", "minor"]);
     assert_eq!(behind.as_array().unwrap().len(), 6, "offered again once unblocked: {behind}");
 }
+
+/// `service create --wait` follows every deployment it starts, each line under its resource, says
+/// how each ended, and when one fails names it and the command that shows its log; the same
+/// locally and over `--server`.
+#[test]
+fn service_create_wait_follows_each_deployment_and_names_the_failed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    templates(&data, dir.path(), false);
+    let srv = server(&data, "http://127.0.0.1:9", &["--workers", "4"]);
+    let spec = dir.path().join("dev.yaml");
+    std::fs::write(&spec, "proton: EnvironmentSpec\nspec: {}\n").unwrap();
+    deuteron_ok(&data, &["env", "create", "dev", "--template", "net", "--spec", spec.to_str().unwrap(), "--wait"]);
+    let broken = dir.path().join("web-broken");
+    write_bundle(
+        &broken,
+        &[
+            ("schema/schema.yaml", SCHEMA),
+            ("instance_infrastructure/manifest.yaml", MANIFEST),
+            (
+                "instance_infrastructure/provision.sh",
+                "case \"$RESOURCE_ARN\" in */bad-*) echo \"cannot run $RESOURCE_ARN\" >&2; exit 3;; esac\necho running fine\n",
+            ),
+            (".compatible-envs", "net:1\n"),
+        ],
+    );
+    deuteron_ok(&data, &["template", "version", "register", "service", "web", broken.to_str().unwrap(), "--major", "1", "--publish"]);
+    let key = format!("{}:{}", common::ADMIN_ID, common::ADMIN_SECRET);
+    for (name, remote) in [("local", false), ("remote", true)] {
+        let svc_spec = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(
+            &svc_spec,
+            "proton: ServiceSpec\ninstances:\n  - name: good-0\n    environment: dev\n  - name: bad-0\n    environment: dev\n",
+        )
+        .unwrap();
+        let mut args: Vec<&str> = if remote { vec!["--server", &srv.url, "--access-key", &key] } else { vec![] };
+        args.extend(["service", "create", name, "--template", "web", "--spec", svc_spec.to_str().unwrap(), "--wait"]);
+        let (code, _, err) = deuteron(&data, &args);
+        assert_eq!(code, Some(6), "{name}: {err}");
+        assert!(err.contains(&format!("[{name}/good-0] running fine")), "{name}: {err}");
+        assert!(err.contains(&format!("[{name}/bad-0] cannot run")), "{name}: {err}");
+        assert!(
+            err.lines().any(|l| l.starts_with(&format!("[{name}/good-0] deployment ")) && l.contains(" SUCCEEDED in ")),
+            "{name}: {err}"
+        );
+        assert!(err.lines().any(|l| l.starts_with(&format!("[{name}/bad-0] deployment ")) && l.contains(" FAILED")), "{name}: {err}");
+        let failed = json(&data, &["instance", "show", name, "bad-0"])["lastAttemptedDeploymentId"].as_str().unwrap().to_string();
+        assert!(
+            err.contains(&format!("service {name} is CREATE_FAILED: deployment {failed} of {name}/bad-0 ended FAILED"))
+                && err.contains(&format!("its log: deuteron deployment logs {failed}")),
+            "{name}: {err}"
+        );
+    }
+}
