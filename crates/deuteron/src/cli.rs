@@ -5,9 +5,22 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// Settings every command takes but few change: shown by `deuteron --help` and `server --help`.
+pub const SETTINGS_HELP: &str = "Settings (flags of every command, or environment variables):
+  --server-key / DEUTERON_SERVER_KEY              the key sealing secrets at rest (32 bytes, base64;
+                                                  default DATA_DIR/server.key); servers sharing a
+                                                  PostgreSQL store must share it
+  --bundle-max-archive-bytes / DEUTERON_BUNDLE_MAX_ARCHIVE_BYTES    default 5242880
+  --bundle-max-unpacked-bytes / DEUTERON_BUNDLE_MAX_UNPACKED_BYTES  default 20971520
+  --bundle-max-file-bytes / DEUTERON_BUNDLE_MAX_FILE_BYTES          default 5242880
+  --bundle-max-files / DEUTERON_BUNDLE_MAX_FILES                    default 1000
+  --arn-partition / DEUTERON_ARN_PARTITION        partition of the ARNs Deuteron gives (default aws)
+  --arn-region / DEUTERON_ARN_REGION              region in those ARNs (default us-east-1)
+  --account-id / DEUTERON_ACCOUNT_ID              account id in those ARNs (default 123456789012)";
+
 /// Deuteron: self-hosted platform-engineering deployments, the successor to AWS Proton.
 #[derive(Debug, Parser)]
-#[command(name = "deuteron", version, propagate_version = true, arg_required_else_help = true)]
+#[command(name = "deuteron", version, propagate_version = true, arg_required_else_help = true, after_long_help = SETTINGS_HELP)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -18,27 +31,27 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Global {
     /// Directory for the embedded SQLite database and other state.
-    #[arg(long, global = true, env = "DEUTERON_DATA_DIR", default_value = "./data")]
+    #[arg(help_heading = "Global options", long, global = true, env = "DEUTERON_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
     /// Use this database instead of SQLite in the data directory (postgres://... or sqlite://PATH).
-    #[arg(long, global = true, env = "DEUTERON_DATABASE_URL", hide_env_values = true)]
+    #[arg(help_heading = "Global options", long, global = true, env = "DEUTERON_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Output format of client commands.
-    #[arg(long, short, global = true, value_enum, env = "DEUTERON_OUTPUT", default_value_t = Output::Table)]
+    #[arg(help_heading = "Global options", long, short, global = true, value_enum, env = "DEUTERON_OUTPUT", default_value_t = Output::Table)]
     pub output: Output,
     /// Log format.
-    #[arg(long, global = true, value_enum, env = "DEUTERON_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    #[arg(help_heading = "Global options", long, global = true, value_enum, env = "DEUTERON_LOG_FORMAT", default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     /// Log filter, e.g. `info` or `deuteron=debug` (RUST_LOG syntax). Default: `info` for the
     /// server, `warn` for client commands.
-    #[arg(long, global = true, env = "DEUTERON_LOG")]
+    #[arg(help_heading = "Global options", long, global = true, env = "DEUTERON_LOG")]
     pub log: Option<String>,
     /// Run client commands against this Deuteron server's REST API (e.g. https://deuteron.example.com)
     /// instead of opening the store directly.
-    #[arg(long, global = true, env = "DEUTERON_SERVER")]
+    #[arg(help_heading = "Global options", long, global = true, env = "DEUTERON_SERVER")]
     pub server: Option<String>,
     /// With --server: the access key as `<access key id>:<secret>`.
-    #[arg(long, global = true, env = "DEUTERON_ACCESS_KEY", hide_env_values = true)]
+    #[arg(help_heading = "Global options", long, global = true, env = "DEUTERON_ACCESS_KEY", hide_env_values = true)]
     pub access_key: Option<String>,
     #[command(flatten)]
     pub limits: LimitArgs,
@@ -50,17 +63,17 @@ pub struct Global {
 #[derive(Debug, Args)]
 pub struct IdentityArgs {
     /// Partition of the ARNs Deuteron gives resources (aws, aws-cn, aws-us-gov).
-    #[arg(long, global = true, env = "DEUTERON_ARN_PARTITION", default_value = "aws")]
+    #[arg(long, global = true, hide = true, env = "DEUTERON_ARN_PARTITION", default_value = "aws")]
     pub arn_partition: String,
     /// Region in the ARNs Deuteron gives resources.
-    #[arg(long, global = true, env = "DEUTERON_ARN_REGION", default_value = "us-east-1")]
+    #[arg(long, global = true, hide = true, env = "DEUTERON_ARN_REGION", default_value = "us-east-1")]
     pub arn_region: String,
     /// 12-digit account id in the ARNs Deuteron gives resources.
-    #[arg(long, global = true, env = "DEUTERON_ACCOUNT_ID", default_value = "123456789012")]
+    #[arg(long, global = true, hide = true, env = "DEUTERON_ACCOUNT_ID", default_value = "123456789012")]
     pub account_id: String,
     /// The key sealing access-key secrets at rest: 32 bytes, base64. Default: DATA_DIR/server.key,
     /// generated on first use. Servers sharing a PostgreSQL store must share this key.
-    #[arg(long, global = true, env = "DEUTERON_SERVER_KEY", hide_env_values = true)]
+    #[arg(long, global = true, hide = true, env = "DEUTERON_SERVER_KEY", hide_env_values = true)]
     pub server_key: Option<String>,
 }
 
@@ -78,16 +91,16 @@ impl IdentityArgs {
 #[derive(Debug, Args)]
 pub struct LimitArgs {
     /// Largest bundle archive accepted, in bytes.
-    #[arg(long, global = true, env = "DEUTERON_BUNDLE_MAX_ARCHIVE_BYTES", default_value_t = 5 * 1024 * 1024)]
+    #[arg(long, global = true, hide = true, env = "DEUTERON_BUNDLE_MAX_ARCHIVE_BYTES", default_value_t = 5 * 1024 * 1024)]
     pub bundle_max_archive_bytes: u64,
     /// Largest total size of a bundle's files once unpacked, in bytes.
-    #[arg(long, global = true, env = "DEUTERON_BUNDLE_MAX_UNPACKED_BYTES", default_value_t = 20 * 1024 * 1024)]
+    #[arg(long, global = true, hide = true, env = "DEUTERON_BUNDLE_MAX_UNPACKED_BYTES", default_value_t = 20 * 1024 * 1024)]
     pub bundle_max_unpacked_bytes: u64,
     /// Largest single file in a bundle, in bytes.
-    #[arg(long, global = true, env = "DEUTERON_BUNDLE_MAX_FILE_BYTES", default_value_t = 5 * 1024 * 1024)]
+    #[arg(long, global = true, hide = true, env = "DEUTERON_BUNDLE_MAX_FILE_BYTES", default_value_t = 5 * 1024 * 1024)]
     pub bundle_max_file_bytes: u64,
     /// Most files in a bundle.
-    #[arg(long, global = true, env = "DEUTERON_BUNDLE_MAX_FILES", default_value_t = 1000)]
+    #[arg(long, global = true, hide = true, env = "DEUTERON_BUNDLE_MAX_FILES", default_value_t = 1000)]
     pub bundle_max_files: usize,
 }
 
@@ -116,9 +129,12 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the Deuteron server: health, metrics and (as they land) the APIs and workers.
+    /// Run the Deuteron server: the Proton-compatible API, the REST API, the web console,
+    /// /healthz, /readyz, /metrics, and the deployment workers.
+    #[command(after_long_help = SETTINGS_HELP)]
     Server(ServerArgs),
     /// Apply database migrations and exit.
+    #[command(after_long_help = SETTINGS_HELP)]
     Migrate,
     /// Manage environment and service templates and their versions.
     #[command(subcommand)]
@@ -126,6 +142,7 @@ pub enum Command {
     /// Render a bundle offline, exactly as a deployment would, to see the result before publishing.
     Render(RenderArgs),
     /// Run deployment workers only (scale-out against a shared PostgreSQL).
+    #[command(after_long_help = SETTINGS_HELP)]
     Worker(WorkerArgs),
     /// Manage environments.
     #[command(subcommand, name = "env", alias = "environment")]
@@ -256,8 +273,13 @@ pub struct UpdateArgs {
 #[derive(Debug, Subcommand)]
 pub enum EnvCommand {
     /// Create an environment from an environment template version and an EnvironmentSpec.
+    #[command(
+        after_help = "Examples:\n  deuteron env create dev --template example-env --spec examples/specs/dev.yaml --wait\n  deuteron env create prod --template net --major 2 --minor 1 --spec prod.yaml"
+    )]
     Create {
+        /// The name.
         name: String,
+        /// The template's name.
         #[arg(long)]
         template: String,
         /// Default: the major of the template's recommended version.
@@ -269,6 +291,7 @@ pub enum EnvCommand {
         /// A Proton spec file (proton: EnvironmentSpec).
         #[arg(long)]
         spec: PathBuf,
+        /// A description (at most 500 characters).
         #[arg(long)]
         description: Option<String>,
         /// IAM role passed to CloudFormation stacks.
@@ -282,12 +305,16 @@ pub enum EnvCommand {
         #[command(flatten)]
         filter: VersionFilter,
     },
+    /// An environment: template version, how far behind it is, status and outputs.
     Show {
+        /// The resource's name.
         name: String,
     },
     /// Update an environment: a new spec and/or version, or its description (--type none).
     Update {
+        /// The resource's name.
         name: String,
+        /// A description (at most 500 characters).
         #[arg(long)]
         description: Option<String>,
         #[command(flatten)]
@@ -295,12 +322,14 @@ pub enum EnvCommand {
     },
     /// Delete (deprovision) an environment that no service instance uses.
     Delete {
+        /// The resource's name.
         name: String,
         #[command(flatten)]
         wait: WaitArgs,
     },
     /// Show an environment's outputs.
     Outputs {
+        /// The resource's name.
         name: String,
     },
 }
@@ -308,8 +337,13 @@ pub enum EnvCommand {
 #[derive(Debug, Subcommand)]
 pub enum ServiceCommand {
     /// Create a service, its instances and its pipeline from a ServiceSpec.
+    #[command(
+        after_help = "Examples:\n  deuteron service create web --template example-svc --spec examples/specs/web.yaml --wait\n  deuteron --server https://deuteron.example.com service create api --template svc --spec api.yaml"
+    )]
     Create {
+        /// The name.
         name: String,
+        /// The template's name.
         #[arg(long)]
         template: String,
         /// Default: the major of the template's recommended version.
@@ -321,27 +355,37 @@ pub enum ServiceCommand {
         /// A Proton spec file (proton: ServiceSpec).
         #[arg(long)]
         spec: PathBuf,
+        /// A description (at most 500 characters).
         #[arg(long)]
         description: Option<String>,
+        /// Proton's repository connection ARN of the service's pipeline source (kept for Proton clients).
         #[arg(long)]
         repository_connection_arn: Option<String>,
+        /// The pipeline source repository, as `owner/name`.
         #[arg(long)]
         repository_id: Option<String>,
+        /// The pipeline source branch.
         #[arg(long)]
         branch_name: Option<String>,
         #[command(flatten)]
         wait: WaitArgs,
     },
+    /// Services and their status.
     List,
+    /// A service with its instances and pipeline, each with version and status.
     Show {
+        /// The resource's name.
         name: String,
     },
     /// Change the description, and/or add and remove instances with a ServiceSpec listing the
     /// instances the service should have.
     Update {
+        /// The resource's name.
         name: String,
+        /// A description (at most 500 characters).
         #[arg(long)]
         description: Option<String>,
+        /// A new spec file (default: keep the current spec).
         #[arg(long)]
         spec: Option<PathBuf>,
         #[command(flatten)]
@@ -349,6 +393,7 @@ pub enum ServiceCommand {
     },
     /// Delete a service with its instances and pipeline.
     Delete {
+        /// The resource's name.
         name: String,
         #[command(flatten)]
         wait: WaitArgs,
@@ -366,27 +411,38 @@ pub enum Behind {
 
 #[derive(Debug, Subcommand)]
 pub enum InstanceCommand {
+    /// Service instances, with their version and how far behind the recommended one they are.
     List {
+        /// Only those of this service.
         #[arg(long)]
         service: Option<String>,
+        /// Only those in this environment.
         #[arg(long)]
         environment: Option<String>,
         #[command(flatten)]
         filter: VersionFilter,
     },
+    /// A service instance: environment, template version, status, last deployments.
     Show {
+        /// The service.
         service: String,
+        /// The instance.
         name: String,
     },
     /// Update an instance: new spec (a ServiceSpec naming it, or its inputs) and/or version.
     Update {
+        /// The service.
         service: String,
+        /// The instance.
         name: String,
         #[command(flatten)]
         update: UpdateArgs,
     },
+    /// A service instance's outputs.
     Outputs {
+        /// The service.
         service: String,
+        /// The instance.
         name: String,
     },
 }
@@ -398,16 +454,21 @@ pub enum PipelineCommand {
         #[command(flatten)]
         filter: VersionFilter,
     },
+    /// A service's pipeline: template version, status, last deployments.
     Show {
+        /// The service whose pipeline it is.
         service: String,
     },
     /// Update a pipeline: new spec (a ServiceSpec's pipeline) and/or version.
     Update {
+        /// The service whose pipeline it is.
         service: String,
         #[command(flatten)]
         update: UpdateArgs,
     },
+    /// A pipeline's outputs.
     Outputs {
+        /// The service whose pipeline it is.
         service: String,
     },
 }
@@ -430,6 +491,7 @@ pub struct AttachArgs {
 pub enum ComponentCommand {
     /// Create a component from a template file and a manifest (CloudFormation or Terraform).
     Create {
+        /// The name.
         name: String,
         /// The environment to deploy in (implied by --service/--instance).
         #[arg(long)]
@@ -442,30 +504,41 @@ pub enum ComponentCommand {
         manifest: PathBuf,
         #[command(flatten)]
         attach: AttachArgs,
+        /// A description (at most 500 characters).
         #[arg(long)]
         description: Option<String>,
         #[command(flatten)]
         wait: WaitArgs,
     },
+    /// Components, of an environment or a service instance.
     List {
+        /// Only those in this environment.
         #[arg(long)]
         environment: Option<String>,
+        /// Only those of this service.
         #[arg(long)]
         service: Option<String>,
+        /// Only the one attached to this service instance (with --service).
         #[arg(long)]
         instance: Option<String>,
     },
+    /// A component: what it is attached to, status, last deployments.
     Show {
+        /// The resource's name.
         name: String,
     },
     /// Redeploy a component with a new template, manifest, spec or attachment, or change its
     /// description only (--description without other changes).
     Update {
+        /// The resource's name.
         name: String,
+        /// A description (at most 500 characters).
         #[arg(long)]
         description: Option<String>,
+        /// A new template file (default: keep the current one).
         #[arg(long)]
         template_file: Option<PathBuf>,
+        /// A new manifest file (default: keep the current one).
         #[arg(long)]
         manifest: Option<PathBuf>,
         #[command(flatten)]
@@ -481,12 +554,14 @@ pub enum ComponentCommand {
     },
     /// Delete (deprovision) a detached component.
     Delete {
+        /// The resource's name.
         name: String,
         #[command(flatten)]
         wait: WaitArgs,
     },
     /// Show a component's outputs.
     Outputs {
+        /// The resource's name.
         name: String,
     },
 }
@@ -525,6 +600,7 @@ pub enum EventCommand {
         /// Only this resource (`name`, `service/instance`, `template:M.m`).
         #[arg(long)]
         resource: Option<String>,
+        /// At most this many, newest first.
         #[arg(long, default_value_t = 100)]
         limit: i64,
         /// Keep printing new events as they happen (Ctrl-C to stop).
@@ -537,8 +613,10 @@ pub enum EventCommand {
 pub enum KeyCommand {
     /// Create an access key; its secret is printed once and cannot be shown again.
     Create {
+        /// What the key may do: admin (everything), developer (services and their parts; reads all), viewer (reads).
         #[arg(long, value_enum)]
         role: RoleArg,
+        /// A description (at most 500 characters).
         #[arg(long)]
         description: Option<String>,
     },
@@ -554,17 +632,23 @@ pub enum KeyCommand {
         all: bool,
     },
     /// Revoke an access key; requests signed with it are refused at once.
-    Revoke { access_key_id: String },
+    Revoke {
+        /// The key's id (AKID...).
+        access_key_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum DeploymentCommand {
     /// List deployments, newest first (kept after their resources are deleted).
     List {
+        /// Only those in this environment.
         #[arg(long)]
         environment: Option<String>,
+        /// Only those of this service.
         #[arg(long)]
         service: Option<String>,
+        /// At most this many, newest first.
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
@@ -574,6 +658,9 @@ pub enum DeploymentCommand {
         id: String,
     },
     /// Print a deployment's log.
+    #[command(
+        after_help = "Examples:\n  deuteron deployment logs 0193a1b2-c3d4 --follow\n  deuteron deployment logs --latest web/web-dev\n  deuteron deployment logs --latest dev          # an environment"
+    )]
     Logs {
         /// The deployment's id, or any unique prefix of it.
         #[arg(required_unless_present = "latest")]
@@ -589,6 +676,7 @@ pub enum DeploymentCommand {
     },
     /// Cancel a queued or running deployment.
     Cancel {
+        /// The id, or any unique prefix of it.
         id: String,
         #[command(flatten)]
         wait: WaitArgs,
@@ -617,10 +705,14 @@ impl From<Kind> for deuteron_core::TemplateKind {
 pub enum TemplateCommand {
     /// Create a template.
     Create {
+        /// The template kind: environment (env) or service (svc).
         kind: Kind,
+        /// The name.
         name: String,
+        /// A name for people (at most 100 characters).
         #[arg(long)]
         display_name: Option<String>,
+        /// A description (at most 500 characters).
         #[arg(long)]
         description: Option<String>,
         /// Environment templates: the infrastructure is provisioned outside Deuteron (only a schema).
@@ -634,13 +726,22 @@ pub enum TemplateCommand {
         kind: Option<Kind>,
     },
     /// Show a template with its recommended version.
-    Show { kind: Kind, name: String },
+    Show {
+        /// The template kind: environment (env) or service (svc).
+        kind: Kind,
+        /// The template's name.
+        name: String,
+    },
     /// Change a template's display name or description.
     Update {
+        /// The template kind: environment (env) or service (svc).
         kind: Kind,
+        /// The name.
         name: String,
+        /// A name for people (at most 100 characters).
         #[arg(long)]
         display_name: Option<String>,
+        /// A description (at most 500 characters).
         #[arg(long)]
         description: Option<String>,
     },
@@ -648,7 +749,9 @@ pub enum TemplateCommand {
     /// or --highest to follow the highest published one again. Outdated detection, the fleet
     /// summary and rollouts' default target follow it.
     Recommend {
+        /// The template kind: environment (env) or service (svc).
         kind: Kind,
+        /// The name.
         name: String,
         /// A published version, e.g. 1.3.
         #[arg(value_name = "VERSION", required_unless_present = "highest", conflicts_with = "highest")]
@@ -659,7 +762,9 @@ pub enum TemplateCommand {
     },
     /// Delete a template (it must have no versions, unless --cascade).
     Delete {
+        /// The template kind: environment (env) or service (svc).
         kind: Kind,
+        /// The name.
         name: String,
         /// Also delete its versions, if none is in use.
         #[arg(long)]
@@ -681,13 +786,20 @@ pub enum TemplateCommand {
 #[derive(Debug, Subcommand)]
 pub enum VersionCommand {
     /// Register a bundle (directory, .tar.gz or .zip) as a new DRAFT version.
+    #[command(
+        after_help = "Examples:\n  deuteron template version register env net ./net/v1 --publish        # 1.0, or the next major\n  deuteron template version register env net ./net/v1 --major 1 --publish  # the next minor of 1\n  deuteron template version register service web bundle.tar.gz --compatible-env net:1"
+    )]
     Register {
+        /// The template kind: environment (env) or service (svc).
         kind: Kind,
+        /// The template's name.
         template: String,
+        /// The bundle: a directory, .tar.gz or .zip.
         bundle: PathBuf,
         /// Register the next minor version of this major (default: a new major version).
         #[arg(long)]
         major: Option<String>,
+        /// A description (at most 500 characters).
         #[arg(long)]
         description: Option<String>,
         /// Service templates: an environment template major this version deploys into,
@@ -706,7 +818,9 @@ pub enum VersionCommand {
     },
     /// Publish a DRAFT version; the highest published version becomes the recommended one.
     Publish {
+        /// The template kind: environment (env) or service (svc).
         kind: Kind,
+        /// The template's name.
         template: String,
         /// MAJOR.MINOR
         #[arg(value_name = "VERSION")]
@@ -715,7 +829,9 @@ pub enum VersionCommand {
     /// Lift the block a rolled-back rollout put on a version: it may be recommended and rolled
     /// out again.
     Unblock {
+        /// The template kind: environment (env) or service (svc).
         kind: Kind,
+        /// The template's name.
         template: String,
         /// MAJOR.MINOR
         #[arg(value_name = "VERSION")]
@@ -723,14 +839,19 @@ pub enum VersionCommand {
     },
     /// List a template's versions.
     List {
+        /// The template kind: environment (env) or service (svc).
         kind: Kind,
+        /// The template's name.
         template: String,
+        /// Only this major version.
         #[arg(long)]
         major: Option<String>,
     },
     /// Show one version, with its schema.
     Show {
+        /// The template kind: environment (env) or service (svc).
         kind: Kind,
+        /// The template's name.
         template: String,
         /// MAJOR.MINOR
         #[arg(value_name = "VERSION")]
@@ -738,17 +859,22 @@ pub enum VersionCommand {
     },
     /// Change a version's description.
     Update {
+        /// The template kind: environment (env) or service (svc).
         kind: Kind,
+        /// The template's name.
         template: String,
         /// MAJOR.MINOR
         #[arg(value_name = "VERSION")]
         number: String,
+        /// A description (at most 500 characters).
         #[arg(long)]
         description: Option<String>,
     },
     /// Delete a version nothing uses.
     Delete {
+        /// The template kind: environment (env) or service (svc).
         kind: Kind,
+        /// The template's name.
         template: String,
         /// MAJOR.MINOR
         #[arg(value_name = "VERSION")]
@@ -787,6 +913,9 @@ pub enum RolloutCommand {
     /// to which, in which wave, and which are skipped and why.
     Plan(RolloutArgs),
     /// Plan and start a rollout (`--watch` to follow it wave by wave).
+    #[command(
+        after_help = "Examples:\n  deuteron rollout start service web --waves 'dev;staging;prod' --max-concurrency 10 --watch\n  deuteron rollout start service web --to 1.3 --waves 10%,40%,50% --wave-failure-tolerance 1 --rollback-on-failure"
+    )]
     Start {
         #[command(flatten)]
         args: RolloutArgs,
@@ -795,6 +924,7 @@ pub enum RolloutCommand {
     },
     /// A rollout's status and per-wave progress (`--items`: every resource).
     Status {
+        /// The id, or any unique prefix of it.
         id: String,
         /// List every resource with its wave, state and deployment.
         #[arg(long)]
@@ -803,15 +933,28 @@ pub enum RolloutCommand {
         watch: RolloutWatch,
     },
     /// Stop starting deployments; running ones finish.
-    Pause { id: String },
+    Pause {
+        /// The rollout's id, or any unique prefix of it.
+        id: String,
+    },
     /// Continue a paused rollout.
-    Resume { id: String },
+    Resume {
+        /// The rollout's id, or any unique prefix of it.
+        id: String,
+    },
     /// Let the wave waiting for approval start.
-    Approve { id: String },
+    Approve {
+        /// The rollout's id, or any unique prefix of it.
+        id: String,
+    },
     /// End a rollout; resources not updated yet are left as they are.
-    Cancel { id: String },
+    Cancel {
+        /// The rollout's id, or any unique prefix of it.
+        id: String,
+    },
     /// Rollouts, newest first.
     List {
+        /// At most this many, newest first.
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
@@ -832,7 +975,9 @@ pub struct RolloutWatch {
 
 #[derive(Debug, Args)]
 pub struct RolloutArgs {
+    /// The template kind: environment (env) or service (svc).
     pub kind: Kind,
+    /// The template whose resources move.
     pub template: String,
     /// Target version: `1.3`, or `2` for major 2's recommended minor. Default: the recommended
     /// minor of the major the selected resources run.
@@ -892,17 +1037,30 @@ pub enum PolicyCommand {
     /// Set a template's default rollout policy; with --automatic, publishing a new minor version
     /// starts a rollout of the resources on its major with this policy.
     Set {
+        /// The template kind: environment (env) or service (svc).
         kind: Kind,
+        /// The template's name.
         template: String,
         #[command(flatten)]
         policy: PolicyArgs,
+        /// Start a rollout with this policy whenever a new minor version of the template is published.
         #[arg(long)]
         automatic: bool,
     },
     /// Show a template's default rollout policy.
-    Show { kind: Kind, template: String },
+    Show {
+        /// The template kind: environment (env) or service (svc).
+        kind: Kind,
+        /// The template's name.
+        template: String,
+    },
     /// Remove a template's default rollout policy (and its automatic mode).
-    Clear { kind: Kind, template: String },
+    Clear {
+        /// The template kind: environment (env) or service (svc).
+        kind: Kind,
+        /// The template's name.
+        template: String,
+    },
 }
 
 /// Outdated detection filters of the resource lists.

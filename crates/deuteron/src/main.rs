@@ -137,17 +137,31 @@ mod tests {
     fn verify_cli() {
         use clap::CommandFactory;
         // Every subcommand, with the flags propagated to it (e.g. --version), is well formed.
-        fn check(cmd: &clap::Command, path: &str) {
+        fn check(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
             let mut built = cmd.clone();
             built.build();
             for sub in built.get_subcommands() {
                 let name = format!("{path} {}", sub.get_name());
                 sub.clone().debug_assert();
-                check(sub, &name);
+                // Every command says what it does, and every argument and flag what it is.
+                if sub.get_name() != "help" {
+                    if !sub.get_about().is_some_and(|a| !a.to_string().trim().is_empty()) {
+                        missing.push(name.clone());
+                    }
+                    for arg in sub.get_arguments().filter(|a| !a.is_hide_set() && !matches!(a.get_id().as_str(), "help" | "version")) {
+                        if !arg.get_help().is_some_and(|h| !h.to_string().trim().is_empty()) {
+                            missing.push(format!("{name} {}", arg.get_id()));
+                        }
+                    }
+                }
+                check(sub, &name, missing);
             }
         }
         let root = super::Cli::command();
         root.clone().debug_assert();
-        check(&root, "deuteron");
+        let mut missing = Vec::new();
+        check(&root, "deuteron", &mut missing);
+        missing.dedup();
+        assert!(missing.is_empty(), "without a description: {missing:#?}");
     }
 }

@@ -284,6 +284,11 @@ fn help_and_completions() {
         let out = cli.ok(&args);
         assert!(out.contains("Usage: deuteron"), "{args:?}: {out}");
     }
+    // A client command's help shows its own flags and the global ones, not the server settings.
+    let help = cli.ok(&["deployment", "logs", "--help"]);
+    assert!(help.lines().count() < 40 && !help.contains("--bundle-max") && help.contains("Examples:"), "{help}");
+    let help = cli.ok(&["server", "--help"]);
+    assert!(help.contains("--bundle-max-files / DEUTERON_BUNDLE_MAX_FILES") && !help.contains("as they land"), "{help}");
     for shell in ["bash", "zsh", "fish"] {
         assert!(cli.ok(&["completions", shell]).contains("template"), "{shell}");
     }
