@@ -145,11 +145,11 @@ mod tests {
                 sub.clone().debug_assert();
                 // Every command says what it does, and every argument and flag what it is.
                 if sub.get_name() != "help" {
-                    if !sub.get_about().is_some_and(|a| !a.to_string().trim().is_empty()) {
+                    if sub.get_about().is_none_or(|a| a.to_string().trim().is_empty()) {
                         missing.push(name.clone());
                     }
                     for arg in sub.get_arguments().filter(|a| !a.is_hide_set() && !matches!(a.get_id().as_str(), "help" | "version")) {
-                        if !arg.get_help().is_some_and(|h| !h.to_string().trim().is_empty()) {
+                        if arg.get_help().is_none_or(|h| h.to_string().trim().is_empty()) {
                             missing.push(format!("{name} {}", arg.get_id()));
                         }
                     }
