@@ -95,7 +95,11 @@ pub fn service_error(e: ServiceError) -> Response {
         ServiceError::Conflict(_) => (StatusCode::CONFLICT, "Conflict"),
         ServiceError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
     };
-    error(status, code, e.full_text())
+    let details: Vec<serde_json::Value> = match &e {
+        ServiceError::Validation { details, .. } => details.iter().map(deuteron_service::Detail::to_json).collect(),
+        _ => Vec::new(),
+    };
+    (status, axum::Json(json!({"error": {"type": code, "message": e.full_text(), "details": details}}))).into_response()
 }
 
 /// The caller's key id, if its role may call `operation` (named as the Proton operation it

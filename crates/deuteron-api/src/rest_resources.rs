@@ -74,6 +74,10 @@ pub struct ErrorDetail {
     /// `ValidationError`, `NotFound`, `Conflict`, `Unauthorized`, `AccessDenied`, `InternalError`.
     r#type: String,
     message: String,
+    /// For validation errors: each input that broke a rule of the template's schema as
+    /// `{"path", "rule", "value", "message"}`, or a sentence.
+    #[schema(value_type = Vec<Object>)]
+    details: Vec<serde_json::Value>,
 }
 
 fn ok<T: serde::Serialize>(v: T) -> Reply {

@@ -106,7 +106,7 @@ impl Deuteron {
         let schema = self.compiled_schema(&version.schema)?;
         schema.validate(InputKind::ServiceInstance, &given, "$.serviceSpec").map_err(|e| ServiceError::Validation {
             message: format!("serviceSpec: the inputs of instance {instance} do not satisfy its template's schema"),
-            details: e.iter().map(ToString::to_string).collect(),
+            details: crate::Detail::inputs(&e),
         })
     }
 

@@ -22,7 +22,7 @@ pub mod views;
 pub enum ServiceError {
     /// The request is malformed or breaks a rule; nothing changed.
     #[error("{message}")]
-    Validation { message: String, details: Vec<String> },
+    Validation { message: String, details: Vec<Detail> },
     /// The bundle is unreadable, hostile or invalid; nothing changed.
     #[error("invalid bundle: {0}")]
     Bundle(String),
@@ -33,6 +33,38 @@ pub enum ServiceError {
     Conflict(String),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// One thing wrong with a request: a sentence, or an input value that broke a rule of the
+/// template's schema (its JSON path, the rule, the value, and why).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Detail {
+    Text(String),
+    Input(deuteron_bundle::InputError),
+}
+
+impl std::fmt::Display for Detail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Detail::Text(t) => f.write_str(t),
+            Detail::Input(e) => e.fmt(f),
+        }
+    }
+}
+
+impl Detail {
+    /// As JSON: a string, or `{"path", "rule", "value", "message"}` (`value` as JSON text).
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Detail::Text(t) => serde_json::json!(t),
+            Detail::Input(e) => serde_json::json!({"path": e.path, "rule": e.rule, "value": e.value, "message": e.message}),
+        }
+    }
+
+    /// Details from schema violations.
+    pub fn inputs(errors: &[deuteron_bundle::InputError]) -> Vec<Detail> {
+        errors.iter().cloned().map(Detail::Input).collect()
+    }
 }
 
 impl ServiceError {

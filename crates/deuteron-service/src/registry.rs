@@ -493,7 +493,7 @@ impl Deuteron {
                             "schema/schema.yaml is not compatible with version {}; register it as a new major version (omit the major version) instead",
                             prev.version
                         ),
-                        details: breaking,
+                        details: breaking.into_iter().map(crate::Detail::Text).collect(),
                     });
                 }
             }

@@ -134,10 +134,7 @@ pub struct CreateService {
 }
 
 fn invalid_inputs(what: &str, errors: Vec<deuteron_bundle::InputError>) -> ServiceError {
-    ServiceError::Validation {
-        message: format!("{what} does not satisfy the template's schema"),
-        details: errors.iter().map(ToString::to_string).collect(),
-    }
+    ServiceError::Validation { message: format!("{what} does not satisfy the template's schema"), details: crate::Detail::inputs(&errors) }
 }
 
 fn state(version: &VersionRecord, spec: &str, inputs: Value) -> ResourceState {

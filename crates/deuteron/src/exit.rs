@@ -14,7 +14,7 @@
 
 use std::process::ExitCode;
 
-use deuteron_service::ServiceError;
+use deuteron_service::{Detail, ServiceError};
 
 use crate::cli::Output;
 
@@ -26,13 +26,14 @@ pub const DEPLOYMENT_FAILED: u8 = 6;
 pub const WAIT_TIMEOUT: u8 = 7;
 pub const ACCESS_DENIED: u8 = 8;
 
-/// A failed command: its exit code, a one-line error and detail lines.
+/// A failed command: its exit code, a one-line error and its details (with `--output json`,
+/// schema violations as `{"path", "rule", "value", "message"}`).
 #[derive(Debug)]
 pub struct Failure {
     pub code: u8,
     pub kind: &'static str,
     pub message: String,
-    pub details: Vec<String>,
+    pub details: Vec<Detail>,
 }
 
 impl Failure {
@@ -44,7 +45,7 @@ impl Failure {
         Self { code: INVALID, kind: "ValidationError", message: message.into(), details: Vec::new() }
     }
 
-    pub fn with_details(mut self, details: Vec<String>) -> Self {
+    pub fn with_details(mut self, details: Vec<Detail>) -> Self {
         self.details = details;
         self
     }
@@ -52,7 +53,8 @@ impl Failure {
     pub fn report(self, output: Output) -> ExitCode {
         match output {
             Output::Json => {
-                let doc = serde_json::json!({"error": {"type": self.kind, "message": self.message, "details": self.details}});
+                let details: Vec<serde_json::Value> = self.details.iter().map(Detail::to_json).collect();
+                let doc = serde_json::json!({"error": {"type": self.kind, "message": self.message, "details": details}});
                 eprintln!("{doc}");
             }
             Output::Table => {

@@ -102,9 +102,23 @@ impl Remote {
             return Ok(value);
         }
         let message = value["error"]["message"].as_str().map(str::to_string).unwrap_or_else(|| format!("{method} {path}: HTTP {status}"));
-        let (first, details) = match message.split_once("\n  - ") {
-            Some((m, rest)) => (m.to_string(), rest.split("\n  - ").map(str::to_string).collect()),
-            None => (message, Vec::new()),
+        let first = message.split_once("\n  - ").map_or(message.clone(), |(m, _)| m.to_string());
+        // The server's details as the local command has them: schema violations stay structured.
+        let details: Vec<deuteron_service::Detail> = match value["error"]["details"].as_array() {
+            Some(list) => list
+                .iter()
+                .map(|d| match (d.as_str(), d["path"].as_str()) {
+                    (Some(t), _) => deuteron_service::Detail::Text(t.to_string()),
+                    (None, Some(path)) => deuteron_service::Detail::Input(deuteron_bundle::InputError {
+                        path: path.to_string(),
+                        rule: s(d, "rule"),
+                        value: s(d, "value"),
+                        message: s(d, "message"),
+                    }),
+                    (None, None) => deuteron_service::Detail::Text(d.to_string()),
+                })
+                .collect(),
+            None => message.split("\n  - ").skip(1).map(|t| deuteron_service::Detail::Text(t.to_string())).collect(),
         };
         let (code, kind) = match status {
             StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE => (INVALID, "ValidationError"),

@@ -63,7 +63,7 @@ fn render_spec(renderer: &Renderer, bundle: &Bundle, args: &RenderArgs, spec_pat
     let spec = SpecFile::parse(&file, &read(spec_path)?).map_err(|e| Failure::invalid(e.to_string()))?;
     let invalid = |errors: Vec<deuteron_bundle::InputError>| {
         Failure::invalid(format!("{file}: the spec does not satisfy the bundle's schema"))
-            .with_details(errors.iter().map(ToString::to_string).collect())
+            .with_details(deuteron_service::Detail::inputs(&errors))
     };
     let env_outputs: Map<String, Value> = match &args.environment_outputs {
         Some(p) => serde_json::from_str::<Value>(&read(p)?)

@@ -196,6 +196,11 @@ fn the_rest_api_does_what_the_cli_does() {
         admin.json("PATCH", "/api/v1/services/web/instances/b", json!({"deploymentType": "MINOR_VERSION", "spec": "port: 70000\n"}));
     assert_eq!(status, 400);
     assert!(bad["error"]["message"].as_str().unwrap().contains("$.spec.port: must be at most 65535"), "{bad}");
+    assert_eq!(
+        bad["error"]["details"],
+        json!([{"path": "$.spec.port", "rule": "maximum", "value": "70000", "message": "must be at most 65535"}]),
+        "structured details: {bad}"
+    );
     let (status, u) = admin.json("PATCH", "/api/v1/services/web/instances/b", json!({"deploymentType": "MINOR_VERSION"}));
     assert_eq!(status, 200, "{u}");
     assert_eq!(admin.wait(u["deploymentId"].as_str().unwrap())["deploymentStatus"], "SUCCEEDED");
@@ -259,6 +264,17 @@ fn the_rest_api_does_what_the_cli_does() {
     assert_eq!((code, remote_logs.as_str()), (Some(0), by_id.as_str()), "{err}");
     let (code, _, err) = deuteron(&data, &["deployment", "logs", "--latest", "nothing-here"]);
     assert_eq!(code, Some(4), "{err}");
+    // Errors in JSON carry the same structured details locally and over the API.
+    let bad_spec = dir.path().join("bad-port.yaml");
+    std::fs::write(&bad_spec, "port: 70000\n").unwrap();
+    let args = ["instance", "update", "web", "b", "--spec", bad_spec.to_str().unwrap(), "-o", "json"];
+    let (code, _, local_err) = deuteron(&data, &args);
+    assert_eq!(code, Some(3), "{local_err}");
+    let local_err: Value = serde_json::from_str(local_err.trim()).unwrap();
+    assert_eq!(local_err["error"]["details"][0]["rule"], "maximum", "{local_err}");
+    let (code, _, remote_err) = cli(&admin_key, &args);
+    assert_eq!(code, Some(3), "{remote_err}");
+    assert_eq!(serde_json::from_str::<Value>(remote_err.trim()).unwrap()["error"]["details"], local_err["error"]["details"]);
     let env_table = deuteron_ok(&data, &["env", "show", "dev"]);
     assert!(env_table.contains("outputs:") && env_table.contains("VpcId = vpc-1"), "{env_table}");
     let svc_table = deuteron_ok(&data, &["service", "show", "web"]);
