@@ -11,9 +11,11 @@ use deuteron_store::{Store, StoreError};
 
 pub mod components;
 pub mod keys;
+pub mod lookup;
 pub mod meta;
 pub mod registry;
 pub mod resources;
+pub mod rollout_views;
 pub mod rollouts;
 pub mod views;
 
