@@ -28,13 +28,41 @@ pub enum ServiceError {
     /// The bundle is unreadable, hostile or invalid; nothing changed.
     #[error("invalid bundle: {0}")]
     Bundle(String),
-    #[error("{0} not found")]
+    /// What was looked for (`environment dev2`), perhaps with a hint (`...; did you mean dev?`).
+    #[error("{}", not_found_text(.0))]
     NotFound(String),
     /// The name is taken, the state changed concurrently, or something still uses the target.
     #[error("{0}")]
     Conflict(String),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// `environment dev2 not found`, or with a hint: `environment dev2 not found; did you mean dev?`.
+fn not_found_text(what: &str) -> String {
+    match what.split_once("; did you mean ") {
+        Some((thing, hint)) => format!("{thing} not found; did you mean {hint}"),
+        None => format!("{what} not found"),
+    }
+}
+
+/// The name among `candidates` closest to `name`, if one is close enough to be a likely typo.
+pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .filter(|c| *c != name)
+        .map(|c| (strsim::jaro_winkler(name, c), c))
+        .filter(|(score, c)| *score >= 0.85 || strsim::levenshtein(name, c) <= 2)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+/// A not-found error for `what` (`environment dev2`) naming the closest of `candidates`.
+pub fn not_found<'a>(what: String, name: &str, candidates: impl IntoIterator<Item = &'a str>) -> ServiceError {
+    match closest(name, candidates) {
+        Some(c) => ServiceError::NotFound(format!("{what}; did you mean {c}?")),
+        None => ServiceError::NotFound(what),
+    }
 }
 
 /// One thing wrong with a request: a sentence, or an input value that broke a rule of the

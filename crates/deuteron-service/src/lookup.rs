@@ -2,7 +2,7 @@
 //! resource by the name it is known by (`SERVICE/INSTANCE`, an environment, a pipeline, a
 //! component).
 
-use deuteron_store::{DeploymentFilter, DeploymentRecord, Target};
+use deuteron_store::{DeploymentFilter, DeploymentRecord, StoreError, Target};
 
 use crate::{Deuteron, Result, ServiceError};
 
@@ -84,4 +84,48 @@ impl Deuteron {
             .next()
             .ok_or_else(|| ServiceError::NotFound(format!("a deployment of {target}")))
     }
+
+    /// A store error, with a not-found one naming the closest existing name.
+    async fn hinted(&self, e: StoreError, kind: Named<'_>) -> ServiceError {
+        if !matches!(e, StoreError::NotFound(_)) {
+            return e.into();
+        }
+        let names: Vec<String> = match kind {
+            Named::Environment(_) => self.store.list_environments().await.map(|l| l.into_iter().map(|e| e.name).collect()),
+            Named::Service(_) => self.store.list_services().await.map(|l| l.into_iter().map(|s| s.name).collect()),
+            Named::Instance(service, _) => {
+                self.store.list_instances(Some(service), None).await.map(|l| l.into_iter().map(|i| i.name).collect())
+            }
+            Named::Template(k, _) => self.store.list_templates(Some(k)).await.map(|l| l.into_iter().map(|t| t.name).collect()),
+        }
+        .unwrap_or_default();
+        let (what, name) = match kind {
+            Named::Environment(n) => (format!("environment {n}"), n),
+            Named::Service(n) => (format!("service {n}"), n),
+            Named::Instance(s, n) => (format!("service instance {s}/{n}"), n),
+            Named::Template(k, n) => (format!("{k} template {n}"), n),
+        };
+        crate::not_found(what, name, names.iter().map(String::as_str))
+    }
+
+    /// Reads with `read`; a not-found answer names the closest existing name.
+    pub(crate) async fn named<T>(
+        &self,
+        kind: Named<'_>,
+        read: impl std::future::Future<Output = std::result::Result<T, StoreError>>,
+    ) -> Result<T> {
+        match read.await {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.hinted(e, kind).await),
+        }
+    }
+}
+
+/// What a person named, to suggest a close name when it does not exist.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Named<'a> {
+    Environment(&'a str),
+    Service(&'a str),
+    Instance(&'a str, &'a str),
+    Template(deuteron_core::TemplateKind, &'a str),
 }

@@ -408,7 +408,7 @@ impl Deuteron {
     }
 
     pub async fn environment_view(&self, name: &str) -> Result<crate::views::EnvironmentView> {
-        let e = self.store.get_environment(name).await?;
+        let e = self.get_environment(name).await?;
         let c = self.currency(TemplateKind::Environment).await?;
         Ok(crate::views::EnvironmentView { currency: Some(c.view(&e.template_name, e.version)), ..(&e).into() })
     }

@@ -92,7 +92,7 @@ impl Deuteron {
     }
 
     pub async fn get_template(&self, kind: TemplateKind, name: &str) -> Result<TemplateRecord> {
-        Ok(self.store.get_template(kind, name).await?)
+        self.named(crate::lookup::Named::Template(kind, name), self.store.get_template(kind, name)).await
     }
 
     pub async fn list_templates(&self, kind: Option<TemplateKind>) -> Result<Vec<TemplateRecord>> {

@@ -209,7 +209,7 @@ impl Deuteron {
     }
 
     pub async fn get_environment(&self, name: &str) -> Result<EnvironmentRecord> {
-        Ok(self.store.get_environment(name).await?)
+        self.named(crate::lookup::Named::Environment(name), self.store.get_environment(name)).await
     }
 
     pub async fn list_environments(&self) -> Result<Vec<EnvironmentRecord>> {
@@ -436,7 +436,7 @@ impl Deuteron {
     }
 
     pub async fn get_service(&self, name: &str) -> Result<ServiceRecord> {
-        Ok(self.store.get_service(name).await?)
+        self.named(crate::lookup::Named::Service(name), self.store.get_service(name)).await
     }
 
     pub async fn list_services(&self) -> Result<Vec<ServiceRecord>> {
@@ -654,7 +654,7 @@ impl Deuteron {
     }
 
     pub async fn get_instance(&self, service: &str, name: &str) -> Result<InstanceRecord> {
-        Ok(self.store.get_instance(service, name).await?)
+        self.named(crate::lookup::Named::Instance(service, name), self.store.get_instance(service, name)).await
     }
 
     pub async fn list_instances(&self, service: Option<&str>, environment: Option<&str>) -> Result<Vec<InstanceRecord>> {

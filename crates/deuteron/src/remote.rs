@@ -179,7 +179,10 @@ impl Remote {
                 Err(f) => return Err(f),
                 Ok(v) if !s(&v, "status").ends_with("IN_PROGRESS") && now.iter().all(crate::follow::ended) => {
                     if s(&v, "status").contains("FAILED") {
-                        let context = format!("service {name} is {}", s(&v, "status"));
+                        let context = match v["statusMessage"].as_str() {
+                            Some(m) => format!("service {name} is {}: {m}", s(&v, "status")),
+                            None => format!("service {name} is {}", s(&v, "status")),
+                        };
                         return Err(match follower.first_failed(&now) {
                             Some(d) => crate::follow::failure(d, Some(&context)),
                             None => Failure { code: DEPLOYMENT_FAILED, kind: "DeploymentFailed", message: context, details: Vec::new() },

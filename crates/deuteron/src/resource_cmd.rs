@@ -272,15 +272,13 @@ async fn wait_service(
                 ServiceStatus::Active if now.iter().all(crate::follow::ended) => return Ok(Some(s)),
                 ServiceStatus::Active => {}
                 other => {
-                    let context = format!("service {name} is {other}");
+                    let context = match &s.status_message {
+                        Some(m) => format!("service {name} is {other}: {m}"),
+                        None => format!("service {name} is {other}"),
+                    };
                     return Err(match follower.first_failed(&now) {
                         Some(d) => crate::follow::failure(d, Some(&context)),
-                        None => Failure {
-                            code: DEPLOYMENT_FAILED,
-                            kind: "DeploymentFailed",
-                            message: format!("{context}: {}", s.status_message.unwrap_or_default()),
-                            details: Vec::new(),
-                        },
+                        None => Failure { code: DEPLOYMENT_FAILED, kind: "DeploymentFailed", message: context, details: Vec::new() },
                     });
                 }
             },

@@ -264,6 +264,17 @@ fn the_rest_api_does_what_the_cli_does() {
     assert_eq!((code, remote_logs.as_str()), (Some(0), by_id.as_str()), "{err}");
     let (code, _, err) = deuteron(&data, &["deployment", "logs", "--latest", "nothing-here"]);
     assert_eq!(code, Some(4), "{err}");
+    // A name that does not exist: the closest one is suggested, locally and over the API.
+    for remote in [false, true] {
+        let args = ["env", "show", "dve"];
+        let (code, _, err) = if remote { cli(&admin_key, &args) } else { deuteron(&data, &args) };
+        assert_eq!(code, Some(4), "{err}");
+        assert!(err.contains("environment dve not found; did you mean dev?"), "{err}");
+    }
+    let (code, _, err) = deuteron(&data, &["template", "show", "service", "wbe"]);
+    assert!(code == Some(4) && err.contains("service template wbe not found; did you mean web?"), "{err}");
+    let (code, _, err) = deuteron(&data, &["env", "show", "zzzzzz"]);
+    assert!(code == Some(4) && err.contains("environment zzzzzz not found") && !err.contains("did you mean"), "{err}");
     // Errors in JSON carry the same structured details locally and over the API.
     let bad_spec = dir.path().join("bad-port.yaml");
     std::fs::write(&bad_spec, "port: 70000\n").unwrap();

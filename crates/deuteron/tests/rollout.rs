@@ -436,7 +436,8 @@ fn service_create_wait_follows_each_deployment_and_names_the_failed_one() {
         assert!(err.lines().any(|l| l.starts_with(&format!("[{name}/bad-0] deployment ")) && l.contains(" FAILED")), "{name}: {err}");
         let failed = json(&data, &["instance", "show", name, "bad-0"])["lastAttemptedDeploymentId"].as_str().unwrap().to_string();
         assert!(
-            err.contains(&format!("service {name} is CREATE_FAILED: deployment {failed} of {name}/bad-0 ended FAILED"))
+            err.contains(&format!("service {name} is CREATE_FAILED: "))
+                && err.contains(&format!("deployment {failed} of {name}/bad-0 ended FAILED"))
                 && err.contains(&format!("its log: deuteron deployment logs {failed}")),
             "{name}: {err}"
         );
