@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use deuteron_service::views::{DeploymentView, LogLineView};
 
-use crate::cli::Output;
-use crate::exit::{DEPLOYMENT_FAILED, Failure};
+use crate::cli::{Output, WaitArgs};
+use crate::exit::{DEPLOYMENT_FAILED, Failure, WAIT_TIMEOUT};
 
 /// Where the followed deployments are read: the service layer or the REST API.
 #[async_trait::async_trait]
@@ -23,6 +23,16 @@ pub fn ended(d: &DeploymentView) -> bool {
 
 fn succeeded(d: &DeploymentView) -> bool {
     matches!(d.deployment_status.as_str(), "SUCCEEDED" | "DELETE_COMPLETE")
+}
+
+/// The error a `--wait` that gave up ends with.
+pub fn timed_out(args: &WaitArgs) -> Failure {
+    Failure {
+        code: WAIT_TIMEOUT,
+        kind: "WaitTimeout",
+        message: format!("gave up waiting after {}s", args.wait_timeout),
+        details: Vec::new(),
+    }
 }
 
 /// The error a failed deployment ends a `--wait` with.

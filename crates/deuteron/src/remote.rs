@@ -152,7 +152,7 @@ impl Remote {
                 };
             }
             if start.elapsed() > Duration::from_secs(args.wait_timeout) {
-                return Err(wait_timeout(args));
+                return Err(crate::follow::timed_out(args));
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
@@ -193,19 +193,10 @@ impl Remote {
                 Ok(_) => {}
             }
             if start.elapsed() > Duration::from_secs(args.wait_timeout) {
-                return Err(wait_timeout(args));
+                return Err(crate::follow::timed_out(args));
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
-    }
-}
-
-fn wait_timeout(args: &WaitArgs) -> Failure {
-    Failure {
-        code: WAIT_TIMEOUT,
-        kind: "WaitTimeout",
-        message: format!("gave up waiting after {}s", args.wait_timeout),
-        details: Vec::new(),
     }
 }
 

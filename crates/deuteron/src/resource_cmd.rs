@@ -17,7 +17,7 @@ use crate::cli::{
     AttachArgs, ComponentCommand, DeploymentCommand, EnvCommand, InstanceCommand, Output, PipelineCommand, ServiceCommand, UpdateArgs,
     VersionFilter, WaitArgs,
 };
-use crate::exit::{DEPLOYMENT_FAILED, Failure, WAIT_TIMEOUT};
+use crate::exit::{DEPLOYMENT_FAILED, Failure};
 use crate::output::{opt, print, print_fields};
 
 fn read_spec(path: &Path) -> Result<String, Failure> {
@@ -185,6 +185,14 @@ pub(crate) fn print_deployments(output: Output, views: &[DeploymentView]) {
 }
 
 /// Follows deployments until they end, printing their logs and status changes to stderr.
+/// The major a create names, else that of the template's recommended version.
+async fn major_or_default(svc: &Deuteron, kind: deuteron_core::TemplateKind, template: &str, major: Option<u32>) -> Result<u32, Failure> {
+    match major {
+        Some(m) => Ok(m),
+        None => Ok(svc.default_major(kind, template).await?),
+    }
+}
+
 /// Deployments read from the service layer, for `--wait`.
 struct Local<'a>(&'a Deuteron);
 
@@ -195,15 +203,6 @@ impl crate::follow::DeploymentSource for Local<'_> {
     }
     async fn log(&self, id: &str, after: i64) -> Result<Vec<LogLineView>, Failure> {
         Ok(self.0.deployment_log(id, after).await?.iter().map(LogLineView::from).collect())
-    }
-}
-
-fn wait_timeout(args: &WaitArgs) -> Failure {
-    Failure {
-        code: WAIT_TIMEOUT,
-        kind: "WaitTimeout",
-        message: format!("gave up waiting after {}s", args.wait_timeout),
-        details: Vec::new(),
     }
 }
 
@@ -238,7 +237,7 @@ async fn wait_for(svc: &Deuteron, ids: &[String], args: WaitArgs, output: Output
             }
         }
         if start.elapsed() > Duration::from_secs(args.wait_timeout) {
-            return Err(wait_timeout(&args));
+            return Err(crate::follow::timed_out(&args));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -284,7 +283,7 @@ async fn wait_service(
             },
         }
         if start.elapsed() > Duration::from_secs(args.wait_timeout) {
-            return Err(wait_timeout(&args));
+            return Err(crate::follow::timed_out(&args));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -293,10 +292,7 @@ async fn wait_service(
 pub async fn env(svc: &Deuteron, output: Output, cmd: EnvCommand) -> Result<(), Failure> {
     match cmd {
         EnvCommand::Create { name, template, major, minor, spec, description, role_arn, wait } => {
-            let major = match major {
-                Some(m) => m,
-                None => svc.default_major(deuteron_core::TemplateKind::Environment, &template).await?,
-            };
+            let major = major_or_default(svc, deuteron_core::TemplateKind::Environment, &template, major).await?;
             let (_, dep) = svc
                 .create_environment(CreateEnvironment {
                     name: name.clone(),
@@ -371,10 +367,7 @@ pub async fn service(svc: &Deuteron, output: Output, cmd: ServiceCommand) -> Res
             branch_name,
             wait,
         } => {
-            let major = match major {
-                Some(m) => m,
-                None => svc.default_major(deuteron_core::TemplateKind::Service, &template).await?,
-            };
+            let major = major_or_default(svc, deuteron_core::TemplateKind::Service, &template, major).await?;
             let mut s = svc
                 .create_service(CreateService {
                     name: name.clone(),
